@@ -1,0 +1,1 @@
+//! basalt-codecs (being built)

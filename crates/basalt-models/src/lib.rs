@@ -1,0 +1,1 @@
+//! basalt-models (being built)

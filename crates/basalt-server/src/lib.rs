@@ -1,0 +1,1 @@
+//! basalt-server (being built)

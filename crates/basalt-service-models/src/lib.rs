@@ -1,0 +1,1 @@
+//! basalt-service-models (being built)

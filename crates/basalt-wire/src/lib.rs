@@ -1,0 +1,1 @@
+//! basalt-wire (being built)
