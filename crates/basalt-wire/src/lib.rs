@@ -1,1 +1,14 @@
-//! basalt-wire (being built)
+//! basalt-wire: the AWS protocol as Bedrock speaks it, and nothing about models.
+//!
+//! It owns AWS error shapes ([`error`]: `x-amzn-ErrorType` names, statuses, rest-json bodies),
+//! `application/vnd.amazon.eventstream` framing ([`eventstream`]) and SigV4 verification
+//! ([`sigv4`]). It must not depend on axum or on any domain crate: the server adapts these to
+//! its framework, the domain maps its errors onto [`AwsError`].
+
+pub mod error;
+pub mod eventstream;
+pub mod sigv4;
+
+pub use error::{AwsError, AwsErrorCode};
+pub use eventstream::{chunk_payload, error_frame, event_frame, exception_frame};
+pub use sigv4::{AuthError, SignatureForm, SignedRequest};
