@@ -1,1 +1,16 @@
-//! basalt-models (being built)
+//! Models: the catalog that maps Bedrock model ids to served models, the provider trait they
+//! sit behind, the local llama.cpp provider, and the bedrock-runtime domain service on top.
+//!
+//! Owns Bedrock's runtime semantics (conversation rules, limits, body formats via
+//! `basalt-codecs`); knows nothing about HTTP or AWS wire details.
+
+pub mod catalog;
+mod error;
+pub mod local;
+mod provider;
+pub mod runtime;
+
+pub use catalog::{Catalog, FoundationModel};
+pub use error::ModelError;
+pub use provider::{collect_stream, ChatProvider, EventStream, ModelLimits, ProviderConfig};
+pub use runtime::{BedrockRuntime, ChunkStream, CountTokensInput, InvokeOutput};

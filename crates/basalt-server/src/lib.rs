@@ -1,1 +1,68 @@
-//! basalt-server (being built)
+//! The HTTP face of basalt: one axum app on one port for the four Bedrock services.
+//!
+//! Every AWS request takes the same path: SigV4 (`auth`), then the botocore service models
+//! resolve the operation, bind and validate its input (`entry`), then the route table
+//! (`routes`) calls one thin handler, which calls the domain and encodes its answer.
+//! Domain errors become AWS errors in exactly one place (`error`).
+
+mod auth;
+mod control;
+mod entry;
+mod error;
+mod routes;
+mod runtime;
+mod stream;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use basalt_models::BedrockRuntime;
+
+pub use auth::{AuthConfig, AuthMode, Credential};
+pub use error::ApiError;
+pub use routes::implemented_operations;
+
+/// Settings the server needs beyond the domain services.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub auth: AuthConfig,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { auth: AuthConfig::default(), max_body_bytes: 25 * 1024 * 1024 }
+    }
+}
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub runtime: BedrockRuntime,
+    pub config: ServerConfig,
+}
+
+impl AppState {
+    pub fn new(runtime: BedrockRuntime, config: ServerConfig) -> Self {
+        AppState(Arc::new(AppInner { runtime, config }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// The whole application: our own endpoints first, then every AWS operation through `entry`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .fallback(entry::aws_request)
+        .with_state(state)
+}

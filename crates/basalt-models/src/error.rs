@@ -1,0 +1,30 @@
+use basalt_codecs::CodecError;
+use thiserror::Error;
+
+/// Everything that can go wrong between a model id and a model's answer.
+/// The server maps each variant to one AWS error; messages follow Bedrock's wording.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// Startup problems: a bad catalog, a model file that is not there.
+    #[error("{0}")]
+    Config(String),
+    #[error("The provided model identifier is invalid.")]
+    UnknownModel(String),
+    /// The id exists in Bedrock's catalog but nothing in basalt serves it.
+    #[error("{model_id} is not served by this basalt: {reason}")]
+    NotServed { model_id: String, reason: String },
+    #[error("{0}")]
+    Validation(String),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(
+        "Input is too long for requested model: the prompt is {prompt_tokens} tokens and the response may use up to \
+         {max_tokens} more, over the model's context window of {context_length} tokens. Shorten the input or lower maxTokens."
+    )]
+    ContextWindowExceeded { prompt_tokens: u32, max_tokens: u32, context_length: u32 },
+    #[error("Too many requests are waiting for {model}; the queue holds {queue_depth}. Wait and try again.")]
+    Throttled { model: String, queue_depth: usize },
+    /// The model failed while it was generating.
+    #[error("The model failed while generating: {0}")]
+    Generation(String),
+}

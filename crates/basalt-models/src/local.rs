@@ -1,0 +1,240 @@
+//! The local provider: a GGUF model on basalt's in-process llama.cpp engine.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use basalt_llama::{
+    ChatTurn, EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, LlamaEngine, Sampling,
+};
+use basalt_types::{
+    ContentBlock, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent, TokenUsage,
+};
+use serde::Deserialize;
+
+use crate::{ChatProvider, EventStream, ModelError, ModelLimits};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalLlamaConfig {
+    /// The GGUF file, relative to the models directory.
+    pub file: PathBuf,
+    /// A human name for listings.
+    pub name: String,
+    #[serde(default = "default_context_length")]
+    pub context_length: u32,
+    #[serde(default = "default_max_output_tokens")]
+    pub max_output_tokens: u32,
+    /// Threads for prefill and decode; 0 uses every core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Requests that may wait for the engine before new ones get ThrottlingException.
+    #[serde(default = "default_queue_depth")]
+    pub queue_depth: usize,
+    /// Sampling used when a request leaves temperature / topP unset.
+    #[serde(default = "default_temperature")]
+    pub default_temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub default_top_p: f32,
+}
+
+fn default_context_length() -> u32 {
+    8192
+}
+fn default_max_output_tokens() -> u32 {
+    4096
+}
+fn default_queue_depth() -> usize {
+    16
+}
+fn default_temperature() -> f32 {
+    0.7
+}
+fn default_top_p() -> f32 {
+    0.95
+}
+
+pub struct LocalLlamaProvider {
+    name: String,
+    engine: LlamaEngine,
+    config: LocalLlamaConfig,
+    limits: ModelLimits,
+}
+
+impl LocalLlamaProvider {
+    /// Loads the model; fails with the command that fetches it when the file is missing.
+    pub fn start(name: &str, config: &LocalLlamaConfig, models_dir: &Path) -> Result<Self, ModelError> {
+        let model_path = models_dir.join(&config.file);
+        if !model_path.is_file() {
+            return Err(ModelError::Config(format!(
+                "model file {} for served model `{name}` is missing; fetch it with `basalt models fetch --models-dir {}` (or `make models`)",
+                model_path.display(),
+                models_dir.display()
+            )));
+        }
+        let engine = LlamaEngine::start(EngineConfig {
+            model_path,
+            threads: config.threads,
+            context_length: config.context_length,
+            queue_depth: config.queue_depth,
+            max_sequences: 1,
+        })
+        .map_err(|e| ModelError::Config(format!("loading served model `{name}`: {e}")))?;
+        let context_length = engine.info().context_length;
+        let limits = ModelLimits {
+            context_length,
+            max_output_tokens: config.max_output_tokens.min(context_length),
+        };
+        Ok(LocalLlamaProvider { name: name.to_string(), engine, config: config.clone(), limits })
+    }
+
+    /// The prompt exactly as the model will read it, rendered with the model's own chat template.
+    fn render_prompt(&self, request: &ConverseRequest) -> Result<String, ModelError> {
+        let mut turns = Vec::with_capacity(request.messages.len() + 1);
+        let system: Vec<&str> = request.system.iter().filter_map(|b| b.as_text()).collect();
+        if !system.is_empty() {
+            turns.push(ChatTurn { role: "system".into(), content: system.join("\n") });
+        }
+        for (i, message) in request.messages.iter().enumerate() {
+            turns.push(ChatTurn { role: message.role.as_str().into(), content: message_text(message, i)? });
+        }
+        // A trailing assistant message is a prefill: the answer continues it.
+        let prefill = match turns.last() {
+            Some(turn) if turn.role == "assistant" => turns.pop().map(|t| t.content),
+            _ => None,
+        };
+        let mut prompt = self.engine.render_chat(&turns, true).map_err(engine_error)?;
+        if let Some(prefill) = prefill {
+            prompt.push_str(&prefill);
+        }
+        Ok(prompt)
+    }
+}
+
+/// The text the model reads for one message; blocks a text-only local model cannot read are refused.
+fn message_text(message: &Message, index: usize) -> Result<String, ModelError> {
+    let mut text = String::new();
+    for (j, block) in message.content.iter().enumerate() {
+        match block {
+            ContentBlock::Text(t) => text.push_str(t),
+            ContentBlock::CachePoint(_) => {}
+            ContentBlock::Image(_) | ContentBlock::Video(_) | ContentBlock::Audio(_) => {
+                return Err(ModelError::Validation(format!(
+                    "messages.{index}.content.{j}: this model doesn't support the {} content block; its input modalities are TEXT.",
+                    block.kind()
+                )))
+            }
+            other => {
+                return Err(ModelError::Validation(format!(
+                    "messages.{index}.content.{j}: the {} content block is not supported by this model yet.",
+                    other.kind()
+                )))
+            }
+        }
+    }
+    Ok(text)
+}
+
+fn engine_error(error: EngineError) -> ModelError {
+    match error {
+        EngineError::QueueFull { depth } => ModelError::Throttled { model: "local model".into(), queue_depth: depth },
+        EngineError::ContextOverflow { prompt_tokens, max_tokens, context_length } => {
+            ModelError::ContextWindowExceeded { prompt_tokens, max_tokens, context_length }
+        }
+        other => ModelError::Generation(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl ChatProvider for LocalLlamaProvider {
+    fn limits(&self) -> ModelLimits {
+        self.limits
+    }
+
+    fn count_tokens(&self, request: &ConverseRequest) -> Result<u32, ModelError> {
+        let prompt = self.render_prompt(request)?;
+        self.engine.count_tokens(&prompt).map_err(engine_error)
+    }
+
+    async fn converse_stream(&self, request: ConverseRequest) -> Result<EventStream, ModelError> {
+        let started = Instant::now();
+        let prompt = self.render_prompt(&request)?;
+        let inference = &request.inference_config;
+        let max_tokens = match inference.max_tokens {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None => {
+                // Bedrock's default is the model's maximum; never more than the context leaves room for.
+                let prompt_tokens = self.engine.count_tokens(&prompt).map_err(engine_error)?;
+                self.limits.max_output_tokens.min(self.limits.context_length.saturating_sub(prompt_tokens)).max(1)
+            }
+        };
+        let sampling = Sampling {
+            temperature: inference.temperature.unwrap_or(self.config.default_temperature),
+            top_p: inference.top_p.unwrap_or(self.config.default_top_p),
+            top_k: inference.top_k.and_then(|k| u32::try_from(k).ok()).unwrap_or(0),
+            seed: rand_seed(),
+        };
+        let generation = self
+            .engine
+            .generate(GenerationRequest {
+                prompt,
+                max_tokens,
+                sampling,
+                stop_sequences: inference.stop_sequences.clone(),
+            })
+            .map_err(|e| match engine_error(e) {
+                ModelError::Throttled { queue_depth, .. } => {
+                    ModelError::Throttled { model: self.name.clone(), queue_depth }
+                }
+                other => other,
+            })?;
+        Ok(Box::pin(events_from_generation(generation, started)))
+    }
+}
+
+fn rand_seed() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now()) as u32
+}
+
+/// Maps the engine's events onto ConverseStream's: one text block, then stop and metadata.
+fn events_from_generation(
+    generation: basalt_llama::GenerationStream,
+    started: Instant,
+) -> impl futures::Stream<Item = Result<StreamEvent, ModelError>> + Send {
+    futures::stream::unfold(Some(generation), move |state| async move {
+        let mut generation = state?;
+        match generation.recv().await {
+            None => Some((Err(ModelError::Generation("the engine stopped before the answer ended".into())), None)),
+            Some(Err(e)) => Some((Err(engine_error(e)), None)),
+            Some(Ok(GenerationEvent::Started { .. })) => {
+                Some((Ok(vec![StreamEvent::MessageStart { role: Role::Assistant }]), Some(generation)))
+            }
+            Some(Ok(GenerationEvent::Text(text))) => {
+                Some((Ok(vec![StreamEvent::ContentBlockDelta { index: 0, text }]), Some(generation)))
+            }
+            Some(Ok(GenerationEvent::Finished(finish))) => {
+                let (stop_reason, stop_sequence) = match finish.reason {
+                    FinishReason::EndOfTurn => (StopReason::EndTurn, None),
+                    FinishReason::MaxTokens => (StopReason::MaxTokens, None),
+                    FinishReason::StopSequence(s) => (StopReason::StopSequence, Some(s)),
+                };
+                let events = vec![
+                    StreamEvent::ContentBlockStop { index: 0 },
+                    StreamEvent::MessageStop { stop_reason, stop_sequence },
+                    StreamEvent::Metadata {
+                        usage: TokenUsage::new(finish.prompt_tokens, finish.completion_tokens),
+                        metrics: Metrics { latency_ms: started.elapsed().as_millis() as u64 },
+                    },
+                ];
+                Some((Ok(events), None))
+            }
+        }
+    })
+    .flat_map(|batch: Result<Vec<StreamEvent>, ModelError>| {
+        futures::stream::iter(match batch {
+            Ok(events) => events.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+    })
+}

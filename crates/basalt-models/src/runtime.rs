@@ -1,0 +1,260 @@
+//! The bedrock-runtime domain: Converse, InvokeModel and CountTokens over the catalog's providers.
+//! Plain inputs in, plain outputs out; nothing here knows about HTTP.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use basalt_codecs::{BodyFormat, StreamEncoder};
+use basalt_types::{ContentBlock, ConverseOutput, ConverseRequest, Role, StreamEvent};
+use futures::{Stream, StreamExt};
+
+use crate::catalog::{Catalog, FoundationModel};
+use crate::local::LocalLlamaProvider;
+use crate::{ChatProvider, EventStream, ModelError, ProviderConfig};
+
+/// The input of CountTokens: the body of an InvokeModel call, or a Converse request.
+#[derive(Debug, Clone)]
+pub enum CountTokensInput {
+    InvokeModel { body: Vec<u8> },
+    Converse(ConverseRequest),
+}
+
+/// A finished InvokeModel call: the provider-format body and the numbers for Bedrock's headers.
+#[derive(Debug, Clone)]
+pub struct InvokeOutput {
+    pub body: Vec<u8>,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub latency_ms: u64,
+}
+
+/// A streamed InvokeModel answer: provider-format chunks, each one JSON document.
+pub type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, ModelError>> + Send>>;
+
+pub struct BedrockRuntime {
+    catalog: Arc<Catalog>,
+    providers: BTreeMap<String, Arc<dyn ChatProvider>>,
+}
+
+impl BedrockRuntime {
+    /// Starts a provider for every served model in the catalog.
+    pub fn start(catalog: Arc<Catalog>, models_dir: &Path) -> Result<Self, ModelError> {
+        let mut providers: BTreeMap<String, Arc<dyn ChatProvider>> = BTreeMap::new();
+        for (name, config) in &catalog.served {
+            let provider: Arc<dyn ChatProvider> = match config {
+                ProviderConfig::LocalLlama(local) => Arc::new(LocalLlamaProvider::start(name, local, models_dir)?),
+            };
+            providers.insert(name.clone(), provider);
+        }
+        Ok(BedrockRuntime { catalog, providers })
+    }
+
+    /// A runtime over providers built elsewhere (tests, embedding applications).
+    pub fn with_providers(catalog: Arc<Catalog>, providers: BTreeMap<String, Arc<dyn ChatProvider>>) -> Self {
+        BedrockRuntime { catalog, providers }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The catalog entry and provider that answer `model_id`.
+    fn provider_for(&self, model_id: &str) -> Result<(&FoundationModel, Arc<dyn ChatProvider>), ModelError> {
+        let (model, _) = self.catalog.resolve(model_id)?;
+        let Some(served) = &model.serve_with else {
+            let outputs = model.output_modalities.join(", ");
+            return Err(ModelError::NotServed {
+                model_id: model.model_id.clone(),
+                reason: format!(
+                    "it is a {outputs} model and no provider for {outputs} output is configured. Point its catalog entry at a provider with `serve_with`."
+                ),
+            });
+        };
+        let provider = self.providers.get(served).cloned().ok_or_else(|| ModelError::NotServed {
+            model_id: model.model_id.clone(),
+            reason: format!("served model `{served}` is not running"),
+        })?;
+        Ok((model, provider))
+    }
+
+    pub async fn converse(&self, model_id: &str, request: ConverseRequest) -> Result<ConverseOutput, ModelError> {
+        let (_, provider) = self.provider_for(model_id)?;
+        let request = prepare(request, provider.as_ref())?;
+        provider.converse(request).await
+    }
+
+    pub async fn converse_stream(&self, model_id: &str, request: ConverseRequest) -> Result<EventStream, ModelError> {
+        let (_, provider) = self.provider_for(model_id)?;
+        let request = prepare(request, provider.as_ref())?;
+        provider.converse_stream(request).await
+    }
+
+    pub async fn invoke_model(&self, model_id: &str, body: &[u8]) -> Result<InvokeOutput, ModelError> {
+        let started = Instant::now();
+        let (model, provider) = self.provider_for(model_id)?;
+        let format = body_format(model)?;
+        let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
+        let output = provider.converse(request).await?;
+        let body = basalt_codecs::encode_response(format, &output, &model.model_id);
+        Ok(InvokeOutput {
+            body: serde_json::to_vec(&body).map_err(|e| ModelError::Generation(e.to_string()))?,
+            input_tokens: output.usage.input_tokens,
+            output_tokens: output.usage.output_tokens,
+            latency_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    pub async fn invoke_model_stream(&self, model_id: &str, body: &[u8]) -> Result<ChunkStream, ModelError> {
+        let started = Instant::now();
+        let (model, provider) = self.provider_for(model_id)?;
+        let format = body_format(model)?;
+        let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
+        let events = provider.converse_stream(request).await?;
+        Ok(Box::pin(encode_chunks(events, StreamEncoder::new(format, &model.model_id), started)))
+    }
+
+    pub fn count_tokens(&self, model_id: &str, input: CountTokensInput) -> Result<u32, ModelError> {
+        let (model, provider) = self.provider_for(model_id)?;
+        let request = match input {
+            CountTokensInput::Converse(request) => request,
+            CountTokensInput::InvokeModel { body } => basalt_codecs::decode_request(body_format(model)?, &body)?,
+        };
+        check_conversation(&request)?;
+        provider.count_tokens(&request)
+    }
+}
+
+fn body_format(model: &FoundationModel) -> Result<BodyFormat, ModelError> {
+    model.body_format.ok_or_else(|| ModelError::NotServed {
+        model_id: model.model_id.clone(),
+        reason: "no InvokeModel body format is configured for it".into(),
+    })
+}
+
+/// Bedrock's checks that hold for every model, then the model's own limits.
+fn prepare(mut request: ConverseRequest, provider: &dyn ChatProvider) -> Result<ConverseRequest, ModelError> {
+    check_conversation(&request)?;
+    let limits = provider.limits();
+    if let Some(max_tokens) = request.inference_config.max_tokens {
+        if max_tokens < 1 {
+            return Err(ModelError::Validation(
+                "The value of inferenceConfig.maxTokens must be at least 1.".into(),
+            ));
+        }
+        if max_tokens > i64::from(limits.max_output_tokens) {
+            return Err(ModelError::Validation(format!(
+                "The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens value that is lower than {limit}.",
+                limit = limits.max_output_tokens
+            )));
+        }
+    }
+    if let Some(t) = request.inference_config.temperature {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(ModelError::Validation(format!(
+                "inferenceConfig.temperature must be between 0 and 1; got {t}."
+            )));
+        }
+    }
+    if let Some(p) = request.inference_config.top_p {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(ModelError::Validation(format!("inferenceConfig.topP must be between 0 and 1; got {p}.")));
+        }
+    }
+    if request.inference_config.top_k.is_none() {
+        request.inference_config.top_k = additional_top_k(&request)?;
+    }
+    Ok(request)
+}
+
+/// `additionalModelRequestFields.top_k` (Anthropic's and Nova's spelling, also `topK`).
+fn additional_top_k(request: &ConverseRequest) -> Result<Option<i64>, ModelError> {
+    let Some(fields) = &request.additional_model_request_fields else { return Ok(None) };
+    let Some(value) = fields.get("top_k").or_else(|| fields.get("topK")) else { return Ok(None) };
+    match value.as_i64() {
+        Some(k) if k >= 0 => Ok(Some(k)),
+        _ => Err(ModelError::Validation(format!(
+            "additionalModelRequestFields.top_k must be a non-negative integer; got {value}."
+        ))),
+    }
+}
+
+/// The conversation rules Bedrock enforces before any model runs.
+pub fn check_conversation(request: &ConverseRequest) -> Result<(), ModelError> {
+    let Some(first) = request.messages.first() else {
+        return Err(ModelError::Validation(
+            "The messages field is empty. A conversation must start with a user message. Add a message and try again."
+                .into(),
+        ));
+    };
+    if first.role != Role::User {
+        return Err(ModelError::Validation(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+                .into(),
+        ));
+    }
+    for (i, pair) in request.messages.windows(2).enumerate() {
+        if pair[0].role == pair[1].role {
+            return Err(ModelError::Validation(format!(
+                "A conversation must alternate between user and assistant roles (messages.{} and messages.{} are both {}). Make sure the conversation alternates between user and assistant roles and try again.",
+                i,
+                i + 1,
+                pair[1].role.as_str()
+            )));
+        }
+    }
+    for (i, message) in request.messages.iter().enumerate() {
+        if message.content.is_empty() {
+            return Err(ModelError::Validation(format!(
+                "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
+            )));
+        }
+        for (j, block) in message.content.iter().enumerate() {
+            if let ContentBlock::Text(text) = block {
+                if text.trim().is_empty() {
+                    return Err(ModelError::Validation(format!(
+                        "The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again."
+                    )));
+                }
+            }
+        }
+    }
+    for (i, block) in request.system.iter().enumerate() {
+        if block.as_text().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ModelError::Validation(format!(
+                "The text field in the SystemContentBlock object at system.{i} is blank. Add text to the text field, and try again."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Re-encodes Converse events as a provider's chunks; the last chunk carries Bedrock's invocation metrics.
+fn encode_chunks(
+    events: EventStream,
+    mut encoder: StreamEncoder,
+    started: Instant,
+) -> impl Stream<Item = Result<Vec<u8>, ModelError>> + Send {
+    let mut first_byte_ms: Option<u64> = None;
+    events.flat_map(move |event| {
+        let chunks: Vec<Result<Vec<u8>, ModelError>> = match event {
+            Err(e) => vec![Err(e)],
+            Ok(event) => {
+                if first_byte_ms.is_none() && matches!(event, StreamEvent::ContentBlockDelta { .. }) {
+                    first_byte_ms = Some(started.elapsed().as_millis() as u64);
+                }
+                let metrics = basalt_codecs::InvocationMetrics {
+                    invocation_latency_ms: started.elapsed().as_millis() as u64,
+                    first_byte_latency_ms: first_byte_ms.unwrap_or_default(),
+                };
+                encoder
+                    .encode(&event, &metrics)
+                    .into_iter()
+                    .map(|chunk| serde_json::to_vec(&chunk).map_err(|e| ModelError::Generation(e.to_string())))
+                    .collect()
+            }
+        };
+        futures::stream::iter(chunks)
+    })
+}

@@ -1,0 +1,57 @@
+use axum::response::{IntoResponse, Response};
+use basalt_models::ModelError;
+use basalt_wire::{AwsError, AwsErrorCode};
+
+/// An error on its way to the client, always in AWS's shape.
+#[derive(Debug)]
+pub struct ApiError(pub AwsError);
+
+impl ApiError {
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError(AwsError::new(AwsErrorCode::ValidationException, message))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError(AwsError::new(AwsErrorCode::ResourceNotFoundException, message))
+    }
+}
+
+impl From<AwsError> for ApiError {
+    fn from(error: AwsError) -> Self {
+        ApiError(error)
+    }
+}
+
+/// The one place domain errors meet AWS error codes. No wildcard: a new variant needs a row.
+impl From<ModelError> for ApiError {
+    fn from(error: ModelError) -> Self {
+        let code = match &error {
+            ModelError::UnknownModel(_)
+            | ModelError::NotServed { .. }
+            | ModelError::Validation(_)
+            | ModelError::Codec(_)
+            | ModelError::ContextWindowExceeded { .. } => AwsErrorCode::ValidationException,
+            ModelError::Throttled { .. } => AwsErrorCode::ThrottlingException,
+            ModelError::Generation(_) => AwsErrorCode::ModelErrorException,
+            ModelError::Config(_) => AwsErrorCode::InternalServerException,
+        };
+        ApiError(AwsError::new(code, error.to_string()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        if self.0.code.status().is_server_error() {
+            tracing::warn!(code = self.0.code.name(), message = %self.0.message, "request failed");
+        } else {
+            tracing::debug!(code = self.0.code.name(), message = %self.0.message, "request rejected");
+        }
+        let (status, headers, body) = self.0.into_http_parts(&request_id);
+        let mut response = (status, body).into_response();
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}

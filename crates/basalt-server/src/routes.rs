@@ -1,0 +1,78 @@
+//! The route table: which Bedrock operations basalt implements, and the handler for each.
+//! Everything else in the four service models answers `NotImplemented` naming the operation.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{control, runtime, ApiError, AppState};
+
+/// One operation call, bound and validated against the service model.
+pub struct Call {
+    /// The operation's input shape as JSON: path labels, query, headers and body members.
+    pub input: Value,
+    /// The raw body when the operation's payload is a blob (InvokeModel's `body`).
+    pub payload: Option<Bytes>,
+    pub headers: HeaderMap,
+}
+
+impl Call {
+    pub fn string(&self, member: &str) -> Result<String, ApiError> {
+        self.input
+            .get(member)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::validation(format!("{member} is required.")))
+    }
+
+    pub fn optional_string(&self, member: &str) -> Option<String> {
+        self.input.get(member).and_then(Value::as_str).map(str::to_string)
+    }
+
+    /// The input, or one member of it, as a domain type; serde's complaint names the field.
+    pub fn decode<T: DeserializeOwned>(&self, member: Option<&str>) -> Result<T, ApiError> {
+        let value = match member {
+            Some(name) => self.input.get(name).cloned().unwrap_or(Value::Null),
+            None => self.input.clone(),
+        };
+        serde_json::from_value(value).map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))
+    }
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
+pub type Handler = fn(AppState, Call) -> HandlerFuture;
+
+macro_rules! handler {
+    ($f:path) => {{
+        fn call(state: AppState, call: Call) -> HandlerFuture {
+            Box::pin($f(state, call))
+        }
+        call as Handler
+    }};
+}
+
+const ROUTES: &[(&str, &str, Handler)] = &[
+    ("bedrock-runtime", "Converse", handler!(runtime::converse)),
+    ("bedrock-runtime", "ConverseStream", handler!(runtime::converse_stream)),
+    ("bedrock-runtime", "InvokeModel", handler!(runtime::invoke_model)),
+    ("bedrock-runtime", "InvokeModelWithResponseStream", handler!(runtime::invoke_model_with_response_stream)),
+    ("bedrock-runtime", "CountTokens", handler!(runtime::count_tokens)),
+    ("bedrock", "ListFoundationModels", handler!(control::list_foundation_models)),
+    ("bedrock", "GetFoundationModel", handler!(control::get_foundation_model)),
+    ("bedrock", "ListInferenceProfiles", handler!(control::list_inference_profiles)),
+    ("bedrock", "GetInferenceProfile", handler!(control::get_inference_profile)),
+];
+
+pub fn handler(service: &str, operation: &str) -> Option<Handler> {
+    ROUTES.iter().find(|(s, o, _)| *s == service && *o == operation).map(|(_, _, h)| *h)
+}
+
+/// `(service, operation)` pairs basalt implements, for the coverage report.
+pub fn implemented_operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES.iter().map(|(s, o, _)| (*s, *o))
+}

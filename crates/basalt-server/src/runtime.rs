@@ -1,0 +1,110 @@
+//! bedrock-runtime handlers: decode the bound input, call the runtime, encode Bedrock's answer.
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use basalt_models::CountTokensInput;
+use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
+use serde_json::{json, Value};
+
+use crate::routes::Call;
+use crate::stream::{event_stream_response, EncodedEvent};
+use crate::{ApiError, AppState};
+
+pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let model_id = call.string("modelId")?;
+    let request: ConverseRequest = call.decode(None)?;
+    let output = state.runtime.converse(&model_id, request).await?;
+    Ok(Json(converse_response(&output)).into_response())
+}
+
+pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let model_id = call.string("modelId")?;
+    let request: ConverseRequest = call.decode(None)?;
+    let events = state.runtime.converse_stream(&model_id, request).await?;
+    Ok(event_stream_response(events, |event| Ok(converse_stream_event(&event))))
+}
+
+pub async fn invoke_model(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let model_id = call.string("modelId")?;
+    check_json_content_type(&call)?;
+    let body = call.payload.clone().unwrap_or_default();
+    let output = state.runtime.invoke_model(&model_id, &body).await?;
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "application/json".to_string()),
+            (http::HeaderName::from_static("x-amzn-bedrock-input-token-count"), output.input_tokens.to_string()),
+            (http::HeaderName::from_static("x-amzn-bedrock-output-token-count"), output.output_tokens.to_string()),
+            (http::HeaderName::from_static("x-amzn-bedrock-invocation-latency"), output.latency_ms.to_string()),
+        ],
+        output.body,
+    )
+        .into_response())
+}
+
+pub async fn invoke_model_with_response_stream(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let model_id = call.string("modelId")?;
+    check_json_content_type(&call)?;
+    let body = call.payload.clone().unwrap_or_default();
+    let chunks = state.runtime.invoke_model_stream(&model_id, &body).await?;
+    let mut response = event_stream_response(chunks, |chunk| {
+        Ok(EncodedEvent { event_type: "chunk", payload: basalt_wire::eventstream::chunk_payload(&chunk) })
+    });
+    response.headers_mut().insert(
+        http::HeaderName::from_static("x-amzn-bedrock-content-type"),
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let model_id = call.string("modelId")?;
+    let input = call.input.get("input").cloned().unwrap_or(Value::Null);
+    let input = if let Some(converse) = input.get("converse") {
+        let request = serde_json::from_value(converse.clone())
+            .map_err(|e| ApiError::validation(format!("Malformed input request: input.converse: {e}")))?;
+        CountTokensInput::Converse(request)
+    } else if let Some(body) = input.get("invokeModel").and_then(|v| v.get("body")).and_then(Value::as_str) {
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| ApiError::validation(format!("input.invokeModel.body is not valid base64: {e}")))?;
+        CountTokensInput::InvokeModel { body }
+    } else {
+        return Err(ApiError::validation("input must set exactly one of converse or invokeModel."));
+    };
+    let input_tokens = state.runtime.count_tokens(&model_id, input)?;
+    Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
+}
+
+/// InvokeModel bodies must be JSON; Bedrock refuses other content types.
+fn check_json_content_type(call: &Call) -> Result<(), ApiError> {
+    match call.optional_string("contentType") {
+        None => Ok(()),
+        Some(t) if t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        Some(t) => Err(ApiError::validation(format!(
+            "The provided Content-Type `{t}` is not supported. Send the body as application/json."
+        ))),
+    }
+}
+
+fn converse_response(output: &ConverseOutput) -> Value {
+    json!({
+        "output": { "message": output.message },
+        "stopReason": output.stop_reason,
+        "usage": output.usage,
+        "metrics": output.metrics,
+    })
+}
+
+fn converse_stream_event(event: &StreamEvent) -> EncodedEvent {
+    let (event_type, payload) = match event {
+        StreamEvent::MessageStart { role } => ("messageStart", json!({ "role": role })),
+        StreamEvent::ContentBlockDelta { index, text } => {
+            ("contentBlockDelta", json!({ "contentBlockIndex": index, "delta": { "text": text } }))
+        }
+        StreamEvent::ContentBlockStop { index } => ("contentBlockStop", json!({ "contentBlockIndex": index })),
+        StreamEvent::MessageStop { stop_reason, .. } => ("messageStop", json!({ "stopReason": stop_reason })),
+        StreamEvent::Metadata { usage, metrics } => ("metadata", json!({ "usage": usage, "metrics": metrics })),
+    };
+    EncodedEvent { event_type, payload: payload.to_string().into_bytes() }
+}

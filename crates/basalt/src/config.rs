@@ -1,0 +1,150 @@
+//! Configuration in layers: built-in defaults, then the TOML file, then environment and flags.
+//! The raw file is parsed with unknown keys refused, then resolved into [`ServeConfig`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use basalt_server::{AuthConfig, AuthMode, Credential};
+use serde::Deserialize;
+
+/// What a `--config` file may hold. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+    /// A model catalog replacing the built-in one.
+    pub catalog: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else { return Ok(FileConfig::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+    }
+}
+
+/// The settings `serve` runs with, after every layer is applied.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub catalog: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub auth: AuthConfig,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// `~/.local/share/basalt`, or `./basalt-data` when there is no home directory.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|base| base.join("basalt"))
+        .unwrap_or_else(|| PathBuf::from("basalt-data"))
+}
+
+/// Overrides from flags and environment (clap reads both).
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+    pub auth_mode: Option<AuthMode>,
+    /// `AKID:SECRET` pairs, comma-separated, added to the file's credentials.
+    pub credentials: Option<String>,
+}
+
+impl ServeConfig {
+    pub fn resolve(file: FileConfig, overrides: Overrides) -> Result<Self> {
+        let listen = match overrides.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        let data_dir = overrides.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir);
+        let models_dir = overrides.models_dir.or(file.models_dir).unwrap_or_else(|| data_dir.join("models"));
+        let mut auth = file.auth.unwrap_or_default();
+        if let Some(mode) = overrides.auth_mode {
+            auth.mode = mode;
+        }
+        if let Some(pairs) = overrides.credentials {
+            for pair in pairs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (access_key_id, secret_access_key) = pair
+                    .split_once(':')
+                    .with_context(|| "BASALT_AUTH_CREDENTIALS entries are ACCESS_KEY_ID:SECRET_ACCESS_KEY".to_string())?;
+                auth.credentials.push(Credential {
+                    access_key_id: access_key_id.to_string(),
+                    secret_access_key: secret_access_key.to_string(),
+                });
+            }
+        }
+        if auth.mode == AuthMode::Verify && auth.credentials.is_empty() {
+            anyhow::bail!(
+                "auth mode `verify` needs at least one credential: add [[auth.credentials]] to the config file or set BASALT_AUTH_CREDENTIALS=AKID:SECRET"
+            );
+        }
+        Ok(ServeConfig {
+            listen,
+            data_dir,
+            models_dir,
+            catalog: file.catalog,
+            max_body_bytes: file.max_body_bytes.unwrap_or(25 * 1024 * 1024),
+            auth,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_overrides() -> Overrides {
+        Overrides { listen: None, data_dir: None, models_dir: None, auth_mode: None, credentials: None }
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "127.0.0.1:9000"
+            data_dir = "/srv/basalt"
+            [auth]
+            mode = "verify"
+            [[auth.credentials]]
+            access_key_id = "AKID"
+            secret_access_key = "SECRET"
+            "#,
+        )
+        .expect("valid file");
+        let config = ServeConfig::resolve(file, no_overrides()).expect("resolves");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.models_dir, PathBuf::from("/srv/basalt/models"));
+        assert_eq!(config.auth.mode, AuthMode::Verify);
+
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"").expect("valid");
+        let overrides = Overrides { listen: Some("127.0.0.1:7000".parse().expect("addr")), ..no_overrides() };
+        assert_eq!(ServeConfig::resolve(file, overrides).expect("resolves").listen.port(), 7000);
+    }
+
+    #[test]
+    fn unknown_keys_and_verify_without_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+        let file: FileConfig = toml::from_str("[auth]\nmode = \"verify\"").expect("valid");
+        assert!(ServeConfig::resolve(file, no_overrides()).is_err());
+    }
+
+    #[test]
+    fn credentials_from_the_environment() {
+        let overrides = Overrides { credentials: Some("A:B, C:D".into()), ..no_overrides() };
+        let config = ServeConfig::resolve(FileConfig::default(), overrides).expect("resolves");
+        assert_eq!(config.auth.credentials.len(), 2);
+        assert_eq!(config.auth.credentials[1].access_key_id, "C");
+    }
+}
