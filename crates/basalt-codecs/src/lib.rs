@@ -6,10 +6,56 @@
 //! This crate owns the validation Bedrock does for each body format; it knows nothing about
 //! HTTP, event-stream framing, the model catalog or model limits.
 
+mod anthropic;
+mod meta_llama;
+mod mistral;
+mod nova;
+mod prompt;
+mod schema;
+mod stream;
+mod titan_text;
+
 use std::fmt;
 use std::str::FromStr;
 
+use basalt_types::{ConverseOutput, ConverseRequest};
 use serde::{Deserialize, Serialize};
+
+pub use anthropic::{anthropic_model_name, ANTHROPIC_VERSION};
+pub use nova::SCHEMA_VERSION as NOVA_SCHEMA_VERSION;
+pub use stream::{InvocationMetrics, StreamEncoder, INVOCATION_METRICS_KEY};
+
+/// Why a body was refused. Messages are Bedrock's, naming the field; the server answers them
+/// as `ValidationException`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("{0}")]
+    Validation(String),
+}
+
+/// An InvokeModel request body → the Converse request it means.
+pub fn decode_request(format: BodyFormat, body: &[u8]) -> Result<ConverseRequest, CodecError> {
+    let body = schema::parse_object(body)?;
+    match format {
+        BodyFormat::AnthropicMessages => anthropic::decode_request(&body),
+        BodyFormat::TitanText => titan_text::decode_request(&body),
+        BodyFormat::MetaLlama => meta_llama::decode_request(&body),
+        BodyFormat::Mistral => mistral::decode_request(&body),
+        BodyFormat::NovaMessages => nova::decode_request(&body),
+    }
+}
+
+/// A finished answer → the provider's InvokeModel response body. `model_id` is the id the
+/// client invoked (Anthropic bodies report it).
+pub fn encode_response(format: BodyFormat, output: &ConverseOutput, model_id: &str) -> serde_json::Value {
+    match format {
+        BodyFormat::AnthropicMessages => anthropic::encode_response(output, model_id),
+        BodyFormat::TitanText => titan_text::encode_response(output),
+        BodyFormat::MetaLlama => meta_llama::encode_response(output),
+        BodyFormat::Mistral => mistral::encode_response(output),
+        BodyFormat::NovaMessages => nova::encode_response(output),
+    }
+}
 
 /// The JSON body format a model takes on InvokeModel; the model catalog names it per model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,5 +106,36 @@ impl FromStr for BodyFormat {
             .into_iter()
             .find(|format| format.as_str() == s)
             .ok_or_else(|| UnknownBodyFormat(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_format_names_round_trip() {
+        for format in BodyFormat::ALL {
+            assert_eq!(format.as_str().parse::<BodyFormat>(), Ok(format));
+            assert_eq!(serde_json::to_value(format).ok(), Some(serde_json::Value::from(format.as_str())));
+            assert_eq!(format.to_string(), format.as_str());
+        }
+        assert!("cohere-command".parse::<BodyFormat>().is_err());
+        let parsed: Result<BodyFormat, _> = serde_json::from_str("\"meta-llama\"");
+        assert_eq!(parsed.ok(), Some(BodyFormat::MetaLlama));
+    }
+
+    #[test]
+    fn every_format_refuses_non_objects() {
+        for format in BodyFormat::ALL {
+            let err = decode_request(format, b"42").err();
+            assert_eq!(
+                err,
+                Some(CodecError::Validation(
+                    "Malformed input request: #: expected type: JSONObject, found: Integer, please reformat your input and try again.".into()
+                ))
+            );
+            assert!(decode_request(format, b"{\"unterminated\"").is_err());
+        }
     }
 }

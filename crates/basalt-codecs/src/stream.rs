@@ -1,0 +1,171 @@
+//! The per-stream encoder that turns [`StreamEvent`]s into a body format's chunk JSONs.
+//!
+//! Bedrock puts `amazon-bedrock-invocationMetrics` on the last chunk of every
+//! InvokeModelWithResponseStream answer. Token counts and latency arrive with the
+//! `Metadata` event, after `MessageStop`, so formats whose last chunk is the stop chunk hold the
+//! stop back until `Metadata` (or [`StreamEncoder::finish`]) comes.
+
+use basalt_types::{StopReason, StreamEvent, TokenUsage};
+use serde_json::{json, Value};
+
+use crate::{anthropic, meta_llama, mistral, nova, titan_text, BodyFormat};
+
+/// The numbers Bedrock appends to the last streamed chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvocationMetrics {
+    pub input_token_count: u32,
+    pub output_token_count: u32,
+    /// Milliseconds from request to the last token.
+    pub invocation_latency: u64,
+    /// Milliseconds from request to the first token.
+    pub first_byte_latency: u64,
+}
+
+impl InvocationMetrics {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "inputTokenCount": self.input_token_count,
+            "outputTokenCount": self.output_token_count,
+            "invocationLatency": self.invocation_latency,
+            "firstByteLatency": self.first_byte_latency,
+        })
+    }
+}
+
+/// The member name Bedrock gives the metrics on the last chunk.
+pub const INVOCATION_METRICS_KEY: &str = "amazon-bedrock-invocationMetrics";
+
+/// Adds the invocation metrics to a chunk object.
+pub(crate) fn with_metrics(mut chunk: Value, metrics: &InvocationMetrics) -> Value {
+    if let Value::Object(map) = &mut chunk {
+        map.insert(INVOCATION_METRICS_KEY.to_string(), metrics.to_json());
+    }
+    chunk
+}
+
+/// What every format's encoder needs to remember between events.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamState {
+    pub model_id: String,
+    /// Anthropic's `msg_bdrk_...` id, fixed for the stream.
+    pub message_id: String,
+    /// Prompt tokens, when the caller knows them before the first chunk.
+    pub input_tokens: Option<u32>,
+    pub first_byte_latency: Option<u64>,
+    /// Text deltas seen so far: the running output-token count in formats that report one
+    /// per chunk (local engines emit one delta per token).
+    pub deltas: u32,
+    /// Whether any chunk has gone out (formats that put prompt counts on the first chunk only).
+    pub sent_first_chunk: bool,
+    /// Content blocks whose start chunk has gone out (Anthropic).
+    pub open_blocks: Vec<u32>,
+    /// The stop held back until the metrics are known.
+    pub pending_stop: Option<(StopReason, Option<String>)>,
+    /// Set once the final chunk has gone out; later events produce nothing.
+    pub finished: bool,
+}
+
+impl StreamState {
+    /// Metrics for the final chunk: the Metadata event's numbers when it came, else what the
+    /// stream itself saw.
+    pub fn metrics(&self, usage: Option<&TokenUsage>, latency_ms: Option<u64>) -> InvocationMetrics {
+        let invocation_latency = latency_ms.unwrap_or(0);
+        InvocationMetrics {
+            input_token_count: usage.map_or(self.input_tokens.unwrap_or(0), |u| u.input_tokens),
+            output_token_count: usage.map_or(self.deltas, |u| u.output_tokens),
+            invocation_latency,
+            first_byte_latency: self.first_byte_latency.unwrap_or(invocation_latency),
+        }
+    }
+
+    /// The held-back stop, or `end_turn` if the stream ended without one.
+    pub fn take_stop(&mut self) -> (StopReason, Option<String>) {
+        self.pending_stop.take().unwrap_or((StopReason::EndTurn, None))
+    }
+}
+
+/// Encodes one InvokeModelWithResponseStream answer; make one per stream.
+#[derive(Debug, Clone)]
+pub struct StreamEncoder {
+    format: BodyFormat,
+    state: StreamState,
+}
+
+impl StreamEncoder {
+    pub fn new(format: BodyFormat, model_id: &str) -> Self {
+        StreamEncoder {
+            format,
+            state: StreamState {
+                model_id: model_id.to_string(),
+                message_id: anthropic::new_message_id(),
+                input_tokens: None,
+                first_byte_latency: None,
+                deltas: 0,
+                sent_first_chunk: false,
+                open_blocks: Vec::new(),
+                pending_stop: None,
+                finished: false,
+            },
+        }
+    }
+
+    /// Prompt token count, for formats that report it before the answer ends
+    /// (Anthropic `message_start`, Titan and Llama first chunks).
+    pub fn with_input_tokens(mut self, input_tokens: u32) -> Self {
+        self.state.input_tokens = Some(input_tokens);
+        self
+    }
+
+    /// Milliseconds from request to first token; without it the final chunk reports the
+    /// whole invocation latency as first-byte latency.
+    pub fn set_first_byte_latency(&mut self, latency_ms: u64) {
+        self.state.first_byte_latency = Some(latency_ms);
+    }
+
+    /// The Anthropic message id this stream reports (`msg_bdrk_...`).
+    pub fn message_id(&self) -> &str {
+        &self.state.message_id
+    }
+
+    /// The chunks for one event: zero or more JSON objects, in order.
+    pub fn encode(&mut self, event: &StreamEvent) -> Vec<Value> {
+        if self.state.finished {
+            return Vec::new();
+        }
+        let state = &mut self.state;
+        let chunks = match self.format {
+            BodyFormat::AnthropicMessages => anthropic::encode_event(state, event),
+            BodyFormat::TitanText => titan_text::encode_event(state, event),
+            BodyFormat::MetaLlama => meta_llama::encode_event(state, event),
+            BodyFormat::Mistral => mistral::encode_event(state, event),
+            BodyFormat::NovaMessages => nova::encode_event(state, event),
+        };
+        if matches!(event, StreamEvent::ContentBlockDelta { .. }) {
+            state.deltas += 1;
+        }
+        if !chunks.is_empty() {
+            state.sent_first_chunk = true;
+        }
+        chunks
+    }
+
+    /// Closes a stream whose `Metadata` event never came, so the client still gets a final
+    /// chunk with metrics (counted from the stream, latency 0 unless known). Produces nothing
+    /// when the final chunk already went out.
+    pub fn finish(&mut self) -> Vec<Value> {
+        if self.state.finished {
+            return Vec::new();
+        }
+        let metrics = self.state.metrics(None, self.state.first_byte_latency);
+        let state = &mut self.state;
+        let chunks = match self.format {
+            BodyFormat::AnthropicMessages => anthropic::final_chunks(state, &metrics),
+            BodyFormat::TitanText => vec![titan_text::final_chunk(state, &metrics)],
+            BodyFormat::MetaLlama => vec![meta_llama::final_chunk(state, &metrics)],
+            BodyFormat::Mistral => vec![mistral::final_chunk(state, &metrics)],
+            BodyFormat::NovaMessages => nova::final_chunks(state, &metrics),
+        };
+        state.finished = true;
+        chunks
+    }
+}
