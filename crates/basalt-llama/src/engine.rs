@@ -37,6 +37,7 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// All cores, the model's context (capped), 64 queued requests, one sequence at a time.
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         Self {
             model_path: model_path.into(),

@@ -27,7 +27,8 @@ pub struct Sampling {
     pub top_p: f32,
     /// Keep only the k most likely tokens; 0 turns it off.
     pub top_k: u32,
-    /// Seed of the random draw, so sampled output is reproducible.
+    /// Seed of the random draw, so sampled output is reproducible. `u32::MAX` is llama.cpp's
+    /// "pick a random seed".
     pub seed: u32,
 }
 
