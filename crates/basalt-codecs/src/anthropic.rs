@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use crate::schema::{malformed, Fields, Range};
-use crate::stream::{with_metrics, InvocationMetrics, StreamState};
+use crate::stream::{with_metrics, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -452,7 +452,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
     }
 }
 
-pub(crate) fn final_chunks(state: &mut StreamState, metrics: &InvocationMetrics) -> Vec<Value> {
+pub(crate) fn final_chunks(state: &mut StreamState, metrics: &FinalMetrics) -> Vec<Value> {
     let (stop_reason, stop_sequence) = state.take_stop();
     state.finished = true;
     vec![
@@ -468,7 +468,7 @@ pub(crate) fn final_chunks(state: &mut StreamState, metrics: &InvocationMetrics)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_request as decode, BodyFormat, StreamEncoder};
+    use crate::{decode_request as decode, BodyFormat, InvocationMetrics, StreamEncoder};
     use basalt_types::{Metrics, TokenUsage};
 
     fn decode_json(body: Value) -> Result<ConverseRequest, CodecError> {
@@ -710,7 +710,7 @@ mod tests {
     fn stream_chunks_end_with_metrics() {
         let mut encoder =
             StreamEncoder::new(BodyFormat::AnthropicMessages, "anthropic.claude-3-haiku-20240307-v1:0").with_input_tokens(12);
-        encoder.set_first_byte_latency(80);
+        let latency = InvocationMetrics { invocation_latency_ms: 300, first_byte_latency_ms: 80 };
         let id = encoder.message_id().to_string();
         let events = [
             StreamEvent::MessageStart { role: Role::Assistant },
@@ -720,7 +720,7 @@ mod tests {
             StreamEvent::MessageStop { stop_reason: StopReason::EndTurn, stop_sequence: None },
             StreamEvent::Metadata { usage: TokenUsage::new(12, 2), metrics: Metrics { latency_ms: 300 } },
         ];
-        let per_event: Vec<Vec<Value>> = events.iter().map(|e| encoder.encode(e)).collect();
+        let per_event: Vec<Vec<Value>> = events.iter().map(|e| encoder.encode(e, &latency)).collect();
         assert_eq!(per_event[4], Vec::<Value>::new(), "stop waits for the metrics");
         let chunks: Vec<Value> = per_event.into_iter().flatten().collect();
         assert_eq!(
@@ -740,15 +740,18 @@ mod tests {
                     "inputTokenCount": 12, "outputTokenCount": 2, "invocationLatency": 300, "firstByteLatency": 80}}),
             ]
         );
-        assert!(encoder.finish().is_empty(), "the stream already ended");
+        assert!(encoder.finish(&latency).is_empty(), "the stream already ended");
     }
 
     #[test]
     fn finish_closes_a_stream_without_metadata() {
         let mut encoder = StreamEncoder::new(BodyFormat::AnthropicMessages, "m");
-        encoder.encode(&StreamEvent::ContentBlockDelta { index: 0, text: "x".into() });
-        encoder.encode(&StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None });
-        let chunks = encoder.finish();
+        let early = InvocationMetrics::default();
+        encoder.encode(&StreamEvent::ContentBlockDelta { index: 0, text: "x".into() }, &early);
+        encoder.encode(&StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None }, &early);
+        let chunks = encoder.finish(&InvocationMetrics { invocation_latency_ms: 9, first_byte_latency_ms: 0 });
+        assert_eq!(chunks[1]["amazon-bedrock-invocationMetrics"]["invocationLatency"], json!(9));
+        assert_eq!(chunks[1]["amazon-bedrock-invocationMetrics"]["firstByteLatency"], json!(9));
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0]["delta"]["stop_reason"], json!("max_tokens"));
         assert_eq!(chunks[1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"], json!(1));

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::prompt::parse_chat_prompt;
 use crate::schema::{Fields, Range};
-use crate::stream::{with_metrics, InvocationMetrics, StreamState};
+use crate::stream::{with_metrics, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
@@ -102,7 +102,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
     }
 }
 
-pub(crate) fn final_chunk(state: &mut StreamState, metrics: &InvocationMetrics) -> Value {
+pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
     let mut counts = state.clone();
     if !state.sent_first_chunk {
@@ -115,7 +115,7 @@ pub(crate) fn final_chunk(state: &mut StreamState, metrics: &InvocationMetrics) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_request as decode, BodyFormat, StreamEncoder};
+    use crate::{decode_request as decode, BodyFormat, InvocationMetrics, StreamEncoder};
     use basalt_types::{Message, Metrics, TokenUsage};
 
     fn decode_json(body: Value) -> Result<ConverseRequest, CodecError> {
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn stream_chunks_end_with_metrics() {
         let mut encoder = StreamEncoder::new(BodyFormat::MetaLlama, "meta.llama3-8b-instruct-v1:0").with_input_tokens(20);
-        encoder.set_first_byte_latency(30);
+        let latency = InvocationMetrics { invocation_latency_ms: 70, first_byte_latency_ms: 30 };
         let chunks: Vec<Value> = [
             StreamEvent::MessageStart { role: Role::Assistant },
             StreamEvent::ContentBlockDelta { index: 0, text: "Par".into() },
@@ -213,7 +213,7 @@ mod tests {
             StreamEvent::Metadata { usage: TokenUsage::new(20, 2), metrics: Metrics { latency_ms: 70 } },
         ]
         .iter()
-        .flat_map(|event| encoder.encode(event))
+        .flat_map(|event| encoder.encode(event, &latency))
         .collect();
         assert_eq!(
             chunks,

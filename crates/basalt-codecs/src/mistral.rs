@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::prompt::parse_chat_prompt;
 use crate::schema::{Fields, Range};
-use crate::stream::{with_metrics, InvocationMetrics, StreamState};
+use crate::stream::{with_metrics, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
@@ -61,7 +61,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
     }
 }
 
-pub(crate) fn final_chunk(state: &mut StreamState, metrics: &InvocationMetrics) -> Value {
+pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
     state.finished = true;
     with_metrics(json!({"outputs": [{"text": "", "stop_reason": stop_reason_name(reason)}]}), metrics)
@@ -70,7 +70,7 @@ pub(crate) fn final_chunk(state: &mut StreamState, metrics: &InvocationMetrics) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_request as decode, BodyFormat, StreamEncoder};
+    use crate::{decode_request as decode, BodyFormat, InvocationMetrics, StreamEncoder};
     use basalt_types::{Message, Metrics, Role, TokenUsage};
 
     fn decode_json(body: Value) -> Result<ConverseRequest, CodecError> {
@@ -152,6 +152,8 @@ mod tests {
     #[test]
     fn stream_chunks_end_with_metrics() {
         let mut encoder = StreamEncoder::new(BodyFormat::Mistral, "mistral.mistral-7b-instruct-v0:2");
+        // Nothing measured by the caller: the Metadata event's latency is used for both.
+        let latency = InvocationMetrics::default();
         let chunks: Vec<Value> = [
             StreamEvent::MessageStart { role: Role::Assistant },
             StreamEvent::ContentBlockDelta { index: 0, text: "Ketch".into() },
@@ -161,7 +163,7 @@ mod tests {
             StreamEvent::Metadata { usage: TokenUsage::new(15, 2), metrics: Metrics { latency_ms: 60 } },
         ]
         .iter()
-        .flat_map(|event| encoder.encode(event))
+        .flat_map(|event| encoder.encode(event, &latency))
         .collect();
         assert_eq!(
             chunks,

@@ -12,7 +12,7 @@ use basalt_types::{
 use serde_json::{json, Map, Value};
 
 use crate::schema::{malformed, type_name, Fields, Range};
-use crate::stream::{with_metrics, InvocationMetrics, StreamState};
+use crate::stream::{with_metrics, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub const SCHEMA_VERSION: &str = "messages-v1";
@@ -159,7 +159,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
     }
 }
 
-pub(crate) fn final_chunks(state: &mut StreamState, metrics: &InvocationMetrics) -> Vec<Value> {
+pub(crate) fn final_chunks(state: &mut StreamState, metrics: &FinalMetrics) -> Vec<Value> {
     state.finished = true;
     vec![with_metrics(
         json!({"metadata": {
@@ -174,7 +174,7 @@ pub(crate) fn final_chunks(state: &mut StreamState, metrics: &InvocationMetrics)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_request as decode, BodyFormat, StreamEncoder};
+    use crate::{decode_request as decode, BodyFormat, InvocationMetrics, StreamEncoder};
     use basalt_types::{Metrics, StopReason, TokenUsage, ToolUseBlock};
 
     fn decode_json(body: Value) -> Result<ConverseRequest, CodecError> {
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn stream_chunks_end_with_metrics() {
         let mut encoder = StreamEncoder::new(BodyFormat::NovaMessages, "amazon.nova-micro-v1:0");
-        encoder.set_first_byte_latency(25);
+        let latency = InvocationMetrics { invocation_latency_ms: 90, first_byte_latency_ms: 25 };
         let chunks: Vec<Value> = [
             StreamEvent::MessageStart { role: Role::Assistant },
             StreamEvent::ContentBlockDelta { index: 0, text: "Once".into() },
@@ -287,7 +287,7 @@ mod tests {
             StreamEvent::Metadata { usage: TokenUsage::new(18, 1), metrics: Metrics { latency_ms: 90 } },
         ]
         .iter()
-        .flat_map(|event| encoder.encode(event))
+        .flat_map(|event| encoder.encode(event, &latency))
         .collect();
         assert_eq!(
             chunks,

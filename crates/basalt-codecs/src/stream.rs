@@ -10,19 +10,26 @@ use serde_json::{json, Value};
 
 use crate::{anthropic, meta_llama, mistral, nova, titan_text, BodyFormat};
 
-/// The numbers Bedrock appends to the last streamed chunk.
+/// The latencies the caller measured, passed with every event: the encoder has no clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InvocationMetrics {
+    /// Milliseconds from request to now (to the last token, when passed with `Metadata`).
+    pub invocation_latency_ms: u64,
+    /// Milliseconds from request to the first token; 0 while unknown.
+    pub first_byte_latency_ms: u64,
+}
+
+/// The numbers Bedrock appends to the last streamed chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FinalMetrics {
     pub input_token_count: u32,
     pub output_token_count: u32,
-    /// Milliseconds from request to the last token.
     pub invocation_latency: u64,
-    /// Milliseconds from request to the first token.
     pub first_byte_latency: u64,
 }
 
-impl InvocationMetrics {
-    pub fn to_json(&self) -> Value {
+impl FinalMetrics {
+    pub fn to_json(self) -> Value {
         json!({
             "inputTokenCount": self.input_token_count,
             "outputTokenCount": self.output_token_count,
@@ -36,7 +43,7 @@ impl InvocationMetrics {
 pub const INVOCATION_METRICS_KEY: &str = "amazon-bedrock-invocationMetrics";
 
 /// Adds the invocation metrics to a chunk object.
-pub(crate) fn with_metrics(mut chunk: Value, metrics: &InvocationMetrics) -> Value {
+pub(crate) fn with_metrics(mut chunk: Value, metrics: &FinalMetrics) -> Value {
     if let Value::Object(map) = &mut chunk {
         map.insert(INVOCATION_METRICS_KEY.to_string(), metrics.to_json());
     }
@@ -51,7 +58,8 @@ pub(crate) struct StreamState {
     pub message_id: String,
     /// Prompt tokens, when the caller knows them before the first chunk.
     pub input_tokens: Option<u32>,
-    pub first_byte_latency: Option<u64>,
+    /// The latencies passed with the latest event.
+    pub latency: InvocationMetrics,
     /// Text deltas seen so far: the running output-token count in formats that report one
     /// per chunk (local engines emit one delta per token).
     pub deltas: u32,
@@ -66,15 +74,23 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
-    /// Metrics for the final chunk: the Metadata event's numbers when it came, else what the
-    /// stream itself saw.
-    pub fn metrics(&self, usage: Option<&TokenUsage>, latency_ms: Option<u64>) -> InvocationMetrics {
-        let invocation_latency = latency_ms.unwrap_or(0);
-        InvocationMetrics {
+    /// Metrics for the final chunk: token counts from the Metadata event when it came, else
+    /// what the stream itself saw; latencies from the caller, falling back to the Metadata
+    /// event's latency and then to the invocation latency for the first byte.
+    pub fn metrics(&self, usage: Option<&TokenUsage>, metadata_latency_ms: Option<u64>) -> FinalMetrics {
+        let invocation_latency = match self.latency.invocation_latency_ms {
+            0 => metadata_latency_ms.unwrap_or(0),
+            measured => measured,
+        };
+        let first_byte_latency = match self.latency.first_byte_latency_ms {
+            0 => invocation_latency,
+            measured => measured,
+        };
+        FinalMetrics {
             input_token_count: usage.map_or(self.input_tokens.unwrap_or(0), |u| u.input_tokens),
             output_token_count: usage.map_or(self.deltas, |u| u.output_tokens),
             invocation_latency,
-            first_byte_latency: self.first_byte_latency.unwrap_or(invocation_latency),
+            first_byte_latency,
         }
     }
 
@@ -99,7 +115,7 @@ impl StreamEncoder {
                 model_id: model_id.to_string(),
                 message_id: anthropic::new_message_id(),
                 input_tokens: None,
-                first_byte_latency: None,
+                latency: InvocationMetrics::default(),
                 deltas: 0,
                 sent_first_chunk: false,
                 open_blocks: Vec::new(),
@@ -116,23 +132,20 @@ impl StreamEncoder {
         self
     }
 
-    /// Milliseconds from request to first token; without it the final chunk reports the
-    /// whole invocation latency as first-byte latency.
-    pub fn set_first_byte_latency(&mut self, latency_ms: u64) {
-        self.state.first_byte_latency = Some(latency_ms);
-    }
-
     /// The Anthropic message id this stream reports (`msg_bdrk_...`).
     pub fn message_id(&self) -> &str {
         &self.state.message_id
     }
 
-    /// The chunks for one event: zero or more JSON objects, in order.
-    pub fn encode(&mut self, event: &StreamEvent) -> Vec<Value> {
+    /// The chunks for one event: zero or more JSON objects, in order. `latency` is what the
+    /// caller measured up to this event; the values passed with `Metadata` end up in the
+    /// final chunk's metrics.
+    pub fn encode(&mut self, event: &StreamEvent, latency: &InvocationMetrics) -> Vec<Value> {
         if self.state.finished {
             return Vec::new();
         }
         let state = &mut self.state;
+        state.latency = *latency;
         let chunks = match self.format {
             BodyFormat::AnthropicMessages => anthropic::encode_event(state, event),
             BodyFormat::TitanText => titan_text::encode_event(state, event),
@@ -150,13 +163,14 @@ impl StreamEncoder {
     }
 
     /// Closes a stream whose `Metadata` event never came, so the client still gets a final
-    /// chunk with metrics (counted from the stream, latency 0 unless known). Produces nothing
-    /// when the final chunk already went out.
-    pub fn finish(&mut self) -> Vec<Value> {
+    /// chunk with metrics (token counts from the stream itself). Produces nothing when the
+    /// final chunk already went out.
+    pub fn finish(&mut self, latency: &InvocationMetrics) -> Vec<Value> {
         if self.state.finished {
             return Vec::new();
         }
-        let metrics = self.state.metrics(None, self.state.first_byte_latency);
+        self.state.latency = *latency;
+        let metrics = self.state.metrics(None, None);
         let state = &mut self.state;
         let chunks = match self.format {
             BodyFormat::AnthropicMessages => anthropic::final_chunks(state, &metrics),

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::prompt::{parse_titan_transcript, Conversation};
 use crate::schema::{malformed, Fields, Range};
-use crate::stream::{with_metrics, InvocationMetrics, StreamState};
+use crate::stream::{with_metrics, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
@@ -87,7 +87,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
     }
 }
 
-pub(crate) fn final_chunk(state: &mut StreamState, metrics: &InvocationMetrics) -> Value {
+pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
     let mut state_for_counts = state.clone();
     // When nothing was streamed the final chunk is also the first: it reports the prompt count.
@@ -104,7 +104,7 @@ pub(crate) fn final_chunk(state: &mut StreamState, metrics: &InvocationMetrics) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_request as decode, BodyFormat, StreamEncoder};
+    use crate::{decode_request as decode, BodyFormat, InvocationMetrics, StreamEncoder};
     use basalt_types::{Message, Metrics, Role, TokenUsage};
 
     fn decode_json(body: Value) -> Result<ConverseRequest, CodecError> {
@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn stream_chunks_end_with_metrics() {
         let mut encoder = StreamEncoder::new(BodyFormat::TitanText, "amazon.titan-text-lite-v1").with_input_tokens(9);
-        encoder.set_first_byte_latency(40);
+        let latency = InvocationMetrics { invocation_latency_ms: 120, first_byte_latency_ms: 40 };
         let chunks: Vec<Value> = [
             StreamEvent::MessageStart { role: Role::Assistant },
             StreamEvent::ContentBlockDelta { index: 0, text: "Hi".into() },
@@ -200,7 +200,7 @@ mod tests {
             StreamEvent::Metadata { usage: TokenUsage::new(9, 2), metrics: Metrics { latency_ms: 120 } },
         ]
         .iter()
-        .flat_map(|event| encoder.encode(event))
+        .flat_map(|event| encoder.encode(event, &latency))
         .collect();
         assert_eq!(
             chunks,
@@ -220,11 +220,12 @@ mod tests {
     #[test]
     fn empty_stream_still_reports_the_prompt_count() {
         let mut encoder = StreamEncoder::new(BodyFormat::TitanText, "m");
-        encoder.encode(&StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None });
-        let chunks = encoder.encode(&StreamEvent::Metadata {
-            usage: TokenUsage::new(7, 0),
-            metrics: Metrics { latency_ms: 5 },
-        });
+        let unmeasured = InvocationMetrics::default();
+        encoder.encode(&StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None }, &unmeasured);
+        let chunks = encoder.encode(
+            &StreamEvent::Metadata { usage: TokenUsage::new(7, 0), metrics: Metrics { latency_ms: 5 } },
+            &unmeasured,
+        );
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0]["inputTextTokenCount"], json!(7));
         assert_eq!(chunks[0]["completionReason"], json!("LENGTH"));
