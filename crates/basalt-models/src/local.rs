@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use basalt_llama::{
     ChatTurn, EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, LlamaEngine, Sampling,
 };
@@ -36,6 +37,11 @@ pub struct LocalLlamaConfig {
     pub default_temperature: f32,
     #[serde(default = "default_top_p")]
     pub default_top_p: f32,
+    /// System prompt used when a request brings none, instead of the template's own default.
+    /// SmolLM2's built-in default ("You are a helpful AI assistant named SmolLM...") makes the
+    /// 135M model ramble; a plain assistant prompt keeps its answers on topic.
+    #[serde(default)]
+    pub default_system_prompt: Option<String>,
 }
 
 fn default_context_length() -> u32 {
@@ -94,6 +100,8 @@ impl LocalLlamaProvider {
         let system: Vec<&str> = request.system.iter().filter_map(|b| b.as_text()).collect();
         if !system.is_empty() {
             turns.push(ChatTurn { role: "system".into(), content: system.join("\n") });
+        } else if let Some(default) = &self.config.default_system_prompt {
+            turns.push(ChatTurn { role: "system".into(), content: default.clone() });
         }
         for (i, message) in request.messages.iter().enumerate() {
             turns.push(ChatTurn { role: message.role.as_str().into(), content: message_text(message, i)? });
@@ -202,7 +210,7 @@ fn events_from_generation(
     generation: basalt_llama::GenerationStream,
     started: Instant,
 ) -> impl futures::Stream<Item = Result<StreamEvent, ModelError>> + Send {
-    futures::stream::unfold(Some(generation), move |state| async move {
+    let batches = futures::stream::unfold(Some(generation), move |state| async move {
         let mut generation = state?;
         match generation.recv().await {
             None => Some((Err(ModelError::Generation("the engine stopped before the answer ended".into())), None)),
@@ -230,8 +238,8 @@ fn events_from_generation(
                 Some((Ok(events), None))
             }
         }
-    })
-    .flat_map(|batch: Result<Vec<StreamEvent>, ModelError>| {
+    });
+    batches.flat_map(|batch: Result<Vec<StreamEvent>, ModelError>| {
         futures::stream::iter(match batch {
             Ok(events) => events.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => vec![Err(e)],

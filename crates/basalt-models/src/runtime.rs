@@ -111,8 +111,10 @@ impl BedrockRuntime {
         let (model, provider) = self.provider_for(model_id)?;
         let format = body_format(model)?;
         let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
+        // Anthropic's message_start and Titan's first chunk report the prompt size up front.
+        let encoder = StreamEncoder::new(format, &model.model_id).with_input_tokens(provider.count_tokens(&request)?);
         let events = provider.converse_stream(request).await?;
-        Ok(Box::pin(encode_chunks(events, StreamEncoder::new(format, &model.model_id), started)))
+        Ok(Box::pin(encode_chunks(events, encoder, started)))
     }
 
     pub fn count_tokens(&self, model_id: &str, input: CountTokensInput) -> Result<u32, ModelError> {
@@ -241,15 +243,16 @@ fn encode_chunks(
         let chunks: Vec<Result<Vec<u8>, ModelError>> = match event {
             Err(e) => vec![Err(e)],
             Ok(event) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
                 if first_byte_ms.is_none() && matches!(event, StreamEvent::ContentBlockDelta { .. }) {
-                    first_byte_ms = Some(started.elapsed().as_millis() as u64);
+                    first_byte_ms = Some(elapsed_ms);
                 }
-                let metrics = basalt_codecs::InvocationMetrics {
-                    invocation_latency_ms: started.elapsed().as_millis() as u64,
-                    first_byte_latency_ms: first_byte_ms.unwrap_or_default(),
+                let latency = basalt_codecs::InvocationMetrics {
+                    invocation_latency_ms: elapsed_ms,
+                    first_byte_latency_ms: first_byte_ms.unwrap_or(elapsed_ms),
                 };
                 encoder
-                    .encode(&event, &metrics)
+                    .encode(&event, &latency)
                     .into_iter()
                     .map(|chunk| serde_json::to_vec(&chunk).map_err(|e| ModelError::Generation(e.to_string())))
                     .collect()

@@ -35,10 +35,20 @@ pub struct AuthConfig {
     pub mode: AuthMode,
     #[serde(default)]
     pub credentials: Vec<Credential>,
+    /// Bedrock API keys accepted as `Authorization: Bearer <key>` in `verify` mode.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
 }
 
 /// The SigV4 signing name of the caller (`bedrock`, `s3`, ...), when the request is signed.
 pub fn authenticate(config: &AuthConfig, parts: &Parts, body: &[u8]) -> Result<Option<String>, AwsError> {
+    // Bedrock API keys (AWS_BEARER_TOKEN_BEDROCK) replace SigV4 for the bedrock services.
+    if let Some(token) = sigv4::bearer_token(&parts.headers) {
+        if config.mode == AuthMode::Verify && !config.api_keys.iter().any(|k| k == token) {
+            return Err(AuthError::UnknownAccessKey.into());
+        }
+        return Ok(Some("bedrock".to_string()));
+    }
     let signed = match sigv4::parse(&parts.method, &parts.uri, &parts.headers) {
         Ok(signed) => signed,
         Err(AuthError::Missing) if config.mode == AuthMode::Any => return Ok(None),

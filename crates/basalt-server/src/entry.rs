@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use basalt_service_models::ServiceModels;
+use basalt_service_models::{ServiceModels, ValidationError};
 use basalt_wire::{AwsError, AwsErrorCode};
 use http::header::CONTENT_LENGTH;
 
@@ -32,20 +32,21 @@ async fn handle(state: AppState, request: Request) -> Result<Response, ApiError>
             format!("No Bedrock operation matches {} {}.", parts.method, parts.uri.path()),
         ))
     })?;
-    let Some(handler) = routes::handler(route.service(), route.operation()) else {
+    let Some(handler) = routes::handler(route.service, route.operation) else {
         return Err(ApiError(AwsError::new(
             AwsErrorCode::NotImplemented,
             format!(
                 "basalt does not implement {} {} yet. See `basalt coverage` for the operations it serves.",
-                route.service(),
-                route.operation()
+                route.service,
+                route.operation
             ),
         )));
     };
-    let binding = models.bind_input(&route, &parts.headers, parts.uri.query(), &body).map_err(ApiError::validation_from)?;
-    models.validate(&route, &binding.input).map_err(ApiError::validation_from)?;
-    tracing::debug!(service = route.service(), operation = route.operation(), "dispatch");
-    handler(state, Call { input: binding.input, payload: binding.payload, headers: parts.headers }).await
+    let binding = models.bind_input(&route, &parts.headers, parts.uri.query(), &body).map_err(input_error)?;
+    models.validate(&route, &binding.input).map_err(input_error)?;
+    tracing::debug!(service = route.service, operation = route.operation, "dispatch");
+    let payload = binding.payload.map(|p| body.slice_ref(p));
+    handler(state, Call { input: binding.input, payload }).await
 }
 
 async fn read_body(body: Body, headers: &http::HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
@@ -62,8 +63,8 @@ async fn read_body(body: Body, headers: &http::HeaderMap, limit: usize) -> Resul
     axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
 }
 
-impl ApiError {
-    fn validation_from(error: impl std::fmt::Display) -> Self {
-        ApiError::validation(error.to_string())
-    }
+/// Input that does not fit the operation's shape: AWS's own error type for each kind of failure.
+fn input_error(error: ValidationError) -> ApiError {
+    let code = AwsErrorCode::from_name(error.error_type()).unwrap_or(AwsErrorCode::ValidationException);
+    ApiError(AwsError::new(code, error.to_string()))
 }

@@ -66,3 +66,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(entry::aws_request)
         .with_state(state)
 }
+
+/// Serves the app on `listener` until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

@@ -6,7 +6,6 @@ use std::pin::Pin;
 
 use axum::response::Response;
 use bytes::Bytes;
-use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -18,7 +17,6 @@ pub struct Call {
     pub input: Value,
     /// The raw body when the operation's payload is a blob (InvokeModel's `body`).
     pub payload: Option<Bytes>,
-    pub headers: HeaderMap,
 }
 
 impl Call {

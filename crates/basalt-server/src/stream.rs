@@ -35,7 +35,7 @@ where
                 Err(ApiError(error)) => {
                     *failed = true;
                     tracing::warn!(code = error.code.name(), message = %error.message, "stream ended by an error");
-                    eventstream::exception_frame(error.code.stream_exception_name(), &error.message)
+                    eventstream::aws_error_frame(&error)
                 }
             };
             futures::future::ready(Some(Ok::<Bytes, Infallible>(frame)))

@@ -171,7 +171,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("binding {}; is another server on that port? Pick one with --listen", config.listen))?;
         let address = listener.local_addr()?;
         tracing::info!(auth = ?config.auth.mode, data_dir = %config.data_dir.display(), "listening on http://{address}");
-        axum::serve(listener, basalt_server::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        basalt_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
