@@ -18,7 +18,7 @@ use crate::{ChatProvider, EventStream, ModelError, ProviderConfig};
 #[derive(Debug, Clone)]
 pub enum CountTokensInput {
     InvokeModel { body: Vec<u8> },
-    Converse(ConverseRequest),
+    Converse(Box<ConverseRequest>),
 }
 
 /// A finished InvokeModel call: the provider-format body and the numbers for Bedrock's headers.
@@ -120,7 +120,7 @@ impl BedrockRuntime {
     pub fn count_tokens(&self, model_id: &str, input: CountTokensInput) -> Result<u32, ModelError> {
         let (model, provider) = self.provider_for(model_id)?;
         let request = match input {
-            CountTokensInput::Converse(request) => request,
+            CountTokensInput::Converse(request) => *request,
             CountTokensInput::InvokeModel { body } => basalt_codecs::decode_request(body_format(model)?, &body)?,
         };
         check_conversation(&request)?;

@@ -63,7 +63,7 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
     let input = if let Some(converse) = input.get("converse") {
         let request = serde_json::from_value(converse.clone())
             .map_err(|e| ApiError::validation(format!("Malformed input request: input.converse: {e}")))?;
-        CountTokensInput::Converse(request)
+        CountTokensInput::Converse(Box::new(request))
     } else if let Some(body) = input.get("invokeModel").and_then(|v| v.get("body")).and_then(Value::as_str) {
         let body = base64::engine::general_purpose::STANDARD
             .decode(body)
