@@ -29,6 +29,9 @@ pub struct LocalLlamaConfig {
     /// Threads for prefill and decode; 0 uses every core.
     #[serde(default)]
     pub threads: usize,
+    /// Sequences the engine decodes together in one batch.
+    #[serde(default = "default_max_sequences")]
+    pub max_sequences: usize,
     /// Requests that may wait for the engine before new ones get ThrottlingException.
     #[serde(default = "default_queue_depth")]
     pub queue_depth: usize,
@@ -49,6 +52,9 @@ fn default_context_length() -> u32 {
 }
 fn default_max_output_tokens() -> u32 {
     4096
+}
+fn default_max_sequences() -> usize {
+    1
 }
 fn default_queue_depth() -> usize {
     16
@@ -83,7 +89,7 @@ impl LocalLlamaProvider {
             threads: config.threads,
             context_length: config.context_length,
             queue_depth: config.queue_depth,
-            max_sequences: 1,
+            max_sequences: config.max_sequences,
         })
         .map_err(|e| ModelError::Config(format!("loading served model `{name}`: {e}")))?;
         let context_length = engine.info().context_length;

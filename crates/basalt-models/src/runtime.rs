@@ -68,7 +68,7 @@ impl BedrockRuntime {
             return Err(ModelError::NotServed {
                 model_id: model.model_id.clone(),
                 reason: format!(
-                    "it is a {outputs} model and no provider for {outputs} output is configured. Point its catalog entry at a provider with `serve_with`."
+                    "it outputs {outputs} and no provider for {outputs} output is configured. Point its catalog entry at a provider with `serve_with`."
                 ),
             });
         };

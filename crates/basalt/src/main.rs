@@ -217,7 +217,8 @@ fn coverage(missing: bool) {
     let implemented: Vec<(&str, &str)> = basalt_server::implemented_operations().collect();
     let report = basalt_service_models::ServiceModels::global()
         .coverage(|service, operation| implemented.contains(&(service, operation)));
-    for service in report {
+    let (implemented, total) = report.iter().fold((0, 0), |(i, t), s| (i + s.implemented, t + s.total));
+    for service in &report {
         println!("{:<24} {:>3} / {:<3} operations implemented", service.service, service.implemented, service.total);
         if missing {
             for operation in &service.missing {
@@ -225,4 +226,5 @@ fn coverage(missing: bool) {
             }
         }
     }
+    println!("{:<24} {implemented:>3} / {total:<3} operations implemented", "all four services");
 }
