@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use basalt_wire::eventstream;
+use basalt_wire::{eventstream, AwsError, AwsErrorCode};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
@@ -34,6 +34,7 @@ where
                 Ok(event) => eventstream::event_frame(event.event_type, &event.payload),
                 Err(ApiError(error)) => {
                     *failed = true;
+                    let error = as_stream_exception(error);
                     tracing::warn!(code = error.code.name(), message = %error.message, "stream ended by an error");
                     eventstream::aws_error_frame(&error)
                 }
@@ -45,4 +46,20 @@ where
         Body::from_stream(frames),
     )
         .into_response()
+}
+
+/// Event streams may only carry the exceptions their union models; a model failure mid-stream
+/// is Bedrock's `modelStreamErrorException`, and anything unmodeled an internal error.
+fn as_stream_exception(error: AwsError) -> AwsError {
+    let code = match error.code {
+        AwsErrorCode::ModelErrorException => AwsErrorCode::ModelStreamErrorException,
+        AwsErrorCode::ModelStreamErrorException
+        | AwsErrorCode::ValidationException
+        | AwsErrorCode::ThrottlingException
+        | AwsErrorCode::ServiceUnavailableException
+        | AwsErrorCode::ModelTimeoutException
+        | AwsErrorCode::InternalServerException => error.code,
+        _ => AwsErrorCode::InternalServerException,
+    };
+    AwsError::new(code, error.message)
 }
