@@ -10,11 +10,35 @@ use http::header::CONTENT_LENGTH;
 use crate::routes::{self, Call};
 use crate::{auth, ApiError, AppState};
 
+/// Handles one AWS request and logs one line for it. Every response carries `x-amzn-RequestId`,
+/// which boto3 reports as `ResponseMetadata.RequestId`.
 pub async fn aws_request(State(state): State<AppState>, request: Request) -> Response {
-    handle(state, request).await.unwrap_or_else(IntoResponse::into_response)
+    let started = std::time::Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let mut operation = None;
+    let mut response = handle(state, request, &mut operation).await.unwrap_or_else(IntoResponse::into_response);
+    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(http::HeaderName::from_static("x-amzn-requestid"), value);
+    }
+    tracing::info!(
+        request_id,
+        %method,
+        path,
+        operation = operation.unwrap_or("-"),
+        status = response.status().as_u16(),
+        error = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).unwrap_or(""),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
 }
 
-async fn handle(state: AppState, request: Request) -> Result<Response, ApiError> {
+async fn handle(
+    state: AppState,
+    request: Request,
+    operation: &mut Option<&'static str>,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, state.config.max_body_bytes).await?;
     let signing_service = auth::authenticate(&state.config.auth, &parts, &body)?;
@@ -25,13 +49,14 @@ async fn handle(state: AppState, request: Request) -> Result<Response, ApiError>
         )));
     }
 
-    let models = ServiceModels::global();
+    let models: &'static ServiceModels = ServiceModels::global();
     let route = models.resolve(&parts.method, parts.uri.path(), parts.uri.query()).map_err(|_| {
         ApiError(AwsError::new(
             AwsErrorCode::UnknownOperationException,
             format!("No Bedrock operation matches {} {}.", parts.method, parts.uri.path()),
         ))
     })?;
+    *operation = Some(route.operation);
     let Some(handler) = routes::handler(route.service, route.operation) else {
         return Err(ApiError(AwsError::new(
             AwsErrorCode::NotImplemented,
