@@ -14,8 +14,13 @@ use crate::{ApiError, AppState};
 pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     let request: ConverseRequest = call.decode(None)?;
+    let field_paths = request.additional_model_response_field_paths.clone().unwrap_or_default();
     let output = state.runtime.converse(&model_id, request).await?;
-    Ok(Json(converse_response(&output)).into_response())
+    let mut body = converse_response(&output);
+    if let Some(fields) = additional_response_fields(&field_paths, &output) {
+        body["additionalModelResponseFields"] = fields;
+    }
+    Ok(Json(body).into_response())
 }
 
 pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, ApiError> {
@@ -94,6 +99,19 @@ fn converse_response(output: &ConverseOutput) -> Value {
         "usage": output.usage,
         "metrics": output.metrics,
     })
+}
+
+/// `additionalModelResponseFieldPaths` (JSON Pointers) picked from the fields a model reports
+/// beyond Converse's own; basalt's models report `stop_sequence`, as Anthropic's do.
+fn additional_response_fields(paths: &[String], output: &ConverseOutput) -> Option<Value> {
+    let reported = json!({ "stop_sequence": output.stop_sequence });
+    let mut fields = serde_json::Map::new();
+    for path in paths {
+        if let Some(value) = reported.pointer(path) {
+            fields.insert(path.trim_start_matches('/').to_string(), value.clone());
+        }
+    }
+    (!fields.is_empty()).then_some(Value::Object(fields))
 }
 
 fn converse_stream_event(event: &StreamEvent) -> EncodedEvent {
