@@ -142,7 +142,9 @@ def test_anthropic_content_blocks_and_system(bedrock_runtime):
     # A string content and one text block are the same prompt.
     assert a["content"] == b["content"]
     assert a["usage"] == b["usage"]
-    with_system = dict(plain, system="You are a geography teacher.")
+    # Longer than basalt's default system prompt ("You are a helpful assistant."), which a request
+    # without `system` gets, so the count must grow if `system` is read.
+    with_system = dict(plain, system="You are a patient geography teacher who answers in one short sentence.")
     c = json.loads(bedrock_runtime.invoke_model(modelId=CLAUDE, body=json.dumps(with_system))["body"].read())
     assert c["usage"]["input_tokens"] > a["usage"]["input_tokens"]
 

@@ -88,8 +88,8 @@ async fn read_body(body: Body, headers: &http::HeaderMap, limit: usize) -> Resul
     axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
 }
 
-/// Input that does not fit the operation's shape: AWS's own error type for each kind of failure.
+/// Input that does not fit the operation's shape, unparseable JSON included: Bedrock answers
+/// `ValidationException` for both, with a message naming the field.
 fn input_error(error: ValidationError) -> ApiError {
-    let code = AwsErrorCode::from_name(error.error_type()).unwrap_or(AwsErrorCode::ValidationException);
-    ApiError(AwsError::new(code, error.to_string()))
+    ApiError::validation(error.to_string())
 }

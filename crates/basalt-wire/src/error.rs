@@ -53,8 +53,6 @@ aws_error_codes! {
     ResourceNotFoundException => "ResourceNotFoundException", 404;
     /// bedrock control plane: the resource is used by another resource.
     ResourceInUseException => "ResourceInUseException", 400;
-    /// The body is not JSON, or a value has the wrong JSON type (AWS checks this before constraints).
-    SerializationException => "SerializationException", 400;
     ThrottlingException => "ThrottlingException", 429;
     /// 400 in bedrock-runtime/bedrock/bedrock-agent-runtime, 402 in bedrock-agent.
     ServiceQuotaExceededException => "ServiceQuotaExceededException", 400;
