@@ -58,7 +58,9 @@ $(VENV)/.installed: tests/requirements.txt
 
 test: deps build models venv test-rust test-e2e
 
+# The engine and SDK tests load the real models fetched by `make models`.
 test-rust:
+	BASALT_MODELS_DIR="$(BASALT_MODELS_DIR)" BASALT_TEST_MODEL="$(BASALT_MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" \
 	$(CARGO) test --release --workspace
 
 # BASALT_REQUIRE_MODELS=1: a missing model is an error here, never a silent skip.

@@ -5,7 +5,11 @@ set -euo pipefail
 
 # cmake, clang, libclang-dev: llama.cpp build (llama-cpp-2's -sys crate, bindgen);
 # libgomp1: OpenMP at run time; python3-venv, python3-pip: the test venv and `basalt models fetch`.
-PACKAGES=(cmake clang libclang-dev libgomp1 python3-venv python3-pip)
+PACKAGES=(cmake clang libclang-dev libgomp1)
+# A python3 that already has venv and pip (pyenv, a distro build) needs no Debian python packages.
+if ! python3 -c 'import venv, ensurepip, pip' >/dev/null 2>&1; then
+    PACKAGES+=(python3-venv python3-pip)
+fi
 
 if ! command -v dpkg >/dev/null 2>&1; then
     echo "deps: this is not a Debian-based system (no dpkg); install by hand: ${PACKAGES[*]}" >&2
