@@ -11,7 +11,7 @@ pub enum ModelError {
     #[error("The provided model identifier is invalid.")]
     UnknownModel(String),
     /// The id exists in Bedrock's catalog but nothing in basalt serves it.
-    #[error("{model_id} is not served by this basalt: {reason}")]
+    #[error("The model {model_id} is not served by this basalt: {reason}")]
     NotServed { model_id: String, reason: String },
     #[error("{0}")]
     Validation(String),
