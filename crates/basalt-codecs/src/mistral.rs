@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::prompt::parse_chat_prompt;
 use crate::schema::{Fields, Range};
-use crate::stream::{with_metrics, FinalMetrics, StreamState};
+use crate::stream::{encode_completion_event, with_metrics, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
@@ -45,20 +45,7 @@ pub(crate) fn encode_response(output: &ConverseOutput) -> Value {
 }
 
 pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<Value> {
-    match event {
-        StreamEvent::MessageStart { .. } | StreamEvent::ContentBlockStop { .. } => Vec::new(),
-        StreamEvent::ContentBlockDelta { text, .. } => {
-            vec![json!({"outputs": [{"text": text, "stop_reason": null}]})]
-        }
-        StreamEvent::MessageStop { stop_reason, stop_sequence } => {
-            state.pending_stop = Some((*stop_reason, stop_sequence.clone()));
-            Vec::new()
-        }
-        StreamEvent::Metadata { usage, metrics } => {
-            let invocation = state.metrics(Some(usage), Some(metrics.latency_ms));
-            vec![final_chunk(state, &invocation)]
-        }
-    }
+    encode_completion_event(state, event, |_, text| json!({"outputs": [{"text": text, "stop_reason": null}]}), final_chunk)
 }
 
 pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {

@@ -50,6 +50,29 @@ pub(crate) fn with_metrics(mut chunk: Value, metrics: &FinalMetrics) -> Value {
     chunk
 }
 
+/// The event handling shared by the text-completion formats (Titan Text, Meta Llama, Mistral):
+/// one chunk per text delta, the stop held back until `Metadata` so that the final chunk can
+/// carry the stop reason together with the invocation metrics.
+pub(crate) fn encode_completion_event(
+    state: &mut StreamState,
+    event: &StreamEvent,
+    delta_chunk: impl Fn(&StreamState, &str) -> Value,
+    final_chunk: impl Fn(&mut StreamState, &FinalMetrics) -> Value,
+) -> Vec<Value> {
+    match event {
+        StreamEvent::MessageStart { .. } | StreamEvent::ContentBlockStop { .. } => Vec::new(),
+        StreamEvent::ContentBlockDelta { text, .. } => vec![delta_chunk(state, text)],
+        StreamEvent::MessageStop { stop_reason, stop_sequence } => {
+            state.pending_stop = Some((*stop_reason, stop_sequence.clone()));
+            Vec::new()
+        }
+        StreamEvent::Metadata { usage, metrics } => {
+            let invocation = state.metrics(Some(usage), Some(metrics.latency_ms));
+            vec![final_chunk(state, &invocation)]
+        }
+    }
+}
+
 /// What every format's encoder needs to remember between events.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamState {
