@@ -8,8 +8,9 @@
 # data dir, runs bench/runtime.py against it, stops basalt. Raw results: bench/results/.
 #
 # Environment: BASALT_BIN (default $CARGO_TARGET_DIR/release/basalt), BASALT_MODELS_DIR
-# (default /tmp/basalt-models). Threads: basalt's default catalog uses every core, so
-# llama-cpp-python gets n_threads = n_threads_batch = $(nproc) too.
+# (default /tmp/basalt-models), BENCH_THREADS (default: every core, basalt's default; any other
+# value is written into a copy of the default catalog as the served model's `threads`, and
+# llama-cpp-python gets the same n_threads = n_threads_batch).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,7 +19,7 @@ target_dir="${CARGO_TARGET_DIR:-$HOME/.cache/basalt/target}"
 basalt_bin="${BASALT_BIN:-$target_dir/release/basalt}"
 models_dir="${BASALT_MODELS_DIR:-/tmp/basalt-models}"
 model_file="$models_dir/SmolLM2-135M-Instruct.Q4_1.gguf"
-threads="$(nproc)"
+threads="${BENCH_THREADS:-$(nproc)}"
 python="${PYTHON:-python3}"
 venv="$here/.venv"
 
@@ -46,8 +47,15 @@ mkdir -p "$here/results"
 stamp="$(date +%Y%m%d-%H%M%S)"
 log="$here/results/basalt-$stamp.log"
 
-"$basalt_bin" serve --listen "127.0.0.1:$port" --data-dir "$data_dir" --models-dir "$models_dir" \
-    >"$log" 2>&1 &
+serve_args=(serve --listen "127.0.0.1:$port" --data-dir "$data_dir" --models-dir "$models_dir")
+if [[ "$threads" != "$(nproc)" ]]; then
+    sed "s/^\[served.smollm2\]\$/&\nthreads = $threads/" \
+        "$root/crates/basalt-models/catalog/default.toml" >"$data_dir/catalog.toml"
+    grep -q "^threads = $threads\$" "$data_dir/catalog.toml" || { echo "could not set threads in the catalog" >&2; exit 1; }
+    printf 'catalog = "%s"\n' "$data_dir/catalog.toml" >"$data_dir/basalt.toml"
+    serve_args+=(--config "$data_dir/basalt.toml")
+fi
+"$basalt_bin" "${serve_args[@]}" >"$log" 2>&1 &
 basalt_pid=$!
 cleanup() {
     kill "$basalt_pid" 2>/dev/null || true
