@@ -102,6 +102,9 @@ impl LocalLlamaProvider {
 
     /// The prompt exactly as the model will read it, rendered with the model's own chat template.
     fn render_prompt(&self, request: &ConverseRequest) -> Result<String, ModelError> {
+        if request.tool_config.is_some() {
+            return Err(ModelError::Validation("This model doesn't support tool use.".into()));
+        }
         let mut turns = Vec::with_capacity(request.messages.len() + 1);
         let system: Vec<&str> = request.system.iter().filter_map(|b| b.as_text()).collect();
         if !system.is_empty() {

@@ -138,6 +138,13 @@ fn body_format(model: &FoundationModel) -> Result<BodyFormat, ModelError> {
 /// Bedrock's checks that hold for every model, then the model's own limits.
 fn prepare(mut request: ConverseRequest, provider: &dyn ChatProvider) -> Result<ConverseRequest, ModelError> {
     check_conversation(&request)?;
+    if request.guardrail_config.is_some() {
+        // Answering without the guardrail would be a silent failure of a safety control.
+        return Err(ModelError::Validation(
+            "guardrailConfig: basalt does not apply guardrails yet; remove guardrailConfig to call the model without one."
+                .into(),
+        ));
+    }
     let limits = provider.limits();
     if let Some(max_tokens) = request.inference_config.max_tokens {
         if max_tokens < 1 {
