@@ -1,0 +1,103 @@
+//! The model's own thread. It waits for a request, drains whatever else is already queued (up to
+//! `max_batch` texts), runs the texts through the model in length-sorted chunks of at most
+//! `max_batch` (so short texts are not padded to a long one), then answers each request.
+
+use rayon::ThreadPool;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::mpsc::Receiver;
+use tokio::sync::oneshot;
+
+use crate::model::SentenceModel;
+use crate::EmbedError;
+
+/// The request's own token ids back, with one pooled (not yet normalized) vector per text.
+pub(crate) type Reply = Result<(Vec<Vec<u32>>, Vec<Vec<f32>>), EmbedError>;
+
+/// A checked, tokenized request waiting for the model.
+pub(crate) struct Work {
+    pub(crate) sequences: Vec<Vec<u32>>,
+    pub(crate) reply: oneshot::Sender<Reply>,
+}
+
+pub(crate) fn spawn(
+    model: SentenceModel,
+    threads: usize,
+    max_batch: usize,
+    mut queue: Receiver<Work>,
+) -> Result<(), EmbedError> {
+    // A pool of our own so `threads` holds whatever rayon's global pool is sized to.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("basalt-embed-{i}"))
+        .build()
+        .map_err(|e| EmbedError::ModelLoad(format!("thread pool: {e}")))?;
+    std::thread::Builder::new()
+        .name("basalt-embed".to_string())
+        .spawn(move || {
+            let mut held: Option<Work> = None;
+            loop {
+                let first = match held.take() {
+                    Some(work) => work,
+                    None => match queue.blocking_recv() {
+                        Some(work) => work,
+                        None => break,
+                    },
+                };
+                let mut texts = first.sequences.len();
+                let mut batch = vec![first];
+                while texts < max_batch {
+                    match queue.try_recv() {
+                        Ok(work) if texts + work.sequences.len() > max_batch => {
+                            // Starts the next batch rather than overflowing this one.
+                            held = Some(work);
+                            break;
+                        }
+                        Ok(work) => {
+                            texts += work.sequences.len();
+                            batch.push(work);
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                run(&model, &pool, max_batch, batch);
+            }
+        })
+        .map_err(|e| EmbedError::ModelLoad(format!("engine thread: {e}")))?;
+    Ok(())
+}
+
+fn run(model: &SentenceModel, pool: &ThreadPool, max_batch: usize, batch: Vec<Work>) {
+    let all: Vec<&[u32]> = batch
+        .iter()
+        .flat_map(|work| work.sequences.iter().map(Vec::as_slice))
+        .collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| all[i].len());
+    let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); all.len()];
+    let mut failure = None;
+    for chunk in order.chunks(max_batch) {
+        let sequences: Vec<&[u32]> = chunk.iter().map(|&i| all[i]).collect();
+        match pool.install(|| model.embed(&sequences)) {
+            Ok(pooled) => {
+                for (&i, vector) in chunk.iter().zip(pooled) {
+                    vectors[i] = vector;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, texts = sequences.len(), "embedding forward pass failed");
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let mut vectors = vectors.into_iter();
+    for work in batch {
+        let n = work.sequences.len();
+        let reply = match &failure {
+            Some(e) => Err(e.clone()),
+            None => Ok((work.sequences, vectors.by_ref().take(n).collect())),
+        };
+        // The caller may have stopped waiting; nothing to do then.
+        let _ = work.reply.send(reply);
+    }
+}
