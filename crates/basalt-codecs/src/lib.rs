@@ -3,10 +3,13 @@
 //! Each body format (Anthropic Messages, Titan Text, Meta Llama, Mistral, Nova) is one module
 //! that decodes a request body into a [`ConverseRequest`], encodes a [`ConverseOutput`] into the
 //! provider's response body, and turns [`StreamEvent`]s into the provider's streaming chunks.
+//! Embedding models' bodies (Titan Embeddings, Cohere Embed) decode into an
+//! [`EmbeddingRequest`] instead; see the `embedding` module for the dimensions policy.
 //! This crate owns the validation Bedrock does for each body format; it knows nothing about
 //! HTTP, event-stream framing, the model catalog or model limits.
 
 mod anthropic;
+mod embedding;
 mod meta_llama;
 mod mistral;
 mod nova;
@@ -22,6 +25,11 @@ use basalt_types::{ConverseOutput, ConverseRequest};
 use serde::{Deserialize, Serialize};
 
 pub use anthropic::{anthropic_model_name, ANTHROPIC_VERSION};
+pub use embedding::{
+    decode_embedding_request, encode_embedding_response, fit_dimensions, l2_normalized, pack_binary, pack_ubinary,
+    quantize_int8, quantize_uint8, sign_bits, EmbeddingFormat, EmbeddingOutput, EmbeddingRequest, EmbeddingType,
+    Truncate, COHERE_MAX_TEXTS, COHERE_MAX_TEXT_CHARS, TITAN_V2_DIMENSIONS,
+};
 pub use nova::SCHEMA_VERSION as NOVA_SCHEMA_VERSION;
 pub use stream::{InvocationMetrics, StreamEncoder, INVOCATION_METRICS_KEY};
 
