@@ -431,6 +431,19 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
             }));
             chunks
         }
+        StreamEvent::ToolUseStart { index, tool_use_id, name } => {
+            state.open_blocks.push(*index);
+            vec![json!({
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "tool_use", "id": tool_use_id, "name": name, "input": {}},
+            })]
+        }
+        StreamEvent::ToolUseDelta { index, input } => vec![json!({
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "input_json_delta", "partial_json": input},
+        })],
         StreamEvent::ContentBlockStop { index } => {
             let mut chunks = Vec::with_capacity(2);
             if !state.open_blocks.contains(index) {
@@ -741,6 +754,33 @@ mod tests {
             ]
         );
         assert!(encoder.finish(&latency).is_empty(), "the stream already ended");
+    }
+
+    #[test]
+    fn tool_calls_stream_as_tool_use_blocks_with_input_json_deltas() {
+        let mut encoder = StreamEncoder::new(BodyFormat::AnthropicMessages, "anthropic.claude-3-haiku-20240307-v1:0");
+        let latency = InvocationMetrics::default();
+        let chunks: Vec<Value> = [
+            StreamEvent::ToolUseStart { index: 0, tool_use_id: "toolu_1".into(), name: "weather".into() },
+            StreamEvent::ToolUseDelta { index: 0, input: "{\"city\":".into() },
+            StreamEvent::ToolUseDelta { index: 0, input: "\"Paris\"}".into() },
+            StreamEvent::ContentBlockStop { index: 0 },
+        ]
+        .iter()
+        .flat_map(|e| encoder.encode(e, &latency))
+        .collect();
+        assert_eq!(
+            chunks,
+            vec![
+                json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}}),
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}}),
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "input_json_delta", "partial_json": "\"Paris\"}"}}),
+                json!({"type": "content_block_stop", "index": 0}),
+            ]
+        );
     }
 
     #[test]

@@ -147,6 +147,13 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
         StreamEvent::ContentBlockDelta { index, text } => {
             vec![json!({"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": index}})]
         }
+        StreamEvent::ToolUseStart { index, tool_use_id, name } => vec![json!({"contentBlockStart": {
+            "start": {"toolUse": {"toolUseId": tool_use_id, "name": name}},
+            "contentBlockIndex": index,
+        }})],
+        StreamEvent::ToolUseDelta { index, input } => {
+            vec![json!({"contentBlockDelta": {"delta": {"toolUse": {"input": input}}, "contentBlockIndex": index}})]
+        }
         StreamEvent::ContentBlockStop { index } => vec![json!({"contentBlockStop": {"contentBlockIndex": index}})],
         // The metadata chunk is Nova's last, so the stop can go out at once.
         StreamEvent::MessageStop { stop_reason, .. } => {

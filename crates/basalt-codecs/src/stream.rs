@@ -60,7 +60,11 @@ pub(crate) fn encode_completion_event(
     final_chunk: impl Fn(&mut StreamState, &FinalMetrics) -> Value,
 ) -> Vec<Value> {
     match event {
-        StreamEvent::MessageStart { .. } | StreamEvent::ContentBlockStop { .. } => Vec::new(),
+        // These formats complete text; they have no way to carry a tool call.
+        StreamEvent::MessageStart { .. }
+        | StreamEvent::ContentBlockStop { .. }
+        | StreamEvent::ToolUseStart { .. }
+        | StreamEvent::ToolUseDelta { .. } => Vec::new(),
         StreamEvent::ContentBlockDelta { text, .. } => vec![delta_chunk(state, text)],
         StreamEvent::MessageStop { stop_reason, stop_sequence } => {
             state.pending_stop = Some((*stop_reason, stop_sequence.clone()));

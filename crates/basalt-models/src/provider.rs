@@ -36,9 +36,14 @@ pub trait ChatProvider: Send + Sync {
 
 /// Folds a stream of events into the answer a non-streaming call returns.
 pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, ModelError> {
-    use basalt_types::{Message, Metrics, Role, StopReason, TokenUsage};
+    use basalt_types::{ContentBlock, Message, Metrics, Role, StopReason, TokenUsage, ToolUseBlock};
 
-    let mut text = String::new();
+    /// A block being assembled, in the order its events arrived.
+    enum Block {
+        Text(String),
+        ToolUse { tool_use_id: String, name: String, input: String },
+    }
+    let mut blocks: Vec<(u32, Block)> = Vec::new();
     let mut role = Role::Assistant;
     let mut stop = (StopReason::EndTurn, None);
     let mut usage = TokenUsage::default();
@@ -46,7 +51,20 @@ pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, M
     while let Some(event) = stream.next().await {
         match event? {
             StreamEvent::MessageStart { role: r } => role = r,
-            StreamEvent::ContentBlockDelta { text: delta, .. } => text.push_str(&delta),
+            StreamEvent::ContentBlockDelta { index, text: delta } => match blocks.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, Block::Text(text))) => text.push_str(&delta),
+                Some((_, Block::ToolUse { .. })) => {
+                    return Err(ModelError::Generation(format!("text arrived for tool-use block {index}")))
+                }
+                None => blocks.push((index, Block::Text(delta))),
+            },
+            StreamEvent::ToolUseStart { index, tool_use_id, name } => {
+                blocks.push((index, Block::ToolUse { tool_use_id, name, input: String::new() }))
+            }
+            StreamEvent::ToolUseDelta { index, input: piece } => match blocks.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, Block::ToolUse { input, .. })) => input.push_str(&piece),
+                _ => return Err(ModelError::Generation(format!("tool input arrived for block {index}, which is not a tool call"))),
+            },
             StreamEvent::ContentBlockStop { .. } => {}
             StreamEvent::MessageStop { stop_reason, stop_sequence } => stop = (stop_reason, stop_sequence),
             StreamEvent::Metadata { usage: u, metrics: m } => {
@@ -55,8 +73,23 @@ pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, M
             }
         }
     }
+    let mut content = Vec::with_capacity(blocks.len().max(1));
+    for (_, block) in blocks {
+        content.push(match block {
+            Block::Text(text) => ContentBlock::Text(text),
+            Block::ToolUse { tool_use_id, name, input } => {
+                let input = if input.trim().is_empty() { "{}" } else { input.as_str() };
+                let input = serde_json::from_str(input)
+                    .map_err(|e| ModelError::Generation(format!("tool call {name} has input that is not JSON: {e}")))?;
+                ContentBlock::ToolUse(ToolUseBlock { tool_use_id, name, input })
+            }
+        });
+    }
+    if content.is_empty() {
+        content.push(ContentBlock::Text(String::new()));
+    }
     Ok(ConverseOutput {
-        message: Message::text(role, text),
+        message: Message { role, content },
         stop_reason: stop.0,
         stop_sequence: stop.1,
         usage,
@@ -70,4 +103,49 @@ pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, M
 pub enum ProviderConfig {
     /// A GGUF model on the in-process llama.cpp engine.
     LocalLlama(crate::local::LocalLlamaConfig),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_types::{ContentBlock, Metrics, Role, StopReason, TokenUsage};
+    use serde_json::json;
+
+    fn stream(events: Vec<StreamEvent>) -> EventStream {
+        Box::pin(futures::stream::iter(events.into_iter().map(Ok)))
+    }
+
+    #[tokio::test]
+    async fn collects_text_and_tool_calls_in_block_order() {
+        let output = collect_stream(stream(vec![
+            StreamEvent::MessageStart { role: Role::Assistant },
+            StreamEvent::ContentBlockDelta { index: 0, text: "Let me ".into() },
+            StreamEvent::ContentBlockDelta { index: 0, text: "check.".into() },
+            StreamEvent::ContentBlockStop { index: 0 },
+            StreamEvent::ToolUseStart { index: 1, tool_use_id: "tooluse_1".into(), name: "weather".into() },
+            StreamEvent::ToolUseDelta { index: 1, input: "{\"city\": ".into() },
+            StreamEvent::ToolUseDelta { index: 1, input: "\"Paris\"}".into() },
+            StreamEvent::ContentBlockStop { index: 1 },
+            StreamEvent::MessageStop { stop_reason: StopReason::ToolUse, stop_sequence: None },
+            StreamEvent::Metadata { usage: TokenUsage::new(10, 7), metrics: Metrics { latency_ms: 3 } },
+        ]))
+        .await
+        .expect("collects");
+        assert_eq!(output.stop_reason, StopReason::ToolUse);
+        assert_eq!(output.message.content[0], ContentBlock::Text("Let me check.".into()));
+        let ContentBlock::ToolUse(call) = &output.message.content[1] else { panic!("tool use expected") };
+        assert_eq!((call.tool_use_id.as_str(), call.name.as_str()), ("tooluse_1", "weather"));
+        assert_eq!(call.input, json!({"city": "Paris"}));
+        assert_eq!(output.usage.total_tokens, 17);
+    }
+
+    #[tokio::test]
+    async fn tool_input_that_is_not_json_is_an_error() {
+        let result = collect_stream(stream(vec![
+            StreamEvent::ToolUseStart { index: 0, tool_use_id: "t".into(), name: "f".into() },
+            StreamEvent::ToolUseDelta { index: 0, input: "{not json".into() },
+        ]))
+        .await;
+        assert!(matches!(result, Err(ModelError::Generation(_))));
+    }
 }

@@ -120,6 +120,13 @@ fn converse_stream_event(event: &StreamEvent) -> EncodedEvent {
         StreamEvent::ContentBlockDelta { index, text } => {
             ("contentBlockDelta", json!({ "contentBlockIndex": index, "delta": { "text": text } }))
         }
+        StreamEvent::ToolUseStart { index, tool_use_id, name } => (
+            "contentBlockStart",
+            json!({ "contentBlockIndex": index, "start": { "toolUse": { "toolUseId": tool_use_id, "name": name } } }),
+        ),
+        StreamEvent::ToolUseDelta { index, input } => {
+            ("contentBlockDelta", json!({ "contentBlockIndex": index, "delta": { "toolUse": { "input": input } } }))
+        }
         StreamEvent::ContentBlockStop { index } => ("contentBlockStop", json!({ "contentBlockIndex": index })),
         StreamEvent::MessageStop { stop_reason, .. } => ("messageStop", json!({ "stopReason": stop_reason })),
         StreamEvent::Metadata { usage, metrics } => ("metadata", json!({ "usage": usage, "metrics": metrics })),
