@@ -9,6 +9,7 @@ mod error;
 pub mod local;
 mod provider;
 pub mod runtime;
+pub mod tools;
 
 pub use catalog::{Catalog, FoundationModel};
 pub use error::ModelError;

@@ -1,0 +1,239 @@
+//! Tool use for models without a tool-calling chat template (SmolLM2's has none).
+//!
+//! The documented prompt format: the tools are listed, as JSON, after the system prompt, with
+//! the instruction to answer a call as one JSON object `{"name": ..., "input": ...}`. A past
+//! `toolUse` block is rendered as that object in the assistant's turn, a `toolResult` as a user
+//! turn naming the call it answers. The engine decodes under a grammar built from the tools'
+//! input schemas (`toolChoice` any / tool: the answer must be a call; auto: a call or plain text
+//! that does not start with `{`), so a call's input always satisfies its schema.
+
+use basalt_types::{ContentBlock, ConverseRequest, ToolResultBlock, ToolUseBlock};
+use serde_json::{json, Value};
+
+use crate::ModelError;
+
+/// One tool the request offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub input_schema: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model answers in text or calls a tool.
+    Auto,
+    /// The model must call one of the tools.
+    Any,
+    /// The model must call this tool.
+    Tool(String),
+}
+
+/// The tools of a request and how the model must use them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolPlan {
+    pub tools: Vec<ToolSpec>,
+    pub choice: ToolChoice,
+}
+
+impl ToolPlan {
+    /// Reads Converse's `toolConfig`; `None` when the request offers no tools.
+    pub fn from_request(request: &ConverseRequest) -> Result<Option<Self>, ModelError> {
+        let Some(config) = &request.tool_config else { return Ok(None) };
+        let mut tools = Vec::new();
+        for (i, tool) in config.get("tools").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let Some(spec) = tool.get("toolSpec") else {
+                // cachePoint entries carry no tool; system tools are not served by local models.
+                if tool.get("cachePoint").is_some() {
+                    continue;
+                }
+                return Err(invalid(format!("toolConfig.tools.{i}: only toolSpec tools are supported by this model.")));
+            };
+            let name = spec.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            if name.is_empty() {
+                return Err(invalid(format!("toolConfig.tools.{i}.toolSpec.name is required.")));
+            }
+            if tools.iter().any(|t: &ToolSpec| t.name == name) {
+                return Err(invalid(format!("toolConfig.tools.{i}.toolSpec.name: the tool name {name} is used twice.")));
+            }
+            let input_schema = spec.get("inputSchema").and_then(|s| s.get("json")).cloned().ok_or_else(|| {
+                invalid(format!("toolConfig.tools.{i}.toolSpec.inputSchema.json is required."))
+            })?;
+            if !input_schema.is_object() {
+                return Err(invalid(format!(
+                    "toolConfig.tools.{i}.toolSpec.inputSchema.json must be a JSON Schema object."
+                )));
+            }
+            let description = spec.get("description").and_then(Value::as_str).map(str::to_string);
+            tools.push(ToolSpec { name, description, input_schema });
+        }
+        if tools.is_empty() {
+            return Err(invalid("toolConfig.tools must hold at least one toolSpec.".into()));
+        }
+        let choice = match config.get("toolChoice") {
+            None => ToolChoice::Auto,
+            Some(choice) if choice.get("auto").is_some() => ToolChoice::Auto,
+            Some(choice) if choice.get("any").is_some() => ToolChoice::Any,
+            Some(choice) => match choice.get("tool").and_then(|t| t.get("name")).and_then(Value::as_str) {
+                Some(name) if tools.iter().any(|t| t.name == name) => ToolChoice::Tool(name.to_string()),
+                Some(name) => {
+                    return Err(invalid(format!(
+                        "toolConfig.toolChoice.tool.name: {name} is not one of the tools in toolConfig.tools."
+                    )))
+                }
+                None => return Err(invalid("toolConfig.toolChoice must set auto, any or tool.".into())),
+            },
+        };
+        Ok(Some(ToolPlan { tools, choice }))
+    }
+
+    /// Text appended to the system prompt that teaches the call format.
+    pub fn instructions(&self) -> String {
+        let listed: Vec<Value> = self
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+            .collect();
+        let must = match &self.choice {
+            ToolChoice::Auto => "If a tool helps, call it; otherwise answer in plain text.".to_string(),
+            ToolChoice::Any => "You must call one of these tools.".to_string(),
+            ToolChoice::Tool(name) => format!("You must call the tool {name}."),
+        };
+        format!(
+            "You can call these tools:\n{}\nTo call a tool, answer with only a JSON object: {{\"name\": \"<tool name>\", \"input\": {{<arguments>}}}}. {must}",
+            Value::Array(listed)
+        )
+    }
+
+    /// (name, input schema) of the tools the answer may call.
+    pub fn callable(&self) -> Vec<(&str, &Value)> {
+        self.tools
+            .iter()
+            .filter(|t| match &self.choice {
+                ToolChoice::Tool(name) => &t.name == name,
+                ToolChoice::Auto | ToolChoice::Any => true,
+            })
+            .map(|t| (t.name.as_str(), &t.input_schema))
+            .collect()
+    }
+}
+
+/// How a past tool call reads in the assistant's turn: exactly the format the model answers in.
+pub fn render_tool_use(block: &ToolUseBlock) -> String {
+    // Spelled out so `name` comes first, as the grammar makes the model write it.
+    format!(r#"{{"name": {}, "input": {}}}"#, Value::from(block.name.as_str()), block.input)
+}
+
+/// How a tool's result reads in the user's turn.
+pub fn render_tool_result(block: &ToolResultBlock, tool_name: &str) -> String {
+    let parts: Vec<String> = block
+        .content
+        .iter()
+        .map(|part| match (part.get("text").and_then(Value::as_str), part.get("json")) {
+            (Some(text), _) => text.to_string(),
+            (None, Some(json)) => json.to_string(),
+            (None, None) => part.to_string(),
+        })
+        .collect();
+    let status = match block.status.as_deref() {
+        Some("error") => " (the tool failed)",
+        _ => "",
+    };
+    format!("Result of the tool {tool_name}{status}: {}", parts.join("\n"))
+}
+
+/// Every `toolResult` must answer a `toolUse` of the assistant turn just before it.
+pub fn check_tool_results(request: &ConverseRequest) -> Result<(), ModelError> {
+    for (i, message) in request.messages.iter().enumerate() {
+        for block in &message.content {
+            let ContentBlock::ToolResult(result) = block else { continue };
+            let asked = i.checked_sub(1).map(|p| &request.messages[p]).is_some_and(|previous| {
+                previous.content.iter().any(
+                    |b| matches!(b, ContentBlock::ToolUse(call) if call.tool_use_id == result.tool_use_id),
+                )
+            });
+            if !asked {
+                return Err(invalid(format!(
+                    "messages.{i}: the toolResult for toolUseId {} does not match any toolUse in the previous assistant message.",
+                    result.tool_use_id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The name of the tool a `toolUseId` called, from the conversation so far.
+pub fn tool_name_for<'a>(request: &'a ConverseRequest, tool_use_id: &str) -> Option<&'a str> {
+    request.messages.iter().flat_map(|m| &m.content).find_map(|b| match b {
+        ContentBlock::ToolUse(call) if call.tool_use_id == tool_use_id => Some(call.name.as_str()),
+        _ => None,
+    })
+}
+
+fn invalid(message: String) -> ModelError {
+    ModelError::Validation(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_types::{Message, Role};
+
+    fn request(tool_config: Value) -> ConverseRequest {
+        ConverseRequest {
+            messages: vec![Message::text(Role::User, "Weather in Paris?")],
+            tool_config: Some(tool_config),
+            ..ConverseRequest::default()
+        }
+    }
+
+    fn weather() -> Value {
+        json!({"toolSpec": {"name": "weather", "description": "Weather for a city",
+               "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}})
+    }
+
+    #[test]
+    fn reads_tools_and_choices() {
+        let plan = ToolPlan::from_request(&request(json!({"tools": [weather()]}))).expect("valid").expect("tools");
+        assert_eq!(plan.choice, ToolChoice::Auto);
+        assert_eq!(plan.tools[0].name, "weather");
+        let plan = ToolPlan::from_request(&request(json!({"tools": [weather()], "toolChoice": {"tool": {"name": "weather"}}})))
+            .expect("valid")
+            .expect("tools");
+        assert_eq!(plan.choice, ToolChoice::Tool("weather".into()));
+        assert_eq!(plan.callable().len(), 1);
+        assert!(plan.instructions().contains("You must call the tool weather"));
+    }
+
+    #[test]
+    fn unknown_tool_choice_and_bad_schemas_are_refused() {
+        let err = ToolPlan::from_request(&request(json!({"tools": [weather()], "toolChoice": {"tool": {"name": "nope"}}})))
+            .expect_err("unknown tool");
+        assert!(err.to_string().contains("nope"), "{err}");
+        let bad = json!({"toolSpec": {"name": "f", "inputSchema": {"json": "not a schema"}}});
+        assert!(ToolPlan::from_request(&request(json!({"tools": [bad]}))).is_err());
+        assert!(ToolPlan::from_request(&request(json!({"tools": []}))).is_err());
+    }
+
+    #[test]
+    fn tool_results_must_answer_the_previous_tool_use() {
+        let call = ToolUseBlock { tool_use_id: "t1".into(), name: "weather".into(), input: json!({"city": "Paris"}) };
+        let result = |id: &str| ToolResultBlock { tool_use_id: id.into(), content: vec![json!({"text": "sunny"})], status: None };
+        let mut conversation = ConverseRequest {
+            messages: vec![
+                Message::text(Role::User, "Weather?"),
+                Message { role: Role::Assistant, content: vec![ContentBlock::ToolUse(call.clone())] },
+                Message { role: Role::User, content: vec![ContentBlock::ToolResult(result("t1"))] },
+            ],
+            ..ConverseRequest::default()
+        };
+        assert!(check_tool_results(&conversation).is_ok());
+        assert_eq!(tool_name_for(&conversation, "t1"), Some("weather"));
+        assert_eq!(render_tool_use(&call), r#"{"name": "weather", "input": {"city":"Paris"}}"#);
+        assert_eq!(render_tool_result(&result("t1"), "weather"), "Result of the tool weather: sunny");
+        conversation.messages[2] = Message { role: Role::User, content: vec![ContentBlock::ToolResult(result("t9"))] };
+        assert!(check_tool_results(&conversation).is_err());
+    }
+}
