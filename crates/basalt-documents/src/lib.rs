@@ -11,6 +11,8 @@ use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
 
+mod pdf;
+
 /// The largest decompressed part read out of a DOCX, against zip bombs.
 const MAX_DOCX_XML_BYTES: u64 = 64 * 1024 * 1024;
 /// Wide enough that html2text never wraps a line of real prose.
@@ -184,24 +186,20 @@ fn pdf_text(bytes: &[u8]) -> Result<String, DocumentError> {
         if document.is_encrypted() {
             return Err(corrupt(format, "it is encrypted"));
         }
-        let page_numbers: Vec<u32> = document.get_pages().keys().copied().collect();
-        if page_numbers.is_empty() {
+        let page_ids: Vec<lopdf::ObjectId> = document.get_pages().into_values().collect();
+        if page_ids.is_empty() {
             return Err(corrupt(format, "it has no pages"));
         }
-        let mut pages = Vec::with_capacity(page_numbers.len());
+        let mut pages = Vec::with_capacity(page_ids.len());
         let mut first_error = None;
-        for number in page_numbers {
-            // A page whose fonts cannot be decoded loses its text, not the whole document.
-            let mut page = String::new();
-            for chunk in document.extract_text_chunks(&[number]) {
-                match chunk {
-                    Ok(text) => page.push_str(&text),
-                    Err(err) => {
-                        first_error.get_or_insert_with(|| format!("page {number}: {err}"));
-                    }
+        for (index, page_id) in page_ids.into_iter().enumerate() {
+            // A page that cannot be decoded loses its text, not the whole document.
+            match pdf::page_text(&document, page_id) {
+                Ok(text) => pages.push(tidy_lines(&text)),
+                Err(err) => {
+                    first_error.get_or_insert_with(|| format!("page {}: {err}", index + 1));
                 }
             }
-            pages.push(tidy_lines(&page));
         }
         if pages.iter().all(|page| page.is_empty()) {
             if let Some(reason) = first_error {

@@ -5,18 +5,22 @@ break, a tab and a table). Run from this folder: python3 make_fixtures.py"""
 import zipfile
 
 
-def pdf(pages):
+def pdf(pages, raw_streams=()):
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         None,  # the page tree, once the page ids are known
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
     kids = []
+    streams = []
     for lines in pages:
         stream = b""
         for i, line in enumerate(lines):
             escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             stream += b"BT /F1 12 Tf 72 %d Td (%s) Tj ET\n" % (720 - 18 * i, escaped.encode("cp1252"))
+        streams.append(stream)
+    streams.extend(raw_streams)
+    for stream in streams:
         objects.append(b"<< /Length %d >>\nstream\n%sendstream" % (len(stream), stream))
         content_id = len(objects)
         objects.append(
@@ -81,3 +85,9 @@ if __name__ == "__main__":
     with open("scanned.pdf", "wb") as f:
         f.write(pdf([[]]))
     docx("notes.docx")
+    # One text object laid out the way word processors do: Td/TD/T*/Tm moves and TJ kerning.
+    layout = (b"BT /F1 12 Tf 14 TL 72 720 Td (First line) Tj 0 -14 Td (Second) Tj 60 0 Td (line) Tj "
+              b"T* (Third via T*) Tj 0 -14 TD [(Kern) -20 (ed) -250 (words)] TJ "
+              b"1 0 0 1 72 600 Tm (Moved by Tm) Tj (, same line) Tj ET\n")
+    with open("layout.pdf", "wb") as f:
+        f.write(pdf([], [layout]))

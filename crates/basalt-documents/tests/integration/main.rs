@@ -20,6 +20,13 @@ fn pdf_text_comes_out_page_by_page() {
 }
 
 #[test]
+fn pdf_lines_follow_the_text_position() {
+    // One text object moved with Td, TD, T* and Tm, as word processors write paragraphs.
+    let text = extract_text("pdf", &fixture("layout.pdf")).expect("readable pdf");
+    assert_eq!(text, "First line\nSecond line\nThird via T*\nKerned words\nMoved by Tm, same line");
+}
+
+#[test]
 fn a_pdf_without_text_says_so() {
     assert_eq!(extract_text("pdf", &fixture("scanned.pdf")).err(), Some(DocumentError::NoText(DocumentFormat::Pdf)));
 }
@@ -68,7 +75,7 @@ fn a_zip_without_a_document_part_is_corrupt() {
 
 #[test]
 fn fixtures_stay_small() {
-    for name in ["report.pdf", "scanned.pdf", "notes.docx"] {
+    for name in ["report.pdf", "scanned.pdf", "layout.pdf", "notes.docx"] {
         assert!(fixture(name).len() < 50 * 1024, "{name}");
     }
 }
