@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use basalt_codecs::BodyFormat;
+use basalt_codecs::{BodyFormat, EmbeddingFormat};
 use serde::Deserialize;
 
 use crate::{ModelError, ProviderConfig};
@@ -35,8 +35,9 @@ struct RawFoundationModel {
     model_id: String,
     model_name: String,
     provider_name: String,
-    body_format: Option<BodyFormat>,
+    body_format: Option<InvokeFormat>,
     serve_with: Option<String>,
+    dimensions: Option<u32>,
     #[serde(default = "text_modality")]
     input_modalities: Vec<String>,
     #[serde(default = "text_modality")]
@@ -55,6 +56,14 @@ fn yes() -> bool {
     true
 }
 
+/// The InvokeModel body a model takes: a chat/completion format or an embedding format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum InvokeFormat {
+    Chat(BodyFormat),
+    Embedding(EmbeddingFormat),
+}
+
 /// A Bedrock foundation model id as basalt offers it.
 #[derive(Debug, Clone)]
 pub struct FoundationModel {
@@ -62,7 +71,10 @@ pub struct FoundationModel {
     pub model_name: String,
     pub provider_name: String,
     /// The InvokeModel body format; `None` for models no codec serves yet.
-    pub body_format: Option<BodyFormat>,
+    pub body_format: Option<InvokeFormat>,
+    /// Embedding models: the vector size answered when a request does not ask for one
+    /// (Bedrock's size for the id; a larger size than the served model's is zero-padded).
+    pub dimensions: Option<u32>,
     /// Key of the served model that answers this id; `None` when nothing serves it.
     pub serve_with: Option<String>,
     pub input_modalities: Vec<String>,
@@ -134,9 +146,20 @@ impl Catalog {
                         model.model_id
                     )));
                 }
-                if model.body_format.is_none() {
+                let fits = match (model.body_format, raw.served.get(served)) {
+                    (Some(InvokeFormat::Chat(_)), Some(ProviderConfig::LocalLlama(_))) => true,
+                    (Some(InvokeFormat::Embedding(_)), Some(ProviderConfig::LocalEmbedding(_))) => true,
+                    (None, _) => {
+                        return Err(ModelError::Config(format!(
+                            "model catalog: {} is served but names no body_format",
+                            model.model_id
+                        )))
+                    }
+                    _ => false,
+                };
+                if !fits {
                     return Err(ModelError::Config(format!(
-                        "model catalog: {} is served but names no body_format",
+                        "model catalog: {} has a body_format that its served model `{served}` cannot answer (chat formats need a chat model, embedding formats an embedding model)",
                         model.model_id
                     )));
                 }
@@ -160,6 +183,7 @@ impl Catalog {
                 provider_name: model.provider_name,
                 body_format: model.body_format,
                 serve_with: model.serve_with,
+                dimensions: model.dimensions,
                 input_modalities: model.input_modalities,
                 output_modalities: model.output_modalities,
                 streaming: model.streaming,

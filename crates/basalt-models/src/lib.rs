@@ -5,13 +5,15 @@
 //! `basalt-codecs`); knows nothing about HTTP or AWS wire details.
 
 pub mod catalog;
+pub mod embedding;
 mod error;
 pub mod local;
 mod provider;
 pub mod runtime;
 pub mod tools;
 
-pub use catalog::{Catalog, FoundationModel};
+pub use catalog::{Catalog, FoundationModel, InvokeFormat};
+pub use embedding::{EmbeddingProvider, TextEmbedding};
 pub use error::ModelError;
 pub use provider::{collect_stream, ChatProvider, EventStream, ModelLimits, ProviderConfig};
-pub use runtime::{BedrockRuntime, ChunkStream, CountTokensInput, InvokeOutput};
+pub use runtime::{BedrockRuntime, ChunkStream, CountTokensInput, Embeddings, InvokeOutput, ServedModel};

@@ -135,6 +135,14 @@ fn message_text(message: &Message, index: usize) -> Result<String, ModelError> {
         match block {
             ContentBlock::Text(t) => text.push_str(t),
             ContentBlock::CachePoint(_) => {}
+            ContentBlock::Document(document) => {
+                if message.role != Role::User {
+                    return Err(ModelError::Validation(format!(
+                        "messages.{index}.content.{j}: documents can only be included in user messages."
+                    )));
+                }
+                text.push_str(&document_text(document, index, j)?);
+            }
             ContentBlock::Image(_) | ContentBlock::Video(_) | ContentBlock::Audio(_) => {
                 return Err(ModelError::Validation(format!(
                     "messages.{index}.content.{j}: this model doesn't support the {} content block; its input modalities are TEXT.",
@@ -149,7 +157,38 @@ fn message_text(message: &Message, index: usize) -> Result<String, ModelError> {
             }
         }
     }
+    let has = |kind: &str| message.content.iter().any(|b| b.kind() == kind);
+    if has("document") && !has("text") {
+        return Err(ModelError::Validation(format!(
+            "messages.{index}: a message with a document must also include a text block that says what to do with it."
+        )));
+    }
     Ok(text)
+}
+
+/// A Converse `document` block as the model reads it: its name, then its text, fenced so the
+/// model can tell the document from the question. Formats are read by `basalt-documents`.
+fn document_text(document: &serde_json::Value, index: usize, j: usize) -> Result<String, ModelError> {
+    use base64::Engine as _;
+    let at = format!("messages.{index}.content.{j}.document");
+    let field = |name: &str| document.get(name).and_then(serde_json::Value::as_str);
+    let format = field("format").ok_or_else(|| ModelError::Validation(format!("{at}.format is required.")))?;
+    let name = field("name").ok_or_else(|| ModelError::Validation(format!("{at}.name is required.")))?;
+    let source = document.get("source").ok_or_else(|| ModelError::Validation(format!("{at}.source is required.")))?;
+    let text = if let Some(bytes) = source.get("bytes").and_then(serde_json::Value::as_str) {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(bytes)
+            .map_err(|e| ModelError::Validation(format!("{at}.source.bytes is not valid base64: {e}")))?;
+        basalt_documents::extract_text(format, &bytes)
+            .map_err(|e| ModelError::Validation(format!("{at} ({name}): {e}")))?
+    } else if let Some(text) = source.get("text").and_then(serde_json::Value::as_str) {
+        text.to_string()
+    } else {
+        return Err(ModelError::Validation(format!(
+            "{at}.source: only bytes and text sources are supported by this model; s3Location is not yet."
+        )));
+    };
+    Ok(format!("<document name=\"{name}\" format=\"{format}\">\n{}\n</document>\n", text.trim()))
 }
 
 fn engine_error(error: EngineError) -> ModelError {

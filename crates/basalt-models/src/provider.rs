@@ -103,6 +103,18 @@ pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, M
 pub enum ProviderConfig {
     /// A GGUF model on the in-process llama.cpp engine.
     LocalLlama(crate::local::LocalLlamaConfig),
+    /// A sentence-transformers model on the in-process embedding engine.
+    LocalEmbedding(crate::embedding::LocalEmbeddingConfig),
+}
+
+impl ProviderConfig {
+    /// The human name of what runs, for listings.
+    pub fn display_name(&self) -> &str {
+        match self {
+            ProviderConfig::LocalLlama(config) => &config.name,
+            ProviderConfig::LocalEmbedding(config) => &config.name,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use basalt_codecs::{BodyFormat, StreamEncoder};
+use basalt_codecs::{BodyFormat, EmbeddingFormat, EmbeddingOutput, StreamEncoder, Truncate};
 use basalt_types::{ContentBlock, ConverseOutput, ConverseRequest, Role, StreamEvent};
 use futures::{Stream, StreamExt};
 
-use crate::catalog::{Catalog, FoundationModel};
+use crate::catalog::{Catalog, FoundationModel, InvokeFormat};
+use crate::embedding::{EmbeddingProvider, LocalEmbeddingProvider};
 use crate::local::LocalLlamaProvider;
 use crate::{ChatProvider, EventStream, ModelError, ProviderConfig};
 
@@ -33,35 +34,56 @@ pub struct InvokeOutput {
 /// A streamed InvokeModel answer: provider-format chunks, each one JSON document.
 pub type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, ModelError>> + Send>>;
 
+/// A running served model: something that chats or something that embeds.
+#[derive(Clone)]
+pub enum ServedModel {
+    Chat(Arc<dyn ChatProvider>),
+    Embedding(Arc<dyn EmbeddingProvider>),
+}
+
+/// What an embedding call produced, ready for the OpenAI-compatible API or a body codec.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub vectors: Vec<Vec<f32>>,
+    pub per_text_tokens: Vec<u32>,
+    /// The id the vectors are for (after resolving profiles and ARNs).
+    pub model_id: String,
+}
+
 pub struct BedrockRuntime {
     catalog: Arc<Catalog>,
-    providers: BTreeMap<String, Arc<dyn ChatProvider>>,
+    served: BTreeMap<String, ServedModel>,
 }
 
 impl BedrockRuntime {
     /// Starts a provider for every served model in the catalog.
     pub fn start(catalog: Arc<Catalog>, models_dir: &Path) -> Result<Self, ModelError> {
-        let mut providers: BTreeMap<String, Arc<dyn ChatProvider>> = BTreeMap::new();
+        let mut served = BTreeMap::new();
         for (name, config) in &catalog.served {
-            let provider: Arc<dyn ChatProvider> = match config {
-                ProviderConfig::LocalLlama(local) => Arc::new(LocalLlamaProvider::start(name, local, models_dir)?),
+            let model = match config {
+                ProviderConfig::LocalLlama(local) => {
+                    ServedModel::Chat(Arc::new(LocalLlamaProvider::start(name, local, models_dir)?))
+                }
+                ProviderConfig::LocalEmbedding(local) => {
+                    ServedModel::Embedding(Arc::new(LocalEmbeddingProvider::start(name, local, models_dir)?))
+                }
             };
-            providers.insert(name.clone(), provider);
+            served.insert(name.clone(), model);
         }
-        Ok(BedrockRuntime { catalog, providers })
+        Ok(BedrockRuntime { catalog, served })
     }
 
     /// A runtime over providers built elsewhere (tests, embedding applications).
-    pub fn with_providers(catalog: Arc<Catalog>, providers: BTreeMap<String, Arc<dyn ChatProvider>>) -> Self {
-        BedrockRuntime { catalog, providers }
+    pub fn with_providers(catalog: Arc<Catalog>, served: BTreeMap<String, ServedModel>) -> Self {
+        BedrockRuntime { catalog, served }
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
-    /// The catalog entry and provider that answer `model_id`.
-    fn provider_for(&self, model_id: &str) -> Result<(&FoundationModel, Arc<dyn ChatProvider>), ModelError> {
+    /// The catalog entry and running model that answer `model_id`.
+    fn served_for(&self, model_id: &str) -> Result<(&FoundationModel, &ServedModel), ModelError> {
         let (model, _) = self.catalog.resolve(model_id)?;
         let Some(served) = &model.serve_with else {
             let outputs = model.output_modalities.join(", ");
@@ -72,11 +94,22 @@ impl BedrockRuntime {
                 ),
             });
         };
-        let provider = self.providers.get(served).cloned().ok_or_else(|| ModelError::NotServed {
+        let running = self.served.get(served).ok_or_else(|| ModelError::NotServed {
             model_id: model.model_id.clone(),
             reason: format!("served model `{served}` is not running"),
         })?;
-        Ok((model, provider))
+        Ok((model, running))
+    }
+
+    /// The chat model behind `model_id`, for operations only chat models have.
+    fn provider_for(&self, model_id: &str) -> Result<(&FoundationModel, Arc<dyn ChatProvider>), ModelError> {
+        match self.served_for(model_id)? {
+            (model, ServedModel::Chat(provider)) => Ok((model, provider.clone())),
+            (model, ServedModel::Embedding(_)) => Err(ModelError::Validation(format!(
+                "The model {} is an embedding model; it answers InvokeModel with its embedding body, not Converse or streaming.",
+                model.model_id
+            ))),
+        }
     }
 
     pub async fn converse(&self, model_id: &str, request: ConverseRequest) -> Result<ConverseOutput, ModelError> {
@@ -93,8 +126,14 @@ impl BedrockRuntime {
 
     pub async fn invoke_model(&self, model_id: &str, body: &[u8]) -> Result<InvokeOutput, ModelError> {
         let started = Instant::now();
-        let (model, provider) = self.provider_for(model_id)?;
-        let format = body_format(model)?;
+        let (model, served) = self.served_for(model_id)?;
+        let (format, provider) = match (invoke_format(model)?, served) {
+            (InvokeFormat::Chat(format), ServedModel::Chat(provider)) => (format, provider),
+            (InvokeFormat::Embedding(format), ServedModel::Embedding(provider)) => {
+                return self.invoke_embedding(model, format, provider.as_ref(), body, started).await
+            }
+            _ => return Err(mismatched(model)),
+        };
         let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
         let output = provider.converse(request).await?;
         let body = basalt_codecs::encode_response(format, &output, &model.model_id);
@@ -106,10 +145,49 @@ impl BedrockRuntime {
         })
     }
 
+    async fn invoke_embedding(
+        &self,
+        model: &FoundationModel,
+        format: EmbeddingFormat,
+        provider: &dyn EmbeddingProvider,
+        body: &[u8],
+        started: Instant,
+    ) -> Result<InvokeOutput, ModelError> {
+        let request = basalt_codecs::decode_embedding_request(format, body)?;
+        let dimensions = request.dimensions.or(model.dimensions);
+        let output = embed_texts(provider, request.texts.clone(), request.truncate, dimensions).await?;
+        let input_tokens = output.per_text_tokens.iter().sum();
+        let output = EmbeddingOutput { vectors: output.vectors, input_tokens, per_text_tokens: output.per_text_tokens };
+        let body = basalt_codecs::encode_embedding_response(format, &request, &output, &model.model_id);
+        Ok(InvokeOutput {
+            body: serde_json::to_vec(&body).map_err(|e| ModelError::Generation(e.to_string()))?,
+            input_tokens,
+            output_tokens: 0,
+            latency_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Embeds texts with the model behind `model_id` (OpenAI-compatible `/v1/embeddings`).
+    pub async fn embed(
+        &self,
+        model_id: &str,
+        texts: Vec<String>,
+        dimensions: Option<u32>,
+    ) -> Result<Embeddings, ModelError> {
+        let (model, served) = self.served_for(model_id)?;
+        let ServedModel::Embedding(provider) = served else {
+            return Err(ModelError::Validation(format!("The model {} is not an embedding model.", model.model_id)));
+        };
+        let mut output =
+            embed_texts(provider.as_ref(), texts, Truncate::End, dimensions.or(model.dimensions)).await?;
+        output.model_id = model.model_id.clone();
+        Ok(output)
+    }
+
     pub async fn invoke_model_stream(&self, model_id: &str, body: &[u8]) -> Result<ChunkStream, ModelError> {
         let started = Instant::now();
         let (model, provider) = self.provider_for(model_id)?;
-        let format = body_format(model)?;
+        let format = chat_format(model)?;
         let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
         // Anthropic's message_start and Titan's first chunk report the prompt size up front.
         let encoder = StreamEncoder::new(format, &model.model_id).with_input_tokens(provider.count_tokens(&request)?);
@@ -121,18 +199,50 @@ impl BedrockRuntime {
         let (model, provider) = self.provider_for(model_id)?;
         let request = match input {
             CountTokensInput::Converse(request) => *request,
-            CountTokensInput::InvokeModel { body } => basalt_codecs::decode_request(body_format(model)?, &body)?,
+            CountTokensInput::InvokeModel { body } => basalt_codecs::decode_request(chat_format(model)?, &body)?,
         };
         check_conversation(&request)?;
         provider.count_tokens(&request)
     }
 }
 
-fn body_format(model: &FoundationModel) -> Result<BodyFormat, ModelError> {
+/// Embeds and fits every vector to `dimensions` (zero-padding up; never truncating).
+async fn embed_texts(
+    provider: &dyn EmbeddingProvider,
+    texts: Vec<String>,
+    truncate: Truncate,
+    dimensions: Option<u32>,
+) -> Result<Embeddings, ModelError> {
+    let native = provider.native_dimensions();
+    let embedded = provider.embed(texts, truncate).await?;
+    let mut vectors = Vec::with_capacity(embedded.len());
+    let mut per_text_tokens = Vec::with_capacity(embedded.len());
+    for text in embedded {
+        vectors.push(basalt_codecs::fit_dimensions(&text.vector, dimensions.unwrap_or(native), native)?);
+        per_text_tokens.push(text.tokens);
+    }
+    Ok(Embeddings { vectors, per_text_tokens, model_id: String::new() })
+}
+
+fn invoke_format(model: &FoundationModel) -> Result<InvokeFormat, ModelError> {
     model.body_format.ok_or_else(|| ModelError::NotServed {
         model_id: model.model_id.clone(),
         reason: "no InvokeModel body format is configured for it".into(),
     })
+}
+
+fn chat_format(model: &FoundationModel) -> Result<BodyFormat, ModelError> {
+    match invoke_format(model)? {
+        InvokeFormat::Chat(format) => Ok(format),
+        InvokeFormat::Embedding(_) => Err(mismatched(model)),
+    }
+}
+
+fn mismatched(model: &FoundationModel) -> ModelError {
+    ModelError::Config(format!(
+        "model catalog: {} names a body format that its served model cannot answer",
+        model.model_id
+    ))
 }
 
 /// Bedrock's checks that hold for every model, then the model's own limits.

@@ -88,7 +88,7 @@ fn model_summary(catalog: &Catalog, model: &FoundationModel) -> Value {
     // Say truthfully what answers: the Bedrock name, then the model basalt actually runs.
     let served_by = match &model.serve_with {
         Some(name) => match catalog.served.get(name) {
-            Some(basalt_models::ProviderConfig::LocalLlama(local)) => format!("served by {}", local.name),
+            Some(config) => format!("served by {}", config.display_name()),
             None => format!("served by {name}"),
         },
         None => "not served by this basalt: no provider configured".to_string(),

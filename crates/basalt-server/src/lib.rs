@@ -9,13 +9,14 @@ mod auth;
 mod control;
 mod entry;
 mod error;
+mod openai;
 mod routes;
 mod runtime;
 mod stream;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use basalt_models::BedrockRuntime;
 
@@ -63,6 +64,7 @@ impl std::ops::Deref for AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/v1/embeddings", post(openai::embeddings))
         .fallback(entry::aws_request)
         .with_state(state)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use axum::body::{to_bytes, Body};
-use basalt_models::{BedrockRuntime, Catalog, ChatProvider, EventStream, ModelError, ModelLimits};
+use basalt_models::{BedrockRuntime, Catalog, ChatProvider, EventStream, ModelError, ModelLimits, ServedModel};
 use basalt_server::{app, AppState, ServerConfig};
 use basalt_types::{ConverseRequest, Role, StreamEvent};
 use http::{Request, StatusCode};
@@ -40,8 +40,8 @@ impl ChatProvider for FailingMidStream {
 
 fn test_app() -> axum::Router {
     let catalog = Arc::new(Catalog::default_catalog().expect("default catalog"));
-    let mut providers: BTreeMap<String, Arc<dyn ChatProvider>> = BTreeMap::new();
-    providers.insert("smollm2".into(), Arc::new(FailingMidStream));
+    let mut providers = BTreeMap::new();
+    providers.insert("smollm2".to_string(), ServedModel::Chat(Arc::new(FailingMidStream)));
     let runtime = BedrockRuntime::with_providers(catalog, providers);
     app(AppState::new(runtime, ServerConfig::default()))
 }
