@@ -17,7 +17,9 @@ pub struct EmbeddingConfig {
     /// A sentence-transformers directory: `config.json`, `model.safetensors`, `tokenizer.json`,
     /// and optionally `modules.json`, the pooling config and `sentence_bert_config.json`.
     pub model_dir: PathBuf,
-    /// CPU threads for the forward pass; 0 means every available core.
+    /// CPU threads for the forward pass's matrix products; 0 means every available core.
+    /// candle sizes its element-wise pool once per process from `CANDLE_NUM_THREADS` (else
+    /// `RAYON_NUM_THREADS`, else the core count), so a process that wants fewer cores sets that too.
     pub threads: usize,
     /// Texts run together in one forward pass; requests queued together are merged up to it.
     pub max_batch: usize,

@@ -1,6 +1,7 @@
 //! The model's own thread. It waits for a request, drains whatever else is already queued (up to
-//! `max_batch` texts), runs the texts through the model in length-sorted chunks of at most
-//! `max_batch` (so short texts are not padded to a long one), then answers each request.
+//! `max_batch` texts), runs the texts through the model in length-sorted passes of at most
+//! `max_batch` texts and [`MAX_PASS_TOKENS`] padded tokens (so short texts are not padded to a
+//! long one), then answers each request.
 
 use rayon::ThreadPool;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -9,6 +10,11 @@ use tokio::sync::oneshot;
 
 use crate::model::SentenceModel;
 use crate::EmbedError;
+
+/// Most padded tokens in one forward pass. Attention scores grow with batch × length² (32 texts
+/// of 256 tokens: 100 MB per layer for MiniLM's 12 heads), and every op's output is a fresh
+/// allocation, so long texts run in smaller passes to bound memory; short ones still batch fully.
+const MAX_PASS_TOKENS: usize = 4096;
 
 /// The request's own token ids back, with one pooled (not yet normalized) vector per text.
 pub(crate) type Reply = Result<(Vec<Vec<u32>>, Vec<Vec<f32>>), EmbedError>;
@@ -75,7 +81,7 @@ fn run(model: &SentenceModel, pool: &ThreadPool, max_batch: usize, batch: Vec<Wo
     order.sort_by_key(|&i| all[i].len());
     let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); all.len()];
     let mut failure = None;
-    for chunk in order.chunks(max_batch) {
+    for chunk in passes(&order, |i| all[i].len(), max_batch, MAX_PASS_TOKENS) {
         let sequences: Vec<&[u32]> = chunk.iter().map(|&i| all[i]).collect();
         match pool.install(|| model.embed(&sequences)) {
             Ok(pooled) => {
@@ -99,5 +105,53 @@ fn run(model: &SentenceModel, pool: &ThreadPool, max_batch: usize, batch: Vec<Wo
         };
         // The caller may have stopped waiting; nothing to do then.
         let _ = work.reply.send(reply);
+    }
+}
+
+/// Splits length-sorted `order` into forward passes of at most `max_batch` texts and, unless a
+/// single text is longer, at most `max_tokens` padded tokens.
+fn passes(
+    order: &[usize],
+    len: impl Fn(usize) -> usize,
+    max_batch: usize,
+    max_tokens: usize,
+) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        // Sorted ascending, so the newest text is the longest and sets the padding.
+        while end < order.len()
+            && end - start < max_batch
+            && (end - start + 1) * len(order[end]) <= max_tokens
+        {
+            end += 1;
+        }
+        out.push(&order[start..end]);
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_respect_the_batch_and_token_limits() {
+        let lens = [3, 3, 4, 10, 10, 50];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let sizes = |max_batch, max_tokens| -> Vec<usize> {
+            passes(&order, |i| lens[i], max_batch, max_tokens)
+                .iter()
+                .map(|p| p.len())
+                .collect()
+        };
+        assert_eq!(sizes(32, 1000), vec![6]);
+        assert_eq!(sizes(2, 1000), vec![2, 2, 2]);
+        // 3+3+4 fits 12 (3 × 4); adding a 10 would pad to 40.
+        assert_eq!(sizes(32, 20), vec![3, 2, 1]);
+        // A text longer than the budget still runs, alone.
+        assert_eq!(sizes(32, 8), vec![2, 1, 1, 1, 1]);
     }
 }
