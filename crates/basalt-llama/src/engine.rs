@@ -8,13 +8,14 @@ use std::sync::{Arc, OnceLock};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{send_logs_to_tracing, LogOptions};
 use tokio::sync::mpsc;
 
 use crate::chat::{ChatTemplate, FALLBACK_CHATML_TEMPLATE};
 use crate::worker::{self, Work, WorkerConfig};
-use crate::{ChatTurn, EngineError, GenerationRequest, GenerationStream};
+use crate::{ChatTurn, EngineError, GenerationRequest, GenerationStream, Grammar};
 
 /// Context length used when the model's trained context is larger: KV cache memory grows with
 /// it, and the models basalt serves locally rarely need more.
@@ -213,6 +214,41 @@ impl LlamaEngine {
 
     /// Checks and queues a request; its events arrive on the returned stream.
     pub fn generate(&self, request: GenerationRequest) -> Result<GenerationStream, EngineError> {
+        self.queue(request, None)
+    }
+
+    /// Like [`generate`](Self::generate), but every sampled token must keep the output inside
+    /// `grammar`: the output is a prefix of a sentence of the grammar, a whole one unless
+    /// `max_tokens` or a stop sequence cut it short. Once the grammar is complete, an
+    /// end-of-generation token or any whitespace-only token ends the generation with
+    /// `EndOfTurn`. A grammar llama.cpp cannot parse is refused here with `InvalidRequest`.
+    pub fn generate_with_grammar(
+        &self,
+        request: GenerationRequest,
+        grammar: &Grammar,
+    ) -> Result<GenerationStream, EngineError> {
+        if grammar.gbnf.trim().is_empty() || grammar.root.is_empty() {
+            // llama.cpp treats an empty grammar as "no grammar": refuse rather than run free.
+            return Err(EngineError::InvalidRequest(
+                "the grammar or its root rule is empty".to_string(),
+            ));
+        }
+        // Parsed on the caller's thread so a bad grammar is an error of this call.
+        let sampler = LlamaSampler::grammar(&self.inner.model, &grammar.gbnf, &grammar.root)
+            .map_err(|e| {
+                EngineError::InvalidRequest(format!(
+                    "llama.cpp refused the grammar (root `{}`): {e}",
+                    grammar.root
+                ))
+            })?;
+        self.queue(request, Some(sampler))
+    }
+
+    fn queue(
+        &self,
+        request: GenerationRequest,
+        grammar: Option<LlamaSampler>,
+    ) -> Result<GenerationStream, EngineError> {
         validate(&request)?;
         let prompt = self.tokenize(&request.prompt);
         if prompt.is_empty() {
@@ -235,6 +271,7 @@ impl LlamaEngine {
             max_tokens: request.max_tokens,
             sampling: request.sampling,
             stop_sequences: request.stop_sequences,
+            grammar,
             events,
         };
         match self.inner.queue.try_send(work) {

