@@ -20,7 +20,7 @@ const DEFAULT_MODELS: [&str; 2] = [
 ];
 const CONTEXT_LENGTH: u32 = 2048;
 
-fn model_path() -> Option<PathBuf> {
+pub(crate) fn model_path() -> Option<PathBuf> {
     let path = match std::env::var("BASALT_TEST_MODEL") {
         Ok(path) => PathBuf::from(path),
         Err(_) => DEFAULT_MODELS
@@ -40,7 +40,7 @@ fn model_path() -> Option<PathBuf> {
     }
 }
 
-fn config(path: PathBuf) -> EngineConfig {
+pub(crate) fn config(path: PathBuf) -> EngineConfig {
     EngineConfig {
         model_path: path,
         threads: 2,
