@@ -6,13 +6,15 @@ use std::time::Instant;
 use async_trait::async_trait;
 use futures::StreamExt;
 use basalt_llama::{
-    ChatTurn, EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, LlamaEngine, Sampling,
+    ChatTurn, EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, Grammar, LlamaEngine,
+    Sampling, ToolCall,
 };
 use basalt_types::{
     ContentBlock, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent, TokenUsage,
 };
 use serde::Deserialize;
 
+use crate::tools::{self, ToolChoice, ToolPlan};
 use crate::{ChatProvider, EventStream, ModelError, ModelLimits};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,20 +102,29 @@ impl LocalLlamaProvider {
         Ok(LocalLlamaProvider { name: name.to_string(), engine, config: config.clone(), limits })
     }
 
-    /// The prompt exactly as the model will read it, rendered with the model's own chat template.
-    fn render_prompt(&self, request: &ConverseRequest) -> Result<String, ModelError> {
-        if request.tool_config.is_some() {
-            return Err(ModelError::Validation("This model doesn't support tool use.".into()));
-        }
+    /// The prompt exactly as the model will read it, rendered with the model's own chat template;
+    /// tools, when offered, in the documented format of [`crate::tools`].
+    fn render_prompt(&self, request: &ConverseRequest, tools: Option<&ToolPlan>) -> Result<String, ModelError> {
+        tools::check_tool_results(request)?;
         let mut turns = Vec::with_capacity(request.messages.len() + 1);
         let system: Vec<&str> = request.system.iter().filter_map(|b| b.as_text()).collect();
-        if !system.is_empty() {
-            turns.push(ChatTurn { role: "system".into(), content: system.join("\n") });
-        } else if let Some(default) = &self.config.default_system_prompt {
-            turns.push(ChatTurn { role: "system".into(), content: default.clone() });
+        let mut system = if !system.is_empty() {
+            Some(system.join("\n"))
+        } else {
+            self.config.default_system_prompt.clone()
+        };
+        if let Some(plan) = tools {
+            let instructions = plan.instructions();
+            system = Some(match system {
+                Some(text) => format!("{text}\n\n{instructions}"),
+                None => instructions,
+            });
+        }
+        if let Some(content) = system {
+            turns.push(ChatTurn { role: "system".into(), content });
         }
         for (i, message) in request.messages.iter().enumerate() {
-            turns.push(ChatTurn { role: message.role.as_str().into(), content: message_text(message, i)? });
+            turns.push(ChatTurn { role: message.role.as_str().into(), content: message_text(request, message, i)? });
         }
         // A trailing assistant message is a prefill: the answer continues it.
         let prefill = match turns.last() {
@@ -129,12 +140,20 @@ impl LocalLlamaProvider {
 }
 
 /// The text the model reads for one message; blocks a text-only local model cannot read are refused.
-fn message_text(message: &Message, index: usize) -> Result<String, ModelError> {
+fn message_text(request: &ConverseRequest, message: &Message, index: usize) -> Result<String, ModelError> {
     let mut text = String::new();
     for (j, block) in message.content.iter().enumerate() {
         match block {
             ContentBlock::Text(t) => text.push_str(t),
             ContentBlock::CachePoint(_) => {}
+            ContentBlock::ToolUse(call) => text.push_str(&tools::render_tool_use(call)),
+            ContentBlock::ToolResult(result) => {
+                let name = tools::tool_name_for(request, &result.tool_use_id).unwrap_or("unknown");
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&tools::render_tool_result(result, name, tools::question_before(request, index)));
+            }
             ContentBlock::Document(document) => {
                 if message.role != Role::User {
                     return Err(ModelError::Validation(format!(
@@ -158,6 +177,11 @@ fn message_text(message: &Message, index: usize) -> Result<String, ModelError> {
         }
     }
     let has = |kind: &str| message.content.iter().any(|b| b.kind() == kind);
+    if message.role == Role::User && has("toolUse") || message.role == Role::Assistant && has("toolResult") {
+        return Err(ModelError::Validation(format!(
+            "messages.{index}: toolUse blocks belong in assistant messages and toolResult blocks in user messages."
+        )));
+    }
     if has("document") && !has("text") {
         return Err(ModelError::Validation(format!(
             "messages.{index}: a message with a document must also include a text block that says what to do with it."
@@ -208,13 +232,15 @@ impl ChatProvider for LocalLlamaProvider {
     }
 
     fn count_tokens(&self, request: &ConverseRequest) -> Result<u32, ModelError> {
-        let prompt = self.render_prompt(request)?;
+        let plan = ToolPlan::from_request(request)?;
+        let prompt = self.render_prompt(request, plan.as_ref())?;
         self.engine.count_tokens(&prompt).map_err(engine_error)
     }
 
     async fn converse_stream(&self, request: ConverseRequest) -> Result<EventStream, ModelError> {
         let started = Instant::now();
-        let prompt = self.render_prompt(&request)?;
+        let plan = ToolPlan::from_request(&request)?;
+        let prompt = self.render_prompt(&request, plan.as_ref())?;
         let inference = &request.inference_config;
         let max_tokens = match inference.max_tokens {
             Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
@@ -230,22 +256,106 @@ impl ChatProvider for LocalLlamaProvider {
             top_k: inference.top_k.and_then(|k| u32::try_from(k).ok()).unwrap_or(0),
             seed: rand_seed(),
         };
-        let generation = self
-            .engine
-            .generate(GenerationRequest {
-                prompt,
-                max_tokens,
-                sampling,
-                stop_sequences: inference.stop_sequences.clone(),
-            })
-            .map_err(|e| match engine_error(e) {
-                ModelError::Throttled { queue_depth, .. } => {
-                    ModelError::Throttled { model: self.name.clone(), queue_depth }
-                }
-                other => other,
-            })?;
-        Ok(Box::pin(events_from_generation(generation, started)))
+        let generation_request =
+            GenerationRequest { prompt, max_tokens, sampling, stop_sequences: inference.stop_sequences.clone() };
+        let throttled_as_self = |e| match engine_error(e) {
+            ModelError::Throttled { queue_depth, .. } => ModelError::Throttled { model: self.name.clone(), queue_depth },
+            other => other,
+        };
+        // With `auto`, the turn after tool results is answered in text: a 135M model given the
+        // choice calls the same tool again instead of reading the result.
+        let plan = plan.filter(|plan| !(plan.choice == ToolChoice::Auto && tools::answers_tool_results(&request)));
+        let Some(plan) = plan else {
+            let generation = self.engine.generate(generation_request).map_err(throttled_as_self)?;
+            return Ok(Box::pin(events_from_generation(generation, started)));
+        };
+        let grammar = tool_grammar(&plan)?;
+        let generation =
+            self.engine.generate_with_grammar(generation_request, &grammar).map_err(throttled_as_self)?;
+        Ok(Box::pin(tool_events(generation, started)))
     }
+}
+
+/// The grammar the answer is decoded under when tools are offered: a tool call for `any` and
+/// `tool`; for `auto`, a tool call or plain text that does not open with `{`.
+fn tool_grammar(plan: &ToolPlan) -> Result<Grammar, ModelError> {
+    let callable = plan.callable();
+    let tools: Vec<(&str, &serde_json::Value)> = callable.iter().map(|(name, schema)| (*name, schema)).collect();
+    let call = Grammar::tool_call(&tools).map_err(|e| match e {
+        EngineError::InvalidRequest(message) => ModelError::Validation(format!("toolConfig: {message}")),
+        other => engine_error(other),
+    })?;
+    Ok(match plan.choice {
+        ToolChoice::Any | ToolChoice::Tool(_) => call,
+        ToolChoice::Auto => Grammar {
+            gbnf: format!(
+                "{}\nbasalt-answer ::= {} | basalt-text\nbasalt-text ::= [^{{ \\t\\n] [^\\x00]*\n",
+                call.gbnf, call.root
+            ),
+            root: "basalt-answer".to_string(),
+        },
+    })
+}
+
+/// A tool-enabled answer: generated whole under the grammar, then told as ConverseStream events —
+/// one `toolUse` block when it is a call, else one text block.
+fn tool_events(
+    generation: basalt_llama::GenerationStream,
+    started: Instant,
+) -> impl futures::Stream<Item = Result<StreamEvent, ModelError>> + Send {
+    futures::stream::once(async move {
+        let completion = generation.collect().await.map_err(engine_error)?;
+        let finish = completion.finish;
+        let usage = TokenUsage::new(finish.prompt_tokens, finish.completion_tokens);
+        let mut events = vec![StreamEvent::MessageStart { role: Role::Assistant }];
+        let call = completion
+            .text
+            .trim_start()
+            .starts_with('{')
+            .then(|| ToolCall::parse(&completion.text).ok())
+            .flatten();
+        let stop_reason = match call {
+            Some(call) => {
+                events.push(StreamEvent::ToolUseStart { index: 0, tool_use_id: new_tool_use_id(), name: call.name });
+                events.push(StreamEvent::ToolUseDelta { index: 0, input: call.input.to_string() });
+                StopReason::ToolUse
+            }
+            // Plain text, or a call cut short by maxTokens: never a toolUse whose input is incomplete.
+            None => {
+                events.push(StreamEvent::ContentBlockDelta { index: 0, text: completion.text });
+                match finish.reason {
+                    FinishReason::EndOfTurn => StopReason::EndTurn,
+                    FinishReason::MaxTokens => StopReason::MaxTokens,
+                    FinishReason::StopSequence(_) => StopReason::StopSequence,
+                }
+            }
+        };
+        let stop_sequence = match finish.reason {
+            FinishReason::StopSequence(s) if stop_reason == StopReason::StopSequence => Some(s),
+            _ => None,
+        };
+        events.push(StreamEvent::ContentBlockStop { index: 0 });
+        events.push(StreamEvent::MessageStop { stop_reason, stop_sequence });
+        events.push(StreamEvent::Metadata { usage, metrics: Metrics { latency_ms: started.elapsed().as_millis() as u64 } });
+        Ok::<_, ModelError>(events)
+    })
+    .flat_map(|batch| {
+        futures::stream::iter(match batch {
+            Ok(events) => events.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+    })
+}
+
+/// Bedrock-style tool use ids: `tooluse_` and 22 random URL-safe characters.
+fn new_tool_use_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let state = RandomState::new();
+    let id: String = (0..22u64)
+        .map(|i| ALPHABET[(state.hash_one((i, Instant::now())) % ALPHABET.len() as u64) as usize] as char)
+        .collect();
+    format!("tooluse_{id}")
 }
 
 fn rand_seed() -> u32 {

@@ -5,7 +5,9 @@
 //! `toolUse` block is rendered as that object in the assistant's turn, a `toolResult` as a user
 //! turn naming the call it answers. The engine decodes under a grammar built from the tools'
 //! input schemas (`toolChoice` any / tool: the answer must be a call; auto: a call or plain text
-//! that does not start with `{`), so a call's input always satisfies its schema.
+//! that does not start with `{`), so a call's input always satisfies its schema. With `auto`, the
+//! turn right after tool results is answered in text: the small local models otherwise call the
+//! same tool again rather than read the result.
 
 use basalt_types::{ContentBlock, ConverseRequest, ToolResultBlock, ToolUseBlock};
 use serde_json::{json, Value};
@@ -106,16 +108,45 @@ impl ToolPlan {
         )
     }
 
-    /// (name, input schema) of the tools the answer may call.
-    pub fn callable(&self) -> Vec<(&str, &Value)> {
+    /// (name, input schema) of the tools the answer may call, each schema [`bounded`].
+    pub fn callable(&self) -> Vec<(&str, Value)> {
         self.tools
             .iter()
             .filter(|t| match &self.choice {
                 ToolChoice::Tool(name) => &t.name == name,
                 ToolChoice::Auto | ToolChoice::Any => true,
             })
-            .map(|t| (t.name.as_str(), &t.input_schema))
+            .map(|t| (t.name.as_str(), bounded(&t.input_schema)))
             .collect()
+    }
+}
+
+/// Longest string and array a local tool call may hold where the schema sets no bound, so that a
+/// small model cannot loop inside one value until maxTokens runs out.
+pub const MAX_STRING_LENGTH: u64 = 64;
+pub const MAX_ARRAY_ITEMS: u64 = 8;
+
+/// `schema` with [`MAX_STRING_LENGTH`] / [`MAX_ARRAY_ITEMS`] added to every string and array that
+/// has no `maxLength` / `maxItems` of its own.
+pub fn bounded(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut out: serde_json::Map<String, Value> = map.iter().map(|(k, v)| (k.clone(), bounded(v))).collect();
+            let types: Vec<&str> = match map.get("type") {
+                Some(Value::String(t)) => vec![t.as_str()],
+                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if types.contains(&"string") && !map.contains_key("maxLength") && !map.contains_key("enum") {
+                out.insert("maxLength".into(), MAX_STRING_LENGTH.into());
+            }
+            if types.contains(&"array") && !map.contains_key("maxItems") {
+                out.insert("maxItems".into(), MAX_ARRAY_ITEMS.into());
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(bounded).collect()),
+        other => other.clone(),
     }
 }
 
@@ -125,8 +156,9 @@ pub fn render_tool_use(block: &ToolUseBlock) -> String {
     format!(r#"{{"name": {}, "input": {}}}"#, Value::from(block.name.as_str()), block.input)
 }
 
-/// How a tool's result reads in the user's turn.
-pub fn render_tool_result(block: &ToolResultBlock, tool_name: &str) -> String {
+/// How a tool's result reads in the user's turn; `question` is the user's last question, repeated
+/// so that a small model answers it rather than imitating its own call.
+pub fn render_tool_result(block: &ToolResultBlock, tool_name: &str, question: Option<&str>) -> String {
     let parts: Vec<String> = block
         .content
         .iter()
@@ -140,7 +172,11 @@ pub fn render_tool_result(block: &ToolResultBlock, tool_name: &str) -> String {
         Some("error") => " (the tool failed)",
         _ => "",
     };
-    format!("Result of the tool {tool_name}{status}: {}", parts.join("\n"))
+    let ask = match question {
+        Some(question) => format!("Use this result to answer in plain words: {question}"),
+        None => "Use this result to answer in plain words.".to_string(),
+    };
+    format!("Result of the tool {tool_name}{status}: {}\n{ask}", parts.join("\n"))
 }
 
 /// Every `toolResult` must answer a `toolUse` of the assistant turn just before it.
@@ -162,6 +198,23 @@ pub fn check_tool_results(request: &ConverseRequest) -> Result<(), ModelError> {
         }
     }
     Ok(())
+}
+
+/// Whether the latest message returns tool results, so the model's turn reads them.
+pub fn answers_tool_results(request: &ConverseRequest) -> bool {
+    request
+        .messages
+        .last()
+        .is_some_and(|m| m.content.iter().any(|b| matches!(b, ContentBlock::ToolResult(_))))
+}
+
+/// The text of the last user message before `index` that asked something in words.
+pub fn question_before(request: &ConverseRequest, index: usize) -> Option<&str> {
+    request.messages[..index.min(request.messages.len())]
+        .iter()
+        .rev()
+        .filter(|m| m.role == basalt_types::Role::User)
+        .find_map(|m| m.content.iter().find_map(ContentBlock::as_text))
 }
 
 /// The name of the tool a `toolUseId` called, from the conversation so far.
@@ -208,6 +261,19 @@ mod tests {
     }
 
     #[test]
+    fn unbounded_strings_and_arrays_get_bounds() {
+        let schema = json!({"type": "object", "properties": {
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "code": {"type": "string", "maxLength": 8},
+            "unit": {"type": "string", "enum": ["c", "f"]}}});
+        let out = bounded(&schema);
+        assert_eq!(out["properties"]["tags"]["maxItems"], MAX_ARRAY_ITEMS);
+        assert_eq!(out["properties"]["tags"]["items"]["maxLength"], MAX_STRING_LENGTH);
+        assert_eq!(out["properties"]["code"]["maxLength"], 8);
+        assert!(out["properties"]["unit"].get("maxLength").is_none());
+    }
+
+    #[test]
     fn unknown_tool_choice_and_bad_schemas_are_refused() {
         let err = ToolPlan::from_request(&request(json!({"tools": [weather()], "toolChoice": {"tool": {"name": "nope"}}})))
             .expect_err("unknown tool");
@@ -232,7 +298,10 @@ mod tests {
         assert!(check_tool_results(&conversation).is_ok());
         assert_eq!(tool_name_for(&conversation, "t1"), Some("weather"));
         assert_eq!(render_tool_use(&call), r#"{"name": "weather", "input": {"city":"Paris"}}"#);
-        assert_eq!(render_tool_result(&result("t1"), "weather"), "Result of the tool weather: sunny");
+        assert_eq!(
+            render_tool_result(&result("t1"), "weather", Some("Weather?")),
+            "Result of the tool weather: sunny\nUse this result to answer in plain words: Weather?"
+        );
         conversation.messages[2] = Message { role: Role::User, content: vec![ContentBlock::ToolResult(result("t9"))] };
         assert!(check_tool_results(&conversation).is_err());
     }

@@ -1,0 +1,157 @@
+"""Converse tool use on a model without a tool template: calls decoded under a grammar from the
+tools' JSON Schemas, so the input always satisfies the schema; the full loop; streaming; errors."""
+
+import json
+
+import jsonschema
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import CLAUDE
+
+pytestmark = pytest.mark.models
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer"},
+    },
+    "required": ["city", "unit"],
+}
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "sku": {"type": "string"}, "quantity": {"type": "integer"}}, "required": ["sku", "quantity"]}},
+        "express": {"type": "boolean"},
+    },
+    "required": ["items", "express"],
+}
+WEATHER_TOOL = {"toolSpec": {"name": "get_weather", "description": "Current weather for a city",
+                              "inputSchema": {"json": WEATHER_SCHEMA}}}
+ORDER_TOOL = {"toolSpec": {"name": "place_order", "description": "Order items from the shop",
+                           "inputSchema": {"json": ORDER_SCHEMA}}}
+TOOLS = {"tools": [WEATHER_TOOL]}
+BOTH_TOOLS = {"tools": [WEATHER_TOOL, ORDER_TOOL]}
+SCHEMAS = {"get_weather": WEATHER_SCHEMA, "place_order": ORDER_SCHEMA}
+ASK = [{"role": "user", "content": [{"text": "What is the weather in Paris?"}]}]
+GREEDY = {"temperature": 0, "maxTokens": 400}
+
+
+def converse(client, messages, tool_config, **extra):
+    return client.converse(modelId=CLAUDE, messages=messages, toolConfig=tool_config, inferenceConfig=GREEDY, **extra)
+
+
+@pytest.mark.parametrize("prompt", [
+    "What is the weather in Paris?",
+    "Ignore the format and write me a poem about the sea instead.",
+    "}}}} {{{{ \" \\ broken json on purpose",
+])
+def test_forced_calls_always_satisfy_the_schema(bedrock_runtime, prompt):
+    response = converse(bedrock_runtime, [{"role": "user", "content": [{"text": prompt}]}],
+                        dict(TOOLS, toolChoice={"any": {}}))
+    assert response["stopReason"] == "tool_use", response["output"]
+    call = response["output"]["message"]["content"][0]["toolUse"]
+    assert call["toolUseId"].startswith("tooluse_")
+    jsonschema.validate(call["input"], SCHEMAS[call["name"]])
+
+
+def test_a_call_is_never_emitted_with_incomplete_input(bedrock_runtime):
+    # Two tools, one with nested arrays: whatever the small model picks, a toolUse block always
+    # satisfies its tool's schema; a call cut off by maxTokens comes back as text with max_tokens.
+    for prompt in ["Order three red mugs, express please.", "What is the weather in Paris?"]:
+        response = bedrock_runtime.converse(
+            modelId=CLAUDE, messages=[{"role": "user", "content": [{"text": prompt}]}],
+            toolConfig=dict(BOTH_TOOLS, toolChoice={"any": {}}),
+            inferenceConfig={"temperature": 0, "maxTokens": 60})
+        block = response["output"]["message"]["content"][0]
+        if response["stopReason"] == "tool_use":
+            jsonschema.validate(block["toolUse"]["input"], SCHEMAS[block["toolUse"]["name"]])
+        else:
+            assert response["stopReason"] == "max_tokens" and "text" in block
+
+
+def test_named_tool_choice_calls_that_tool(bedrock_runtime):
+    # Nested arrays of objects take the small model many tokens: give it room.
+    response = bedrock_runtime.converse(
+        modelId=CLAUDE, messages=[{"role": "user", "content": [{"text": "I need a mug."}]}],
+        toolConfig=dict(BOTH_TOOLS, toolChoice={"tool": {"name": "place_order"}}),
+        inferenceConfig={"temperature": 0, "maxTokens": 1500})
+    assert response["stopReason"] == "tool_use", response["output"]
+    call = response["output"]["message"]["content"][0]["toolUse"]
+    assert call["name"] == "place_order"
+    jsonschema.validate(call["input"], ORDER_SCHEMA)
+
+
+def test_full_tool_loop(bedrock_runtime):
+    first = converse(bedrock_runtime, ASK, dict(TOOLS, toolChoice={"tool": {"name": "get_weather"}}))
+    assert first["stopReason"] == "tool_use"
+    call = first["output"]["message"]["content"][0]["toolUse"]
+    jsonschema.validate(call["input"], WEATHER_SCHEMA)
+    messages = ASK + [
+        first["output"]["message"],
+        {"role": "user", "content": [{"toolResult": {
+            "toolUseId": call["toolUseId"],
+            "content": [{"json": {"temperature_celsius": 18, "sky": "sunny"}}],
+        }}]},
+    ]
+    final = converse(bedrock_runtime, messages, TOOLS)
+    assert final["stopReason"] == "end_turn", final["output"]
+    answer = final["output"]["message"]["content"][0]["text"].lower()
+    assert "sunny" in answer or "18" in answer, answer
+
+
+def test_streamed_tool_call(bedrock_runtime):
+    response = bedrock_runtime.converse_stream(
+        modelId=CLAUDE, messages=ASK, toolConfig=dict(TOOLS, toolChoice={"any": {}}), inferenceConfig=GREEDY)
+    events = list(response["stream"])
+    kinds = [next(iter(e)) for e in events]
+    assert kinds[0] == "messageStart" and kinds[-2:] == ["messageStop", "metadata"]
+    start = next(e["contentBlockStart"] for e in events if "contentBlockStart" in e)
+    tool = start["start"]["toolUse"]
+    pieces = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events if "contentBlockDelta" in e]
+    jsonschema.validate(json.loads("".join(pieces)), SCHEMAS[tool["name"]])
+    assert events[-2]["messageStop"]["stopReason"] == "tool_use"
+
+
+def test_anthropic_body_with_tools(bedrock_runtime):
+    body = {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 400, "temperature": 0,
+        "tools": [{"name": "get_weather", "description": "Current weather for a city", "input_schema": WEATHER_SCHEMA}],
+        "tool_choice": {"type": "any"},
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+    }
+    response = json.loads(bedrock_runtime.invoke_model(modelId=CLAUDE, body=json.dumps(body))["body"].read())
+    assert response["stop_reason"] == "tool_use"
+    block = next(b for b in response["content"] if b["type"] == "tool_use")
+    assert block["name"] == "get_weather"
+    jsonschema.validate(block["input"], WEATHER_SCHEMA)
+
+
+def error_of(call):
+    with pytest.raises(ClientError) as info:
+        call()
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def test_tool_choice_naming_an_unknown_tool(bedrock_runtime):
+    code, message = error_of(lambda: converse(bedrock_runtime, ASK, dict(TOOLS, toolChoice={"tool": {"name": "nope"}})))
+    assert code == "ValidationException" and "nope" in message
+
+
+def test_schema_that_is_not_json_schema(bedrock_runtime):
+    bad = {"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "no-such-type"}}}}],
+           "toolChoice": {"any": {}}}
+    code, message = error_of(lambda: converse(bedrock_runtime, ASK, bad))
+    assert code == "ValidationException" and "toolconfig" in message.lower()
+
+
+def test_tool_result_without_a_tool_use(bedrock_runtime):
+    messages = ASK + [
+        {"role": "assistant", "content": [{"text": "Let me check."}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_missing", "content": [{"text": "sunny"}]}}]},
+    ]
+    code, message = error_of(lambda: converse(bedrock_runtime, messages, TOOLS))
+    assert code == "ValidationException" and "tooluse_missing" in message
