@@ -232,14 +232,6 @@ def test_unknown_path_is_aws_shaped(endpoint, method, path):
 # --- features a later release brings: a clear error, never a silent answer without them ---------
 
 
-def test_tool_config_is_refused_until_tools_are_served(bedrock_runtime):
-    tools = {"tools": [{"toolSpec": {"name": "weather", "description": "Weather for a city",
-                                     "inputSchema": {"json": {"type": "object"}}}}]}
-    err = client_error(bedrock_runtime.converse, modelId=CLAUDE, messages=[USER], toolConfig=tools)
-    assert code(err) == "ValidationException"
-    assert "tool" in message(err).lower(), message(err)
-
-
 def test_guardrail_config_is_refused_until_guardrails_exist(bedrock_runtime):
     err = client_error(bedrock_runtime.converse, modelId=CLAUDE, messages=[USER],
                        guardrailConfig={"guardrailIdentifier": "gr-123", "guardrailVersion": "1"})

@@ -155,3 +155,29 @@ def test_tool_result_without_a_tool_use(bedrock_runtime):
     ]
     code, message = error_of(lambda: converse(bedrock_runtime, messages, TOOLS))
     assert code == "ValidationException" and "tooluse_missing" in message
+
+
+CITY_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "country": {"type": "string"}, "population_millions": {"type": "number"}},
+    "required": ["city", "country", "population_millions"],
+}
+
+
+def structured(schema_text):
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": schema_text, "name": "city"}}}}
+
+
+@pytest.mark.parametrize("prompt", ["Describe Paris.", "Write a haiku about rain, not JSON."])
+def test_structured_output_satisfies_the_schema(bedrock_runtime, prompt):
+    response = bedrock_runtime.converse(
+        modelId=CLAUDE, messages=[{"role": "user", "content": [{"text": prompt}]}],
+        inferenceConfig={"temperature": 0, "maxTokens": 300}, outputConfig=structured(json.dumps(CITY_SCHEMA)))
+    assert response["stopReason"] == "end_turn", response["output"]
+    jsonschema.validate(json.loads(response["output"]["message"]["content"][0]["text"]), CITY_SCHEMA)
+
+
+def test_structured_output_with_a_schema_that_is_not_json(bedrock_runtime):
+    code, message = error_of(lambda: bedrock_runtime.converse(
+        modelId=CLAUDE, messages=ASK, outputConfig=structured("{not json")))
+    assert code == "ValidationException" and "outputconfig" in message.lower()

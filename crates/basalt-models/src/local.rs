@@ -266,7 +266,20 @@ impl ChatProvider for LocalLlamaProvider {
         // choice calls the same tool again instead of reading the result.
         let plan = plan.filter(|plan| !(plan.choice == ToolChoice::Auto && tools::answers_tool_results(&request)));
         let Some(plan) = plan else {
-            let generation = self.engine.generate(generation_request).map_err(throttled_as_self)?;
+            // Structured output: the text answer is decoded under the schema's grammar.
+            let generation = match tools::output_schema(&request)? {
+                Some(schema) => {
+                    let grammar = Grammar::json_schema(&schema).map_err(|e| match e {
+                        EngineError::InvalidRequest(message) => {
+                            ModelError::Validation(format!("outputConfig.textFormat: {message}"))
+                        }
+                        other => engine_error(other),
+                    })?;
+                    self.engine.generate_with_grammar(generation_request, &grammar)
+                }
+                None => self.engine.generate(generation_request),
+            }
+            .map_err(throttled_as_self)?;
             return Ok(Box::pin(events_from_generation(generation, started)));
         };
         let grammar = tool_grammar(&plan)?;

@@ -121,6 +121,25 @@ impl ToolPlan {
     }
 }
 
+/// The JSON Schema of Converse's `outputConfig.textFormat` (structured output), when set.
+pub fn output_schema(request: &ConverseRequest) -> Result<Option<Value>, ModelError> {
+    let Some(format) = request.output_config.as_ref().and_then(|c| c.get("textFormat")) else { return Ok(None) };
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Err(invalid("outputConfig.textFormat.type must be json_schema.".into()));
+    }
+    let text = format
+        .pointer("/structure/jsonSchema/schema")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("outputConfig.textFormat.structure.jsonSchema.schema is required.".into()))?;
+    let schema: Value = serde_json::from_str(text).map_err(|e| {
+        invalid(format!("outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {e}"))
+    })?;
+    if !schema.is_object() {
+        return Err(invalid("outputConfig.textFormat.structure.jsonSchema.schema must be a JSON Schema object.".into()));
+    }
+    Ok(Some(bounded(&schema)))
+}
+
 /// Longest string and array a local tool call may hold where the schema sets no bound, so that a
 /// small model cannot loop inside one value until maxTokens runs out.
 pub const MAX_STRING_LENGTH: u64 = 64;

@@ -28,6 +28,9 @@ pub struct ConverseRequest {
     pub performance_config: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<Value>,
+    /// Structured output: `textFormat` with a JSON Schema the answer must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
