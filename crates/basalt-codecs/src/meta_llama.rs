@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::prompt::parse_chat_prompt;
 use crate::schema::{Fields, Range};
-use crate::stream::{encode_completion_event, with_metrics, FinalMetrics, StreamState};
+use crate::stream::{counted_final_chunk, encode_completion_event, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
@@ -93,12 +93,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
 
 pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
-    let mut counts = state.clone();
-    if !state.sent_first_chunk {
-        counts.input_tokens = Some(metrics.input_token_count);
-    }
-    state.finished = true;
-    with_metrics(chunk(&counts, "", metrics.output_token_count, Some(stop_reason_name(reason))), metrics)
+    counted_final_chunk(state, metrics, |counts, generated| chunk(counts, "", generated, Some(stop_reason_name(reason))))
 }
 
 #[cfg(test)]

@@ -77,6 +77,22 @@ pub(crate) fn encode_completion_event(
     }
 }
 
+/// The last chunk of the formats that count per chunk (Titan Text, Meta Llama): `chunk` builds it
+/// from the state to report (the prompt count included when no earlier chunk carried it) and the
+/// final output token count; the invocation metrics are added and the stream is closed.
+pub(crate) fn counted_final_chunk(
+    state: &mut StreamState,
+    metrics: &FinalMetrics,
+    chunk: impl Fn(&StreamState, u32) -> Value,
+) -> Value {
+    let mut counts = state.clone();
+    if !state.sent_first_chunk {
+        counts.input_tokens = Some(metrics.input_token_count);
+    }
+    state.finished = true;
+    with_metrics(chunk(&counts, metrics.output_token_count), metrics)
+}
+
 /// What every format's encoder needs to remember between events.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamState {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::prompt::{parse_titan_transcript, Conversation};
 use crate::schema::{malformed, Fields, Range};
-use crate::stream::{encode_completion_event, with_metrics, FinalMetrics, StreamState};
+use crate::stream::{counted_final_chunk, encode_completion_event, FinalMetrics, StreamState};
 use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
@@ -78,16 +78,7 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
 
 pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
-    let mut state_for_counts = state.clone();
-    // When nothing was streamed the final chunk is also the first: it reports the prompt count.
-    if !state.sent_first_chunk {
-        state_for_counts.input_tokens = Some(metrics.input_token_count);
-    }
-    state.finished = true;
-    with_metrics(
-        chunk(&state_for_counts, "", metrics.output_token_count, Some(completion_reason(reason))),
-        metrics,
-    )
+    counted_final_chunk(state, metrics, |counts, total| chunk(counts, "", total, Some(completion_reason(reason))))
 }
 
 #[cfg(test)]
