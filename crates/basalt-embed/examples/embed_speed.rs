@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use basalt_embed::{EmbedOptions, EmbeddingConfig, EmbeddingEngine, Truncate};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ~25 tokens each, like a search query or a short passage.
 fn short_texts(n: usize) -> Vec<String> {
     (0..n)
