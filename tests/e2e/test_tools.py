@@ -130,6 +130,95 @@ def test_anthropic_body_with_tools(bedrock_runtime):
     jsonschema.validate(block["input"], WEATHER_SCHEMA)
 
 
+# One earlier exchange in which the assistant called a tool twice at once: the 135M model follows
+# the example (it does not make parallel calls unprompted; larger models do).
+PARALLEL_EXAMPLE = [
+    {"role": "user", "content": [{"text": "What is the weather in Oslo and in Madrid?"}]},
+    {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather", "input": {"city": "Oslo", "unit": "celsius"}}},
+        {"toolUse": {"toolUseId": "tooluse_b", "name": "get_weather", "input": {"city": "Madrid", "unit": "celsius"}}},
+    ]},
+    {"role": "user", "content": [
+        {"toolResult": {"toolUseId": "tooluse_a", "content": [{"text": "3C, snow"}]}},
+        {"toolResult": {"toolUseId": "tooluse_b", "content": [{"text": "24C, sunny"}]}},
+    ]},
+    {"role": "assistant", "content": [{"text": "Oslo: 3C and snow. Madrid: 24C and sunny."}]},
+    {"role": "user", "content": [{"text": "What is the weather in Paris and in London?"}]},
+]
+
+
+def test_parallel_tool_calls(bedrock_runtime):
+    first = converse(bedrock_runtime, PARALLEL_EXAMPLE, dict(TOOLS, toolChoice={"any": {}}))
+    assert first["stopReason"] == "tool_use", first["output"]
+    calls = [b["toolUse"] for b in first["output"]["message"]["content"]]
+    assert len(calls) >= 2, calls
+    assert len({c["toolUseId"] for c in calls}) == len(calls)
+    for call in calls:
+        jsonschema.validate(call["input"], WEATHER_SCHEMA)
+    # Every call answered in one user turn; the model then answers in text.
+    messages = PARALLEL_EXAMPLE + [
+        first["output"]["message"],
+        {"role": "user", "content": [
+            {"toolResult": {"toolUseId": c["toolUseId"], "content": [{"text": f"{10 + i}C, cloudy"}]}}
+            for i, c in enumerate(calls)
+        ]},
+    ]
+    final = converse(bedrock_runtime, messages, TOOLS)
+    assert final["stopReason"] == "end_turn", final["output"]
+    assert final["output"]["message"]["content"][0]["text"].strip()
+
+
+def test_parallel_tool_calls_stream_as_separate_blocks(bedrock_runtime):
+    response = bedrock_runtime.converse_stream(
+        modelId=CLAUDE, messages=PARALLEL_EXAMPLE, toolConfig=dict(TOOLS, toolChoice={"any": {}}),
+        inferenceConfig=GREEDY)
+    events = list(response["stream"])
+    starts = [e["contentBlockStart"] for e in events if "contentBlockStart" in e]
+    assert [s["contentBlockIndex"] for s in starts] == list(range(len(starts))) and len(starts) >= 2
+    for start in starts:
+        index = start["contentBlockIndex"]
+        pieces = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events
+                  if "contentBlockDelta" in e and e["contentBlockDelta"]["contentBlockIndex"] == index]
+        jsonschema.validate(json.loads("".join(pieces)), WEATHER_SCHEMA)
+    stops = [e["contentBlockStop"]["contentBlockIndex"] for e in events if "contentBlockStop" in e]
+    assert stops == [s["contentBlockIndex"] for s in starts]
+
+
+def anthropic_messages(converse_messages):
+    """The Converse example history in the Anthropic Messages body format."""
+    out = []
+    for message in converse_messages:
+        content = []
+        for block in message["content"]:
+            if "text" in block:
+                content.append({"type": "text", "text": block["text"]})
+            elif "toolUse" in block:
+                use = block["toolUse"]
+                content.append({"type": "tool_use", "id": use["toolUseId"], "name": use["name"], "input": use["input"]})
+            else:
+                result = block["toolResult"]
+                content.append({"type": "tool_result", "tool_use_id": result["toolUseId"],
+                                "content": result["content"][0]["text"]})
+        out.append({"role": message["role"], "content": content})
+    return out
+
+
+@pytest.mark.parametrize("disable", [False, True])
+def test_anthropic_disable_parallel_tool_use(bedrock_runtime, disable):
+    body = {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 400, "temperature": 0,
+        "tools": [{"name": "get_weather", "description": "Current weather for a city", "input_schema": WEATHER_SCHEMA}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": disable},
+        "messages": anthropic_messages(PARALLEL_EXAMPLE),
+    }
+    response = json.loads(bedrock_runtime.invoke_model(modelId=CLAUDE, body=json.dumps(body))["body"].read())
+    assert response["stop_reason"] == "tool_use"
+    calls = [b for b in response["content"] if b["type"] == "tool_use"]
+    assert len(calls) == 1 if disable else len(calls) >= 2, calls
+    for call in calls:
+        jsonschema.validate(call["input"], WEATHER_SCHEMA)
+
+
 def error_of(call):
     with pytest.raises(ClientError) as info:
         call()

@@ -50,7 +50,9 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
     fields.deny_unknown(MEMBERS)?;
     let version = fields.required_string("anthropic_version")?;
     if version != ANTHROPIC_VERSION {
-        return Err(malformed(format!("#/anthropic_version: {version} is not a valid enum value")));
+        return Err(malformed(format!(
+            "#/anthropic_version: {version} is not a valid enum value"
+        )));
     }
     let max_tokens = fields.required_integer("max_tokens", Range::at_least(1.0))?;
     fields.required("messages")?;
@@ -65,7 +67,11 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
 
     let passthrough: Map<String, Value> = PASSTHROUGH
         .iter()
-        .filter_map(|key| fields.get(key).map(|value| (key.to_string(), value.clone())))
+        .filter_map(|key| {
+            fields
+                .get(key)
+                .map(|value| (key.to_string(), value.clone()))
+        })
         .collect();
 
     Ok(ConverseRequest {
@@ -79,7 +85,13 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
             stop_sequences,
         },
         tool_config,
-        additional_model_request_fields: (!passthrough.is_empty()).then_some(Value::Object(passthrough)),
+        disable_parallel_tool_use: fields
+            .object("tool_choice")?
+            .and_then(|choice| choice.get("disable_parallel_tool_use"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        additional_model_request_fields: (!passthrough.is_empty())
+            .then_some(Value::Object(passthrough)),
         ..ConverseRequest::default()
     })
 }
@@ -125,7 +137,9 @@ fn decode_messages(raw: &[Value]) -> Result<Vec<Message>, CodecError> {
     for (i, item) in raw.iter().enumerate() {
         let is_last = i + 1 == raw.len();
         let Value::Object(item) = item else {
-            return Err(invalid(format!("messages.{i}: Input should be a valid dictionary")));
+            return Err(invalid(format!(
+                "messages.{i}: Input should be a valid dictionary"
+            )));
         };
         let role = match item.get("role").and_then(Value::as_str) {
             Some("user") => Role::User,
@@ -150,7 +164,9 @@ fn decode_messages(raw: &[Value]) -> Result<Vec<Message>, CodecError> {
                 .flatten()
                 .collect(),
             Some(_) => {
-                return Err(invalid(format!("messages.{i}.content: Input should be a valid string or list")))
+                return Err(invalid(format!(
+                    "messages.{i}.content: Input should be a valid string or list"
+                )))
             }
             None => return Err(invalid(format!("messages.{i}.content: Field required"))),
         };
@@ -163,7 +179,9 @@ fn decode_messages(raw: &[Value]) -> Result<Vec<Message>, CodecError> {
         messages.push(Message { role, content });
     }
     if messages.first().map(|m| m.role) != Some(Role::User) {
-        return Err(invalid("messages: first message must use the \"user\" role"));
+        return Err(invalid(
+            "messages: first message must use the \"user\" role",
+        ));
     }
     for pair in messages.windows(2) {
         if pair[0].role == pair[1].role {
@@ -181,7 +199,9 @@ fn decode_messages(raw: &[Value]) -> Result<Vec<Message>, CodecError> {
             .find_map(ContentBlock::as_text)
             .is_some_and(|text| text.ends_with(char::is_whitespace));
         if last.role == Role::Assistant && trailing_ws {
-            return Err(invalid("messages: final assistant content cannot end with trailing whitespace"));
+            return Err(invalid(
+                "messages: final assistant content cannot end with trailing whitespace",
+            ));
         }
     }
     Ok(messages)
@@ -195,12 +215,15 @@ fn decode_block(i: usize, j: usize, block: &Value) -> Result<Vec<ContentBlock>, 
         return Err(invalid(format!("{at}: Input should be a valid dictionary")));
     };
     let str_field = |key: &str| -> Result<&str, CodecError> {
-        map.get(key).and_then(Value::as_str).ok_or_else(|| invalid(format!("{at}.{key}: Field required")))
+        map.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(format!("{at}.{key}: Field required")))
     };
-    let kind = map
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid(format!("{at}: Unable to extract tag using discriminator 'type'")))?;
+    let kind = map.get("type").and_then(Value::as_str).ok_or_else(|| {
+        invalid(format!(
+            "{at}: Unable to extract tag using discriminator 'type'"
+        ))
+    })?;
     let converted = match kind {
         "text" => {
             let text = str_field("text")?;
@@ -252,7 +275,9 @@ fn decode_block(i: usize, j: usize, block: &Value) -> Result<Vec<ContentBlock>, 
 fn image_to_converse(map: &Map<String, Value>) -> Value {
     let source = map.get("source");
     let base64 = source.and_then(|s| s.get("type")).and_then(Value::as_str) == Some("base64");
-    let media_type = source.and_then(|s| s.get("media_type")).and_then(Value::as_str);
+    let media_type = source
+        .and_then(|s| s.get("media_type"))
+        .and_then(Value::as_str);
     let data = source.and_then(|s| s.get("data"));
     match (base64, media_type, data) {
         (true, Some(media_type), Some(data)) => json!({
@@ -284,7 +309,9 @@ fn tool_result_content(content: Option<&Value>) -> Vec<Value> {
 
 /// `tools` / `tool_choice` → Converse `toolConfig`.
 fn decode_tools(fields: &Fields<'_>) -> Result<Option<Value>, CodecError> {
-    let Some(tools) = fields.array("tools")? else { return Ok(None) };
+    let Some(tools) = fields.array("tools")? else {
+        return Ok(None);
+    };
     let mut specs = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
         let name = tool
@@ -329,21 +356,32 @@ fn decode_tools(fields: &Fields<'_>) -> Result<Option<Value>, CodecError> {
 
 /// A fresh `msg_bdrk_...` id in the shape Bedrock returns.
 pub(crate) fn new_message_id() -> String {
-    let suffix: String = rand::thread_rng().sample_iter(&Alphanumeric).take(22).map(char::from).collect();
+    let suffix: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect();
     format!("msg_bdrk_01{suffix}")
 }
 
 /// The Anthropic model name Bedrock reports in `model`: `anthropic.claude-3-haiku-20240307-v1:0`
 /// (or `us.anthropic...`) becomes `claude-3-haiku-20240307`; other ids are kept as given.
 pub fn anthropic_model_name(model_id: &str) -> String {
-    let Some(start) = model_id.find("anthropic.") else { return model_id.to_string() };
+    let Some(start) = model_id.find("anthropic.") else {
+        return model_id.to_string();
+    };
     if model_id.starts_with("arn:") {
         return model_id.to_string();
     }
     let name = &model_id[start + "anthropic.".len()..];
     // Strip the `-v1:0` / `-v2` version suffix.
     match name.rfind("-v") {
-        Some(at) if name[at + 2..].chars().all(|c| c.is_ascii_digit() || c == ':') && at + 2 < name.len() => {
+        Some(at)
+            if name[at + 2..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ':')
+                && at + 2 < name.len() =>
+        {
             name[..at].to_string()
         }
         _ => name.to_string(),
@@ -360,9 +398,9 @@ fn stop_reason_name(reason: StopReason) -> &'static str {
 fn content_to_anthropic(block: &ContentBlock) -> Option<Value> {
     match block {
         ContentBlock::Text(text) => Some(json!({"type": "text", "text": text})),
-        ContentBlock::ToolUse(tool) => {
-            Some(json!({"type": "tool_use", "id": tool.tool_use_id, "name": tool.name, "input": tool.input}))
-        }
+        ContentBlock::ToolUse(tool) => Some(
+            json!({"type": "tool_use", "id": tool.tool_use_id, "name": tool.name, "input": tool.input}),
+        ),
         ContentBlock::ReasoningContent(reasoning) => match reasoning.get("reasoningText") {
             Some(text) => Some(json!({
                 "type": "thinking",
@@ -382,7 +420,12 @@ pub(crate) fn encode_response(output: &ConverseOutput, model_id: &str) -> Value 
 }
 
 fn encode_response_with_id(output: &ConverseOutput, model_id: &str, id: &str) -> Value {
-    let content: Vec<Value> = output.message.content.iter().filter_map(content_to_anthropic).collect();
+    let content: Vec<Value> = output
+        .message
+        .content
+        .iter()
+        .filter_map(content_to_anthropic)
+        .collect();
     json!({
         "id": id,
         "type": "message",
@@ -431,7 +474,11 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
             }));
             chunks
         }
-        StreamEvent::ToolUseStart { index, tool_use_id, name } => {
+        StreamEvent::ToolUseStart {
+            index,
+            tool_use_id,
+            name,
+        } => {
             state.open_blocks.push(*index);
             vec![json!({
                 "type": "content_block_start",
@@ -453,7 +500,10 @@ pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<
             chunks.push(json!({"type": "content_block_stop", "index": index}));
             chunks
         }
-        StreamEvent::MessageStop { stop_reason, stop_sequence } => {
+        StreamEvent::MessageStop {
+            stop_reason,
+            stop_sequence,
+        } => {
             // message_delta carries the output token count, which only Metadata knows.
             state.pending_stop = Some((*stop_reason, stop_sequence.clone()));
             Vec::new()
@@ -523,10 +573,21 @@ mod tests {
             "stop_sequences": ["\n\nHuman:"]
         }))
         .expect("valid body");
-        assert_eq!(request.system, vec![SystemContentBlock::Text("You are a helpful assistant.".into())]);
+        assert_eq!(
+            request.system,
+            vec![SystemContentBlock::Text(
+                "You are a helpful assistant.".into()
+            )]
+        );
         assert_eq!(request.messages.len(), 3);
-        assert_eq!(request.messages[0], Message::text(Role::User, "Hello world"));
-        assert_eq!(request.messages[1], Message::text(Role::Assistant, "Hi! How can I help?"));
+        assert_eq!(
+            request.messages[0],
+            Message::text(Role::User, "Hello world")
+        );
+        assert_eq!(
+            request.messages[1],
+            Message::text(Role::Assistant, "Hi! How can I help?")
+        );
         assert_eq!(
             request.messages[2].content[0],
             ContentBlock::Image(json!({"format": "png", "source": {"bytes": "iVBORw0KGgo="}}))
@@ -628,8 +689,11 @@ mod tests {
         let mut body = base();
         body["messages"] = json!("Hello");
         assert!(error_of(body).contains("#/messages: expected type: JSONArray, found: String"));
-        assert!(decode(BodyFormat::AnthropicMessages, b"\"just a string\"")
-            .is_err_and(|e| e.to_string().contains("expected type: JSONObject, found: String")));
+        assert!(
+            decode(BodyFormat::AnthropicMessages, b"\"just a string\"").is_err_and(|e| e
+                .to_string()
+                .contains("expected type: JSONObject, found: String"))
+        );
     }
 
     #[test]
@@ -639,11 +703,16 @@ mod tests {
         assert_eq!(error_of(body), "messages: at least one message is required");
 
         let mut body = base();
-        body["messages"] = json!([{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Yo"}]);
-        assert_eq!(error_of(body), "messages: first message must use the \"user\" role");
+        body["messages"] =
+            json!([{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Yo"}]);
+        assert_eq!(
+            error_of(body),
+            "messages: first message must use the \"user\" role"
+        );
 
         let mut body = base();
-        body["messages"] = json!([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]);
+        body["messages"] =
+            json!([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]);
         assert_eq!(
             error_of(body),
             "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"user\" roles in a row"
@@ -651,7 +720,10 @@ mod tests {
 
         let mut body = base();
         body["messages"] = json!([{"role": "user", "content": [{"type": "text", "text": ""}]}]);
-        assert_eq!(error_of(body), "messages: text content blocks must be non-empty");
+        assert_eq!(
+            error_of(body),
+            "messages: text content blocks must be non-empty"
+        );
 
         let mut body = base();
         body["messages"] = json!([{"role": "user", "content": ""}]);
@@ -662,15 +734,21 @@ mod tests {
 
         let mut body = base();
         body["messages"] = json!([{"role": "user", "content": [{"type": "hologram"}]}]);
-        assert!(error_of(body).starts_with("messages.0.content.0: Input tag 'hologram' found using 'type'"));
+        assert!(error_of(body)
+            .starts_with("messages.0.content.0: Input tag 'hologram' found using 'type'"));
 
         let mut body = base();
-        body["messages"] = json!([{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]);
+        body["messages"] =
+            json!([{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]);
         assert!(error_of(body).starts_with("messages: Unexpected role \"system\""));
 
         let mut body = base();
-        body["messages"] = json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Sure "}]);
-        assert_eq!(error_of(body), "messages: final assistant content cannot end with trailing whitespace");
+        body["messages"] =
+            json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Sure "}]);
+        assert_eq!(
+            error_of(body),
+            "messages: final assistant content cannot end with trailing whitespace"
+        );
     }
 
     #[test]
@@ -678,7 +756,10 @@ mod tests {
         let mut body = base();
         body["messages"] = json!([{"role": "user", "content": "Count"}, {"role": "assistant", "content": "1, 2,"}]);
         let request = decode_json(body).expect("valid body");
-        assert_eq!(request.messages.last().map(|m| m.role), Some(Role::Assistant));
+        assert_eq!(
+            request.messages.last().map(|m| m.role),
+            Some(Role::Assistant)
+        );
     }
 
     fn output() -> ConverseOutput {
@@ -693,7 +774,11 @@ mod tests {
 
     #[test]
     fn encodes_the_response_body() {
-        let body = encode_response_with_id(&output(), "us.anthropic.claude-3-haiku-20240307-v1:0", "msg_bdrk_01abc");
+        let body = encode_response_with_id(
+            &output(),
+            "us.anthropic.claude-3-haiku-20240307-v1:0",
+            "msg_bdrk_01abc",
+        );
         assert_eq!(
             body,
             json!({
@@ -709,32 +794,63 @@ mod tests {
         );
         let generated = crate::encode_response(BodyFormat::AnthropicMessages, &output(), "m");
         let id = generated["id"].as_str().unwrap_or_default();
-        assert!(id.starts_with("msg_bdrk_01") && id.len() == "msg_bdrk_01".len() + 22, "{id}");
+        assert!(
+            id.starts_with("msg_bdrk_01") && id.len() == "msg_bdrk_01".len() + 22,
+            "{id}"
+        );
     }
 
     #[test]
     fn model_names_drop_bedrock_decorations() {
-        assert_eq!(anthropic_model_name("anthropic.claude-3-5-sonnet-20240620-v1:0"), "claude-3-5-sonnet-20240620");
+        assert_eq!(
+            anthropic_model_name("anthropic.claude-3-5-sonnet-20240620-v1:0"),
+            "claude-3-5-sonnet-20240620"
+        );
         assert_eq!(anthropic_model_name("anthropic.claude-v2"), "claude");
         assert_eq!(anthropic_model_name("my-local-model"), "my-local-model");
     }
 
     #[test]
     fn stream_chunks_end_with_metrics() {
-        let mut encoder =
-            StreamEncoder::new(BodyFormat::AnthropicMessages, "anthropic.claude-3-haiku-20240307-v1:0").with_input_tokens(12);
-        let latency = InvocationMetrics { invocation_latency_ms: 300, first_byte_latency_ms: 80 };
+        let mut encoder = StreamEncoder::new(
+            BodyFormat::AnthropicMessages,
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        )
+        .with_input_tokens(12);
+        let latency = InvocationMetrics {
+            invocation_latency_ms: 300,
+            first_byte_latency_ms: 80,
+        };
         let id = encoder.message_id().to_string();
         let events = [
-            StreamEvent::MessageStart { role: Role::Assistant },
-            StreamEvent::ContentBlockDelta { index: 0, text: "Hel".into() },
-            StreamEvent::ContentBlockDelta { index: 0, text: "lo".into() },
+            StreamEvent::MessageStart {
+                role: Role::Assistant,
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "Hel".into(),
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "lo".into(),
+            },
             StreamEvent::ContentBlockStop { index: 0 },
-            StreamEvent::MessageStop { stop_reason: StopReason::EndTurn, stop_sequence: None },
-            StreamEvent::Metadata { usage: TokenUsage::new(12, 2), metrics: Metrics { latency_ms: 300 } },
+            StreamEvent::MessageStop {
+                stop_reason: StopReason::EndTurn,
+                stop_sequence: None,
+            },
+            StreamEvent::Metadata {
+                usage: TokenUsage::new(12, 2),
+                metrics: Metrics { latency_ms: 300 },
+            },
         ];
-        let per_event: Vec<Vec<Value>> = events.iter().map(|e| encoder.encode(e, &latency)).collect();
-        assert_eq!(per_event[4], Vec::<Value>::new(), "stop waits for the metrics");
+        let per_event: Vec<Vec<Value>> =
+            events.iter().map(|e| encoder.encode(e, &latency)).collect();
+        assert_eq!(
+            per_event[4],
+            Vec::<Value>::new(),
+            "stop waits for the metrics"
+        );
         let chunks: Vec<Value> = per_event.into_iter().flatten().collect();
         assert_eq!(
             chunks,
@@ -753,17 +869,33 @@ mod tests {
                     "inputTokenCount": 12, "outputTokenCount": 2, "invocationLatency": 300, "firstByteLatency": 80}}),
             ]
         );
-        assert!(encoder.finish(&latency).is_empty(), "the stream already ended");
+        assert!(
+            encoder.finish(&latency).is_empty(),
+            "the stream already ended"
+        );
     }
 
     #[test]
     fn tool_calls_stream_as_tool_use_blocks_with_input_json_deltas() {
-        let mut encoder = StreamEncoder::new(BodyFormat::AnthropicMessages, "anthropic.claude-3-haiku-20240307-v1:0");
+        let mut encoder = StreamEncoder::new(
+            BodyFormat::AnthropicMessages,
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        );
         let latency = InvocationMetrics::default();
         let chunks: Vec<Value> = [
-            StreamEvent::ToolUseStart { index: 0, tool_use_id: "toolu_1".into(), name: "weather".into() },
-            StreamEvent::ToolUseDelta { index: 0, input: "{\"city\":".into() },
-            StreamEvent::ToolUseDelta { index: 0, input: "\"Paris\"}".into() },
+            StreamEvent::ToolUseStart {
+                index: 0,
+                tool_use_id: "toolu_1".into(),
+                name: "weather".into(),
+            },
+            StreamEvent::ToolUseDelta {
+                index: 0,
+                input: "{\"city\":".into(),
+            },
+            StreamEvent::ToolUseDelta {
+                index: 0,
+                input: "\"Paris\"}".into(),
+            },
             StreamEvent::ContentBlockStop { index: 0 },
         ]
         .iter()
@@ -787,13 +919,37 @@ mod tests {
     fn finish_closes_a_stream_without_metadata() {
         let mut encoder = StreamEncoder::new(BodyFormat::AnthropicMessages, "m");
         let early = InvocationMetrics::default();
-        encoder.encode(&StreamEvent::ContentBlockDelta { index: 0, text: "x".into() }, &early);
-        encoder.encode(&StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None }, &early);
-        let chunks = encoder.finish(&InvocationMetrics { invocation_latency_ms: 9, first_byte_latency_ms: 0 });
-        assert_eq!(chunks[1]["amazon-bedrock-invocationMetrics"]["invocationLatency"], json!(9));
-        assert_eq!(chunks[1]["amazon-bedrock-invocationMetrics"]["firstByteLatency"], json!(9));
+        encoder.encode(
+            &StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "x".into(),
+            },
+            &early,
+        );
+        encoder.encode(
+            &StreamEvent::MessageStop {
+                stop_reason: StopReason::MaxTokens,
+                stop_sequence: None,
+            },
+            &early,
+        );
+        let chunks = encoder.finish(&InvocationMetrics {
+            invocation_latency_ms: 9,
+            first_byte_latency_ms: 0,
+        });
+        assert_eq!(
+            chunks[1]["amazon-bedrock-invocationMetrics"]["invocationLatency"],
+            json!(9)
+        );
+        assert_eq!(
+            chunks[1]["amazon-bedrock-invocationMetrics"]["firstByteLatency"],
+            json!(9)
+        );
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0]["delta"]["stop_reason"], json!("max_tokens"));
-        assert_eq!(chunks[1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"], json!(1));
+        assert_eq!(
+            chunks[1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"],
+            json!(1)
+        );
     }
 }

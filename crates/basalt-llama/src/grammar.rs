@@ -43,8 +43,14 @@ impl Grammar {
     /// Output that is exactly one tool call, `{"name": "<tool>", "input": <its input>}`, for
     /// one of `tools` (name, input JSON Schema). See [`tool_call_gbnf`].
     pub fn tool_call(tools: &[(&str, &Value)]) -> Result<Self, EngineError> {
+        Self::tool_calls(tools, 1)
+    }
+
+    /// Output that is one to `max_calls` tool calls in a row (parallel tool use), each a
+    /// [`tool_call_gbnf`] object; [`ToolCall::parse_all`] reads them back.
+    pub fn tool_calls(tools: &[(&str, &Value)], max_calls: usize) -> Result<Self, EngineError> {
         Ok(Self {
-            gbnf: tool_call_gbnf(tools)?,
+            gbnf: tool_calls_gbnf(tools, max_calls)?,
             root: ROOT.to_string(),
         })
     }
@@ -69,6 +75,17 @@ pub fn json_schema_to_gbnf(schema: &Value) -> Result<String, EngineError> {
 /// that order, and nothing else. [`ToolCall::parse`] reads it back. `tools` are (name, input
 /// JSON Schema) pairs; at least one is needed.
 pub fn tool_call_gbnf(tools: &[(&str, &Value)]) -> Result<String, EngineError> {
+    tool_calls_gbnf(tools, 1)
+}
+
+/// One to `max_calls` [`tool_call_gbnf`] objects in a row; each call's trailing `space` may
+/// be a newline, so the calls read one per line.
+pub fn tool_calls_gbnf(tools: &[(&str, &Value)], max_calls: usize) -> Result<String, EngineError> {
+    if max_calls == 0 {
+        return Err(invalid(
+            "a tool call grammar needs room for at least one call",
+        ));
+    }
     if tools.is_empty() {
         return Err(invalid("a tool call grammar needs at least one tool"));
     }
@@ -89,7 +106,13 @@ pub fn tool_call_gbnf(tools: &[(&str, &Value)]) -> Result<String, EngineError> {
         calls.push(converter.add_rule(&format!("call-{}", sanitize(name)), &body));
     }
     converter.primitive("space");
-    converter.rules.insert(ROOT.to_string(), calls.join(" | "));
+    let root = if max_calls == 1 {
+        calls.join(" | ")
+    } else {
+        let call = converter.add_rule("call", &calls.join(" | "));
+        format!("{call} {call}{{0,{}}}", max_calls - 1)
+    };
+    converter.rules.insert(ROOT.to_string(), root);
     Ok(converter.render())
 }
 
@@ -106,6 +129,21 @@ impl ToolCall {
     pub fn parse(text: &str) -> Result<Self, EngineError> {
         serde_json::from_str(text.trim())
             .map_err(|e| EngineError::InvalidRequest(format!("not a complete tool call: {e}")))
+    }
+
+    /// Reads the calls of a [`tool_calls_gbnf`] answer, in order. Fails when the answer is not
+    /// whole calls (generation cut short).
+    pub fn parse_all(text: &str) -> Result<Vec<Self>, EngineError> {
+        let calls = serde_json::Deserializer::from_str(text.trim())
+            .into_iter::<ToolCall>()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::InvalidRequest(format!("not complete tool calls: {e}")))?;
+        if calls.is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "no tool call in the answer".into(),
+            ));
+        }
+        Ok(calls)
     }
 }
 
@@ -1003,6 +1041,35 @@ space ::= | " " | "\n" [ \t]{0,20}
         assert!(tool_call_gbnf(&[("", &weather)]).is_err());
         let grammar = Grammar::tool_call(&[("noop", &noop)]).unwrap();
         assert_eq!(grammar.root, "root");
+    }
+
+    #[test]
+    fn parallel_tool_calls_repeat_the_call_rule() {
+        let noop = json!({"type": "object", "properties": {}});
+        let weather = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let text = tool_calls_gbnf(&[("noop", &noop), ("get_weather", &weather)], 4).unwrap();
+        assert!(
+            text.lines().any(|l| l == "root ::= call call{0,3}"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "call ::= call-noop | call-get-weather"),
+            "{text}"
+        );
+        assert!(tool_calls_gbnf(&[("noop", &noop)], 0).is_err());
+
+        let calls = ToolCall::parse_all(
+            "{\"name\": \"get_weather\", \"input\": {\"city\": \"Paris\"}}\n{\"name\": \"noop\", \"input\": {}} ",
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].input, json!({"city": "Paris"}));
+        assert_eq!(calls[1].name, "noop");
+        assert!(
+            ToolCall::parse_all("{\"name\": \"noop\", \"input\": {}}\n{\"name\": \"no").is_err()
+        );
+        assert!(ToolCall::parse_all("  ").is_err());
     }
 
     #[test]

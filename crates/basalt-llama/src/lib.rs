@@ -18,7 +18,7 @@ mod worker;
 pub use chat::{ChatTurn, FALLBACK_CHATML_TEMPLATE};
 pub use engine::{EngineConfig, LlamaEngine, ModelInfo, DEFAULT_CONTEXT_CAP};
 pub use error::EngineError;
-pub use grammar::{json_schema_to_gbnf, tool_call_gbnf, Grammar, ToolCall};
+pub use grammar::{json_schema_to_gbnf, tool_call_gbnf, tool_calls_gbnf, Grammar, ToolCall};
 pub use request::{
     Completion, Finish, FinishReason, GenerationEvent, GenerationRequest, GenerationStream,
     Sampling,

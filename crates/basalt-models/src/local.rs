@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use basalt_llama::{
-    ChatTurn, EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, Grammar, LlamaEngine,
-    Sampling, ToolCall,
+    ChatTurn, EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, Grammar,
+    LlamaEngine, Sampling, ToolCall,
 };
 use basalt_types::{
     ContentBlock, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent, TokenUsage,
 };
+use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::tools::{self, ToolChoice, ToolPlan};
@@ -77,7 +77,11 @@ pub struct LocalLlamaProvider {
 
 impl LocalLlamaProvider {
     /// Loads the model; fails with the command that fetches it when the file is missing.
-    pub fn start(name: &str, config: &LocalLlamaConfig, models_dir: &Path) -> Result<Self, ModelError> {
+    pub fn start(
+        name: &str,
+        config: &LocalLlamaConfig,
+        models_dir: &Path,
+    ) -> Result<Self, ModelError> {
         let model_path = models_dir.join(&config.file);
         if !model_path.is_file() {
             return Err(ModelError::Config(format!(
@@ -99,12 +103,21 @@ impl LocalLlamaProvider {
             context_length,
             max_output_tokens: config.max_output_tokens.min(context_length),
         };
-        Ok(LocalLlamaProvider { name: name.to_string(), engine, config: config.clone(), limits })
+        Ok(LocalLlamaProvider {
+            name: name.to_string(),
+            engine,
+            config: config.clone(),
+            limits,
+        })
     }
 
     /// The prompt exactly as the model will read it, rendered with the model's own chat template;
     /// tools, when offered, in the documented format of [`crate::tools`].
-    fn render_prompt(&self, request: &ConverseRequest, tools: Option<&ToolPlan>) -> Result<String, ModelError> {
+    fn render_prompt(
+        &self,
+        request: &ConverseRequest,
+        tools: Option<&ToolPlan>,
+    ) -> Result<String, ModelError> {
         tools::check_tool_results(request)?;
         let mut turns = Vec::with_capacity(request.messages.len() + 1);
         let system: Vec<&str> = request.system.iter().filter_map(|b| b.as_text()).collect();
@@ -121,17 +134,26 @@ impl LocalLlamaProvider {
             });
         }
         if let Some(content) = system {
-            turns.push(ChatTurn { role: "system".into(), content });
+            turns.push(ChatTurn {
+                role: "system".into(),
+                content,
+            });
         }
         for (i, message) in request.messages.iter().enumerate() {
-            turns.push(ChatTurn { role: message.role.as_str().into(), content: message_text(request, message, i)? });
+            turns.push(ChatTurn {
+                role: message.role.as_str().into(),
+                content: message_text(request, message, i)?,
+            });
         }
         // A trailing assistant message is a prefill: the answer continues it.
         let prefill = match turns.last() {
             Some(turn) if turn.role == "assistant" => turns.pop().map(|t| t.content),
             _ => None,
         };
-        let mut prompt = self.engine.render_chat(&turns, true).map_err(engine_error)?;
+        let mut prompt = self
+            .engine
+            .render_chat(&turns, true)
+            .map_err(engine_error)?;
         if let Some(prefill) = prefill {
             prompt.push_str(&prefill);
         }
@@ -140,7 +162,11 @@ impl LocalLlamaProvider {
 }
 
 /// The text the model reads for one message; blocks a text-only local model cannot read are refused.
-fn message_text(request: &ConverseRequest, message: &Message, index: usize) -> Result<String, ModelError> {
+fn message_text(
+    request: &ConverseRequest,
+    message: &Message,
+    index: usize,
+) -> Result<String, ModelError> {
     let mut text = String::new();
     for (j, block) in message.content.iter().enumerate() {
         match block {
@@ -177,7 +203,9 @@ fn message_text(request: &ConverseRequest, message: &Message, index: usize) -> R
         }
     }
     let has = |kind: &str| message.content.iter().any(|b| b.kind() == kind);
-    if message.role == Role::User && has("toolUse") || message.role == Role::Assistant && has("toolResult") {
+    if message.role == Role::User && has("toolUse")
+        || message.role == Role::Assistant && has("toolResult")
+    {
         return Err(ModelError::Validation(format!(
             "messages.{index}: toolUse blocks belong in assistant messages and toolResult blocks in user messages."
         )));
@@ -192,17 +220,27 @@ fn message_text(request: &ConverseRequest, message: &Message, index: usize) -> R
 
 /// A Converse `document` block as the model reads it: its name, then its text, fenced so the
 /// model can tell the document from the question. Formats are read by `basalt-documents`.
-fn document_text(document: &serde_json::Value, index: usize, j: usize) -> Result<String, ModelError> {
+fn document_text(
+    document: &serde_json::Value,
+    index: usize,
+    j: usize,
+) -> Result<String, ModelError> {
     use base64::Engine as _;
     let at = format!("messages.{index}.content.{j}.document");
     let field = |name: &str| document.get(name).and_then(serde_json::Value::as_str);
-    let format = field("format").ok_or_else(|| ModelError::Validation(format!("{at}.format is required.")))?;
-    let name = field("name").ok_or_else(|| ModelError::Validation(format!("{at}.name is required.")))?;
-    let source = document.get("source").ok_or_else(|| ModelError::Validation(format!("{at}.source is required.")))?;
+    let format = field("format")
+        .ok_or_else(|| ModelError::Validation(format!("{at}.format is required.")))?;
+    let name =
+        field("name").ok_or_else(|| ModelError::Validation(format!("{at}.name is required.")))?;
+    let source = document
+        .get("source")
+        .ok_or_else(|| ModelError::Validation(format!("{at}.source is required.")))?;
     let text = if let Some(bytes) = source.get("bytes").and_then(serde_json::Value::as_str) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(bytes)
-            .map_err(|e| ModelError::Validation(format!("{at}.source.bytes is not valid base64: {e}")))?;
+            .map_err(|e| {
+                ModelError::Validation(format!("{at}.source.bytes is not valid base64: {e}"))
+            })?;
         basalt_documents::extract_text(format, &bytes)
             .map_err(|e| ModelError::Validation(format!("{at} ({name}): {e}")))?
     } else if let Some(text) = source.get("text").and_then(serde_json::Value::as_str) {
@@ -212,15 +250,27 @@ fn document_text(document: &serde_json::Value, index: usize, j: usize) -> Result
             "{at}.source: only bytes and text sources are supported by this model; s3Location is not yet."
         )));
     };
-    Ok(format!("<document name=\"{name}\" format=\"{format}\">\n{}\n</document>\n", text.trim()))
+    Ok(format!(
+        "<document name=\"{name}\" format=\"{format}\">\n{}\n</document>\n",
+        text.trim()
+    ))
 }
 
 fn engine_error(error: EngineError) -> ModelError {
     match error {
-        EngineError::QueueFull { depth } => ModelError::Throttled { model: "local model".into(), queue_depth: depth },
-        EngineError::ContextOverflow { prompt_tokens, max_tokens, context_length } => {
-            ModelError::ContextWindowExceeded { prompt_tokens, max_tokens, context_length }
-        }
+        EngineError::QueueFull { depth } => ModelError::Throttled {
+            model: "local model".into(),
+            queue_depth: depth,
+        },
+        EngineError::ContextOverflow {
+            prompt_tokens,
+            max_tokens,
+            context_length,
+        } => ModelError::ContextWindowExceeded {
+            prompt_tokens,
+            max_tokens,
+            context_length,
+        },
         other => ModelError::Generation(other.to_string()),
     }
 }
@@ -247,24 +297,41 @@ impl ChatProvider for LocalLlamaProvider {
             None => {
                 // Bedrock's default is the model's maximum; never more than the context leaves room for.
                 let prompt_tokens = self.engine.count_tokens(&prompt).map_err(engine_error)?;
-                self.limits.max_output_tokens.min(self.limits.context_length.saturating_sub(prompt_tokens)).max(1)
+                self.limits
+                    .max_output_tokens
+                    .min(self.limits.context_length.saturating_sub(prompt_tokens))
+                    .max(1)
             }
         };
         let sampling = Sampling {
-            temperature: inference.temperature.unwrap_or(self.config.default_temperature),
+            temperature: inference
+                .temperature
+                .unwrap_or(self.config.default_temperature),
             top_p: inference.top_p.unwrap_or(self.config.default_top_p),
-            top_k: inference.top_k.and_then(|k| u32::try_from(k).ok()).unwrap_or(0),
+            top_k: inference
+                .top_k
+                .and_then(|k| u32::try_from(k).ok())
+                .unwrap_or(0),
             seed: rand_seed(),
         };
-        let generation_request =
-            GenerationRequest { prompt, max_tokens, sampling, stop_sequences: inference.stop_sequences.clone() };
+        let generation_request = GenerationRequest {
+            prompt,
+            max_tokens,
+            sampling,
+            stop_sequences: inference.stop_sequences.clone(),
+        };
         let throttled_as_self = |e| match engine_error(e) {
-            ModelError::Throttled { queue_depth, .. } => ModelError::Throttled { model: self.name.clone(), queue_depth },
+            ModelError::Throttled { queue_depth, .. } => ModelError::Throttled {
+                model: self.name.clone(),
+                queue_depth,
+            },
             other => other,
         };
         // With `auto`, the turn after tool results is answered in text: a 135M model given the
         // choice calls the same tool again instead of reading the result.
-        let plan = plan.filter(|plan| !(plan.choice == ToolChoice::Auto && tools::answers_tool_results(&request)));
+        let plan = plan.filter(|plan| {
+            !(plan.choice == ToolChoice::Auto && tools::answers_tool_results(&request))
+        });
         let Some(plan) = plan else {
             // Structured output: the text answer is decoded under the schema's grammar.
             let generation = match tools::output_schema(&request)? {
@@ -275,7 +342,8 @@ impl ChatProvider for LocalLlamaProvider {
                         }
                         other => engine_error(other),
                     })?;
-                    self.engine.generate_with_grammar(generation_request, &grammar)
+                    self.engine
+                        .generate_with_grammar(generation_request, &grammar)
                 }
                 None => self.engine.generate(generation_request),
             }
@@ -283,8 +351,10 @@ impl ChatProvider for LocalLlamaProvider {
             return Ok(Box::pin(events_from_generation(generation, started)));
         };
         let grammar = tool_grammar(&plan)?;
-        let generation =
-            self.engine.generate_with_grammar(generation_request, &grammar).map_err(throttled_as_self)?;
+        let generation = self
+            .engine
+            .generate_with_grammar(generation_request, &grammar)
+            .map_err(throttled_as_self)?;
         Ok(Box::pin(tool_events(generation, started)))
     }
 }
@@ -293,9 +363,14 @@ impl ChatProvider for LocalLlamaProvider {
 /// `tool`; for `auto`, a tool call or plain text that does not open with `{`.
 fn tool_grammar(plan: &ToolPlan) -> Result<Grammar, ModelError> {
     let callable = plan.callable();
-    let tools: Vec<(&str, &serde_json::Value)> = callable.iter().map(|(name, schema)| (*name, schema)).collect();
-    let call = Grammar::tool_call(&tools).map_err(|e| match e {
-        EngineError::InvalidRequest(message) => ModelError::Validation(format!("toolConfig: {message}")),
+    let tools: Vec<(&str, &serde_json::Value)> = callable
+        .iter()
+        .map(|(name, schema)| (*name, schema))
+        .collect();
+    let call = Grammar::tool_calls(&tools, plan.max_calls).map_err(|e| match e {
+        EngineError::InvalidRequest(message) => {
+            ModelError::Validation(format!("toolConfig: {message}"))
+        }
         other => engine_error(other),
     })?;
     Ok(match plan.choice {
@@ -311,7 +386,8 @@ fn tool_grammar(plan: &ToolPlan) -> Result<Grammar, ModelError> {
 }
 
 /// A tool-enabled answer: generated whole under the grammar, then told as ConverseStream events —
-/// one `toolUse` block when it is a call, else one text block.
+/// one `toolUse` block per call when it is a call (several for parallel tool use), else one
+/// text block.
 fn tool_events(
     generation: basalt_llama::GenerationStream,
     started: Instant,
@@ -320,22 +396,38 @@ fn tool_events(
         let completion = generation.collect().await.map_err(engine_error)?;
         let finish = completion.finish;
         let usage = TokenUsage::new(finish.prompt_tokens, finish.completion_tokens);
-        let mut events = vec![StreamEvent::MessageStart { role: Role::Assistant }];
-        let call = completion
+        let mut events = vec![StreamEvent::MessageStart {
+            role: Role::Assistant,
+        }];
+        let calls = completion
             .text
             .trim_start()
             .starts_with('{')
-            .then(|| ToolCall::parse(&completion.text).ok())
+            .then(|| ToolCall::parse_all(&completion.text).ok())
             .flatten();
-        let stop_reason = match call {
-            Some(call) => {
-                events.push(StreamEvent::ToolUseStart { index: 0, tool_use_id: new_tool_use_id(), name: call.name });
-                events.push(StreamEvent::ToolUseDelta { index: 0, input: call.input.to_string() });
+        let stop_reason = match calls {
+            Some(calls) => {
+                for (index, call) in (0u32..).zip(calls) {
+                    events.push(StreamEvent::ToolUseStart {
+                        index,
+                        tool_use_id: new_tool_use_id(),
+                        name: call.name,
+                    });
+                    events.push(StreamEvent::ToolUseDelta {
+                        index,
+                        input: call.input.to_string(),
+                    });
+                    events.push(StreamEvent::ContentBlockStop { index });
+                }
                 StopReason::ToolUse
             }
-            // Plain text, or a call cut short by maxTokens: never a toolUse whose input is incomplete.
+            // Plain text, or calls cut short by maxTokens: never a toolUse whose input is incomplete.
             None => {
-                events.push(StreamEvent::ContentBlockDelta { index: 0, text: completion.text });
+                events.push(StreamEvent::ContentBlockDelta {
+                    index: 0,
+                    text: completion.text,
+                });
+                events.push(StreamEvent::ContentBlockStop { index: 0 });
                 match finish.reason {
                     FinishReason::EndOfTurn => StopReason::EndTurn,
                     FinishReason::MaxTokens => StopReason::MaxTokens,
@@ -347,9 +439,16 @@ fn tool_events(
             FinishReason::StopSequence(s) if stop_reason == StopReason::StopSequence => Some(s),
             _ => None,
         };
-        events.push(StreamEvent::ContentBlockStop { index: 0 });
-        events.push(StreamEvent::MessageStop { stop_reason, stop_sequence });
-        events.push(StreamEvent::Metadata { usage, metrics: Metrics { latency_ms: started.elapsed().as_millis() as u64 } });
+        events.push(StreamEvent::MessageStop {
+            stop_reason,
+            stop_sequence,
+        });
+        events.push(StreamEvent::Metadata {
+            usage,
+            metrics: Metrics {
+                latency_ms: started.elapsed().as_millis() as u64,
+            },
+        });
         Ok::<_, ModelError>(events)
     })
     .flat_map(|batch| {
@@ -366,7 +465,9 @@ fn new_tool_use_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let state = RandomState::new();
     let id: String = (0..22u64)
-        .map(|i| ALPHABET[(state.hash_one((i, Instant::now())) % ALPHABET.len() as u64) as usize] as char)
+        .map(|i| {
+            ALPHABET[(state.hash_one((i, Instant::now())) % ALPHABET.len() as u64) as usize] as char
+        })
         .collect();
     format!("tooluse_{id}")
 }
@@ -384,14 +485,23 @@ fn events_from_generation(
     let batches = futures::stream::unfold(Some(generation), move |state| async move {
         let mut generation = state?;
         match generation.recv().await {
-            None => Some((Err(ModelError::Generation("the engine stopped before the answer ended".into())), None)),
+            None => Some((
+                Err(ModelError::Generation(
+                    "the engine stopped before the answer ended".into(),
+                )),
+                None,
+            )),
             Some(Err(e)) => Some((Err(engine_error(e)), None)),
-            Some(Ok(GenerationEvent::Started { .. })) => {
-                Some((Ok(vec![StreamEvent::MessageStart { role: Role::Assistant }]), Some(generation)))
-            }
-            Some(Ok(GenerationEvent::Text(text))) => {
-                Some((Ok(vec![StreamEvent::ContentBlockDelta { index: 0, text }]), Some(generation)))
-            }
+            Some(Ok(GenerationEvent::Started { .. })) => Some((
+                Ok(vec![StreamEvent::MessageStart {
+                    role: Role::Assistant,
+                }]),
+                Some(generation),
+            )),
+            Some(Ok(GenerationEvent::Text(text))) => Some((
+                Ok(vec![StreamEvent::ContentBlockDelta { index: 0, text }]),
+                Some(generation),
+            )),
             Some(Ok(GenerationEvent::Finished(finish))) => {
                 let (stop_reason, stop_sequence) = match finish.reason {
                     FinishReason::EndOfTurn => (StopReason::EndTurn, None),
@@ -400,10 +510,15 @@ fn events_from_generation(
                 };
                 let events = vec![
                     StreamEvent::ContentBlockStop { index: 0 },
-                    StreamEvent::MessageStop { stop_reason, stop_sequence },
+                    StreamEvent::MessageStop {
+                        stop_reason,
+                        stop_sequence,
+                    },
                     StreamEvent::Metadata {
                         usage: TokenUsage::new(finish.prompt_tokens, finish.completion_tokens),
-                        metrics: Metrics { latency_ms: started.elapsed().as_millis() as u64 },
+                        metrics: Metrics {
+                            latency_ms: started.elapsed().as_millis() as u64,
+                        },
                     },
                 ];
                 Some((Ok(events), None))

@@ -31,6 +31,11 @@ pub struct ConverseRequest {
     /// Structured output: `textFormat` with a JSON Schema the answer must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_config: Option<Value>,
+    /// At most one tool call per answer: Anthropic's `tool_choice.disable_parallel_tool_use`.
+    /// Converse itself has no such switch (models may call several tools at once), so it is
+    /// never read from a Converse body.
+    #[serde(skip)]
+    pub disable_parallel_tool_use: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,12 +62,19 @@ pub struct Message {
 
 impl Message {
     pub fn text(role: Role, text: impl Into<String>) -> Self {
-        Message { role, content: vec![ContentBlock::Text(text.into())] }
+        Message {
+            role,
+            content: vec![ContentBlock::Text(text.into())],
+        }
     }
 
     /// The message's text blocks joined in order; non-text blocks contribute nothing.
     pub fn joined_text(&self) -> String {
-        self.content.iter().filter_map(ContentBlock::as_text).collect::<Vec<_>>().join("")
+        self.content
+            .iter()
+            .filter_map(ContentBlock::as_text)
+            .collect::<Vec<_>>()
+            .join("")
     }
 }
 
@@ -205,7 +217,11 @@ pub struct TokenUsage {
 
 impl TokenUsage {
     pub fn new(input_tokens: u32, output_tokens: u32) -> Self {
-        TokenUsage { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens }
+        TokenUsage {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens + output_tokens,
+        }
     }
 }
 
@@ -249,7 +265,10 @@ mod tests {
         assert_eq!(request.messages[0].joined_text(), "Hi");
         assert_eq!(request.system[0].as_text(), Some("Be brief."));
         assert_eq!(request.inference_config.max_tokens, Some(10));
-        assert_eq!(request.inference_config.stop_sequences, vec!["\n".to_string()]);
+        assert_eq!(
+            request.inference_config.stop_sequences,
+            vec!["\n".to_string()]
+        );
     }
 
     #[test]
@@ -261,7 +280,10 @@ mod tests {
 
     #[test]
     fn stop_reason_uses_bedrock_names() {
-        assert_eq!(serde_json::to_value(StopReason::MaxTokens).ok(), Some(json!("max_tokens")));
+        assert_eq!(
+            serde_json::to_value(StopReason::MaxTokens).ok(),
+            Some(json!("max_tokens"))
+        );
         assert_eq!(StopReason::StopSequence.as_str(), "stop_sequence");
     }
 }
