@@ -14,6 +14,8 @@ pub mod tools;
 
 pub use catalog::{Catalog, FoundationModel, InvokeFormat};
 pub use embedding::{EmbeddingProvider, TextEmbedding};
-pub use error::ModelError;
+pub use error::{ModelError, UpstreamFailure};
 pub use provider::{collect_stream, ChatProvider, EventStream, ModelLimits, ProviderConfig};
-pub use runtime::{BedrockRuntime, ChunkStream, CountTokensInput, Embeddings, InvokeOutput, ServedModel};
+pub use runtime::{
+    BedrockRuntime, ChunkStream, CountTokensInput, Embeddings, InvokeOutput, ServedModel,
+};

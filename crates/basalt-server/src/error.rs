@@ -1,5 +1,5 @@
 use axum::response::{IntoResponse, Response};
-use basalt_models::ModelError;
+use basalt_models::{ModelError, UpstreamFailure};
 use basalt_wire::{AwsError, AwsErrorCode};
 
 /// An error on its way to the client, always in AWS's shape.
@@ -12,7 +12,10 @@ impl ApiError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError(AwsError::new(AwsErrorCode::ResourceNotFoundException, message))
+        ApiError(AwsError::new(
+            AwsErrorCode::ResourceNotFoundException,
+            message,
+        ))
     }
 }
 
@@ -34,6 +37,15 @@ impl From<ModelError> for ApiError {
             ModelError::Throttled { .. } => AwsErrorCode::ThrottlingException,
             ModelError::Generation(_) => AwsErrorCode::ModelErrorException,
             ModelError::Config(_) => AwsErrorCode::InternalServerException,
+            ModelError::Upstream { failure, .. } => match failure {
+                UpstreamFailure::Throttled => AwsErrorCode::ThrottlingException,
+                UpstreamFailure::Timeout => AwsErrorCode::ModelTimeoutException,
+                UpstreamFailure::NotReady => AwsErrorCode::ModelNotReadyException,
+                UpstreamFailure::Unavailable => AwsErrorCode::ServiceUnavailableException,
+                UpstreamFailure::BadAnswer => AwsErrorCode::ModelErrorException,
+                UpstreamFailure::Rejected => AwsErrorCode::ValidationException,
+                UpstreamFailure::Unauthorized => AwsErrorCode::InternalServerException,
+            },
         };
         ApiError(AwsError::new(code, error.to_string()))
     }

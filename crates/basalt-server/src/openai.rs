@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use basalt_models::{ModelError, UpstreamFailure};
 use base64::Engine as _;
-use basalt_models::ModelError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -50,42 +50,77 @@ impl From<ModelError> for OpenAiError {
             ModelError::Validation(_)
             | ModelError::Codec(_)
             | ModelError::NotServed { .. }
-            | ModelError::ContextWindowExceeded { .. } => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-            ModelError::Generation(_) | ModelError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+            | ModelError::ContextWindowExceeded { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error")
+            }
+            ModelError::Generation(_) | ModelError::Config(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+            }
+            ModelError::Upstream { failure, .. } => match failure {
+                UpstreamFailure::Throttled | UpstreamFailure::NotReady => {
+                    (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+                }
+                UpstreamFailure::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+                UpstreamFailure::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+                UpstreamFailure::BadAnswer => (StatusCode::BAD_GATEWAY, "server_error"),
+                UpstreamFailure::Rejected => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+                UpstreamFailure::Unauthorized => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+                }
+            },
         };
         let message = match &error {
             ModelError::UnknownModel(id) => format!("The model `{id}` does not exist."),
             other => other.to_string(),
         };
-        OpenAiError { status, message, kind }
+        OpenAiError {
+            status,
+            message,
+            kind,
+        }
     }
 }
 
 fn bad_request(message: impl Into<String>) -> OpenAiError {
-    OpenAiError { status: StatusCode::BAD_REQUEST, message: message.into(), kind: "invalid_request_error" }
+    OpenAiError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+        kind: "invalid_request_error",
+    }
 }
 
 /// `POST /v1/embeddings`.
 pub async fn embeddings(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
-    create_embeddings(state, &body).await.unwrap_or_else(IntoResponse::into_response)
+    create_embeddings(state, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn create_embeddings(state: AppState, body: &[u8]) -> Result<Response, OpenAiError> {
-    let request: EmbeddingsRequest =
-        serde_json::from_slice(body).map_err(|e| bad_request(format!("Invalid request body: {e}")))?;
+    let request: EmbeddingsRequest = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("Invalid request body: {e}")))?;
     let texts = match request.input {
         EmbeddingInput::One(text) => vec![text],
         EmbeddingInput::Many(texts) => texts,
     };
     if texts.is_empty() || texts.iter().any(|t| t.is_empty()) {
-        return Err(bad_request("input must be a non-empty string or a list of non-empty strings."));
+        return Err(bad_request(
+            "input must be a non-empty string or a list of non-empty strings.",
+        ));
     }
     let base64 = match request.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
-        Some(other) => return Err(bad_request(format!("encoding_format `{other}` is not one of float, base64."))),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "encoding_format `{other}` is not one of float, base64."
+            )))
+        }
     };
-    let embeddings = state.runtime.embed(&request.model, texts, request.dimensions).await?;
+    let embeddings = state
+        .runtime
+        .embed(&request.model, texts, request.dimensions)
+        .await?;
     let data: Vec<Value> = embeddings
         .vectors
         .iter()
