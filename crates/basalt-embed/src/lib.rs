@@ -6,6 +6,7 @@
 //! It is a pure engine: it knows nothing of Bedrock or HTTP. The caller maps InvokeModel bodies
 //! (Titan, Cohere) onto [`EmbedOptions`] and [`EmbedError`] variants onto Bedrock errors.
 
+mod bert;
 mod engine;
 mod error;
 mod model;

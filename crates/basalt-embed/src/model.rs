@@ -5,9 +5,10 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use serde::Deserialize;
 
+use crate::bert::Bert;
 use crate::EmbedError;
 
 /// How token vectors become one sentence vector (sentence-transformers' `Pooling` module).
@@ -159,7 +160,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedErro
 
 /// BERT plus pooling, ready to run on the CPU.
 pub(crate) struct SentenceModel {
-    bert: BertModel,
+    bert: Bert,
     pooling: Pooling,
     pad_id: u32,
     device: Device,
@@ -174,7 +175,7 @@ impl SentenceModel {
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
             .map_err(|e| EmbedError::ModelLoad(format!("{}: {e}", path.display())))?;
-        let bert = BertModel::load(vb, &layout.bert)
+        let bert = Bert::load(vb, &layout.bert)
             .map_err(|e| EmbedError::ModelLoad(format!("{}: {e}", path.display())))?;
         Ok(Self {
             bert,
@@ -204,10 +205,9 @@ impl SentenceModel {
             mask.extend(std::iter::repeat_n(1u32, sequence.len()));
             mask.extend(std::iter::repeat_n(0u32, longest - sequence.len()));
         }
-        let ids = Tensor::from_vec(ids, (batch, longest), &self.device)?;
+        let lens: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
+        let hidden = self.bert.forward(&ids, &lens, longest)?;
         let mask = Tensor::from_vec(mask, (batch, longest), &self.device)?;
-        let types = ids.zeros_like()?;
-        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
         // (batch, tokens, 1) so it broadcasts over the hidden dimension.
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let pooled = match self.pooling {
