@@ -16,7 +16,8 @@ mod stream;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
 use axum::Router;
 use basalt_models::BedrockRuntime;
 
@@ -34,7 +35,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { auth: AuthConfig::default(), max_body_bytes: 25 * 1024 * 1024 }
+        ServerConfig {
+            auth: AuthConfig::default(),
+            max_body_bytes: 25 * 1024 * 1024,
+        }
     }
 }
 
@@ -63,8 +67,23 @@ impl std::ops::Deref for AppState {
 /// The whole application: our own endpoints first, then every AWS operation through `entry`.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/v1/embeddings", post(openai::embeddings))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        // OpenAI-compatible API (no Bedrock operation lives under /v1): errors in OpenAI's shape.
+        .route(
+            "/v1/chat/completions",
+            post(openai::chat_completions).fallback(openai::method_not_allowed),
+        )
+        .route(
+            "/v1/embeddings",
+            post(openai::embeddings).fallback(openai::method_not_allowed),
+        )
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{id}", get(openai::retrieve_model))
+        .route("/v1/{*rest}", any(openai::unknown_endpoint))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .fallback(entry::aws_request)
         .with_state(state)
 }
@@ -75,5 +94,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1,15 +1,32 @@
-//! OpenAI-compatible endpoints on the same catalog, for code written against the `openai` SDK.
+//! OpenAI-compatible endpoints on the same catalog, for code written against the `openai` SDK:
+//! chat completions (`chat`), models (`models`) and embeddings. Handlers only decode, call the
+//! runtime and encode; the OpenAI ⇄ Converse mapping lives in the submodules. Errors are always
+//! OpenAI's `{"error": {...}}`, never AWS's.
 
-use axum::extract::State;
+mod chat;
+mod models;
+
+use std::convert::Infallible;
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_models::{ModelError, UpstreamFailure};
+use basalt_models::{EventStream, ModelError, UpstreamFailure};
 use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::AuthMode;
 use crate::AppState;
+
+use chat::{ChatRequest, ChunkEncoder, Completion};
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -29,19 +46,61 @@ struct EmbeddingsRequest {
 }
 
 /// An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
-struct OpenAiError {
+#[derive(Debug)]
+pub struct OpenAiError {
     status: StatusCode,
     message: String,
     kind: &'static str,
+    param: Option<String>,
+    code: Option<&'static str>,
+}
+
+impl OpenAiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        OpenAiError {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+        }
+    }
+
+    /// 400 `invalid_request_error`: the request cannot be served as sent.
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+    }
+
+    /// The request member at fault, as OpenAI names it (`messages[0].role`).
+    fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    fn body(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})
+    }
 }
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"message": self.message, "type": self.kind, "param": null, "code": null}});
-        (self.status, Json(body)).into_response()
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), message = %self.message, "openai request failed");
+        }
+        (self.status, Json(self.body())).into_response()
     }
 }
 
+/// Domain errors in OpenAI's terms. No wildcard: a new variant needs a row.
 impl From<ModelError> for OpenAiError {
     fn from(error: ModelError) -> Self {
         let (status, kind) = match &error {
@@ -69,42 +128,205 @@ impl From<ModelError> for OpenAiError {
                 }
             },
         };
-        let message = match &error {
-            ModelError::UnknownModel(id) => format!("The model `{id}` does not exist."),
-            other => other.to_string(),
+        let (message, code, param) = match &error {
+            ModelError::UnknownModel(id) => (
+                format!("The model `{id}` does not exist."),
+                Some("model_not_found"),
+                Some("model".to_string()),
+            ),
+            ModelError::ContextWindowExceeded { .. } => (
+                error.to_string(),
+                Some("context_length_exceeded"),
+                Some("messages".to_string()),
+            ),
+            other => (other.to_string(), None, None),
         };
         OpenAiError {
             status,
             message,
             kind,
+            param,
+            code,
         }
     }
 }
 
-fn bad_request(message: impl Into<String>) -> OpenAiError {
-    OpenAiError {
-        status: StatusCode::BAD_REQUEST,
-        message: message.into(),
-        kind: "invalid_request_error",
+/// A caller allowed on the OpenAI routes. In `verify` mode that takes one of the configured API
+/// keys as `Authorization: Bearer <key>`, as the Bedrock API-key path does; in `any` mode, anyone.
+pub struct OpenAiCaller;
+
+impl FromRequestParts<AppState> for OpenAiCaller {
+    type Rejection = OpenAiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, OpenAiError> {
+        let auth = &state.config.auth;
+        if auth.mode == AuthMode::Any {
+            return Ok(OpenAiCaller);
+        }
+        match basalt_wire::sigv4::bearer_token(&parts.headers) {
+            Some(key) if auth.api_keys.iter().any(|k| k == key) => Ok(OpenAiCaller),
+            Some(_) => Err(unauthorized("Incorrect API key provided.")),
+            None => Err(unauthorized(
+                "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
+            )),
+        }
     }
 }
 
-/// `POST /v1/embeddings`.
-pub async fn embeddings(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
-    create_embeddings(state, &body)
+fn unauthorized(message: &str) -> OpenAiError {
+    OpenAiError::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+        .with_code("invalid_api_key")
+}
+
+/// The body of a request; one over the size limit is OpenAI's 413, not axum's plain text.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OpenAiError> {
+    body.map_err(|rejection| {
+        OpenAiError::new(
+            rejection.status(),
+            "invalid_request_error",
+            rejection.body_text(),
+        )
+    })
+}
+
+/// Seconds since the Unix epoch, for `created`.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// When this server first answered a models request: the `created` of every catalog model.
+fn started() -> u64 {
+    static STARTED: OnceLock<u64> = OnceLock::new();
+    *STARTED.get_or_init(unix_now)
+}
+
+/// `POST /v1/chat/completions`, streamed (`stream: true`) or not.
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    _caller: OpenAiCaller,
+    request: Result<Bytes, BytesRejection>,
+) -> Response {
+    create_chat_completion(state, request)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn create_embeddings(state: AppState, body: &[u8]) -> Result<Response, OpenAiError> {
-    let request: EmbeddingsRequest = serde_json::from_slice(body)
-        .map_err(|e| bad_request(format!("Invalid request body: {e}")))?;
+async fn create_chat_completion(
+    state: AppState,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let request = ChatRequest::parse(&body(request)?)?;
+    chat::check_chat_model(state.runtime.catalog(), &request.model)?;
+    let converse = request.to_converse()?;
+    let completion = Completion::new(&request.model);
+    if request.stream() {
+        let events = state
+            .runtime
+            .converse_stream(&request.model, converse)
+            .await?;
+        let encoder = ChunkEncoder::new(completion, request.include_usage());
+        return Ok(server_sent_events(events, encoder));
+    }
+    let output = state.runtime.converse(&request.model, converse).await?;
+    Ok(Json(completion.body(&output)).into_response())
+}
+
+/// Chunks as server-sent events, `data: [DONE]` last. An error mid-stream is sent as one
+/// `data: {"error": ...}` event (the SDK raises it) and ends the stream without `[DONE]`.
+fn server_sent_events(events: EventStream, mut encoder: ChunkEncoder) -> Response {
+    let frames = events
+        .map(Some)
+        .chain(futures::stream::once(async { None }))
+        .scan(false, move |failed, event| {
+            if *failed {
+                return futures::future::ready(None);
+            }
+            let frame = match event {
+                Some(Ok(event)) => encoder
+                    .encode(&event)
+                    .map(|chunk| format!("data: {chunk}\n\n")),
+                Some(Err(error)) => {
+                    *failed = true;
+                    let error = OpenAiError::from(error);
+                    tracing::warn!(message = %error.message, "chat completion stream ended by an error");
+                    Some(format!("data: {}\n\n", error.body()))
+                }
+                None => Some("data: [DONE]\n\n".to_string()),
+            };
+            futures::future::ready(Some(frame))
+        })
+        .filter_map(|frame| {
+            futures::future::ready(frame.map(|f| Ok::<Bytes, Infallible>(Bytes::from(f))))
+        });
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/event-stream"),
+            (http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(frames),
+    )
+        .into_response()
+}
+
+/// `GET /v1/models`.
+pub async fn list_models(State(state): State<AppState>, _caller: OpenAiCaller) -> Response {
+    Json(models::list(state.runtime.catalog(), started())).into_response()
+}
+
+/// `GET /v1/models/{id}`.
+pub async fn retrieve_model(
+    State(state): State<AppState>,
+    _caller: OpenAiCaller,
+    Path(id): Path<String>,
+) -> Response {
+    models::retrieve(state.runtime.catalog(), &id, started())
+        .map(Json)
+        .into_response()
+}
+
+/// A method the OpenAI path does not take (GET on chat completions): 405 in OpenAI's shape.
+pub async fn method_not_allowed() -> OpenAiError {
+    OpenAiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "This endpoint does not take this HTTP method.",
+    )
+}
+
+/// Any other `/v1/...` path: 404 in OpenAI's shape, so the SDK reports it as such.
+pub async fn unknown_endpoint(request: axum::extract::Request) -> OpenAiError {
+    OpenAiError::not_found(format!(
+        "Unknown endpoint {} {}: basalt serves /v1/chat/completions, /v1/embeddings and /v1/models.",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(
+    State(state): State<AppState>,
+    _caller: OpenAiCaller,
+    request: Result<Bytes, BytesRejection>,
+) -> Response {
+    create_embeddings(state, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn create_embeddings(
+    state: AppState,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let request: EmbeddingsRequest = serde_json::from_slice(&body(request)?)
+        .map_err(|e| OpenAiError::invalid(format!("Invalid request body: {e}")))?;
     let texts = match request.input {
         EmbeddingInput::One(text) => vec![text],
         EmbeddingInput::Many(texts) => texts,
     };
     if texts.is_empty() || texts.iter().any(|t| t.is_empty()) {
-        return Err(bad_request(
+        return Err(OpenAiError::invalid(
             "input must be a non-empty string or a list of non-empty strings.",
         ));
     }
@@ -112,7 +334,7 @@ async fn create_embeddings(state: AppState, body: &[u8]) -> Result<Response, Ope
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(bad_request(format!(
+            return Err(OpenAiError::invalid(format!(
                 "encoding_format `{other}` is not one of float, base64."
             )))
         }
