@@ -40,7 +40,12 @@ pub const TITAN_V2_DIMENSIONS: [u32; 3] = [256, 512, 1024];
 pub const COHERE_MAX_TEXTS: usize = 96;
 /// Cohere Embed's per-text character limit.
 pub const COHERE_MAX_TEXT_CHARS: usize = 2048;
-const COHERE_INPUT_TYPES: [&str; 4] = ["search_document", "search_query", "classification", "clustering"];
+const COHERE_INPUT_TYPES: [&str; 4] = [
+    "search_document",
+    "search_query",
+    "classification",
+    "clustering",
+];
 
 /// The JSON body format an embedding model takes on InvokeModel; the catalog names it per model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,8 +57,11 @@ pub enum EmbeddingFormat {
 }
 
 impl EmbeddingFormat {
-    pub const ALL: [EmbeddingFormat; 3] =
-        [EmbeddingFormat::TitanEmbedV1, EmbeddingFormat::TitanEmbedV2, EmbeddingFormat::CohereEmbed];
+    pub const ALL: [EmbeddingFormat; 3] = [
+        EmbeddingFormat::TitanEmbedV1,
+        EmbeddingFormat::TitanEmbedV2,
+        EmbeddingFormat::CohereEmbed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,7 +152,10 @@ pub struct EmbeddingOutput {
 }
 
 /// An InvokeModel body for an embedding model → the request it means.
-pub fn decode_embedding_request(format: EmbeddingFormat, body: &[u8]) -> Result<EmbeddingRequest, CodecError> {
+pub fn decode_embedding_request(
+    format: EmbeddingFormat,
+    body: &[u8],
+) -> Result<EmbeddingRequest, CodecError> {
     let body = parse_object(body)?;
     match format {
         EmbeddingFormat::TitanEmbedV1 => decode_titan(&body, false),
@@ -157,12 +168,19 @@ fn boolean(fields: &Fields<'_>, key: &str) -> Result<Option<bool>, CodecError> {
     match fields.get(key) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(malformed(format!("#/{key}: expected type: Boolean, found: {}", type_name(other)))),
+        Some(other) => Err(malformed(format!(
+            "#/{key}: expected type: Boolean, found: {}",
+            type_name(other)
+        ))),
     }
 }
 
 /// Reads a list of embedding type names, refusing any the format does not offer.
-fn embedding_types(fields: &Fields<'_>, key: &str, allowed: &[EmbeddingType]) -> Result<Vec<EmbeddingType>, CodecError> {
+fn embedding_types(
+    fields: &Fields<'_>,
+    key: &str,
+    allowed: &[EmbeddingType],
+) -> Result<Vec<EmbeddingType>, CodecError> {
     let mut types = Vec::new();
     for (i, name) in fields.string_list(key, None)?.iter().enumerate() {
         let kind = allowed
@@ -199,15 +217,31 @@ fn decode_titan(body: &Map<String, Value>, v2: bool) -> Result<EmbeddingRequest,
     };
     if v2 {
         if let Some(value) = fields.get("dimensions") {
-            let dimensions = fields.integer("dimensions", crate::schema::Range { min: None, max: None })?;
-            match dimensions.and_then(|d| u32::try_from(d).ok()).filter(|d| TITAN_V2_DIMENSIONS.contains(d)) {
+            let dimensions = fields.integer(
+                "dimensions",
+                crate::schema::Range {
+                    min: None,
+                    max: None,
+                },
+            )?;
+            match dimensions
+                .and_then(|d| u32::try_from(d).ok())
+                .filter(|d| TITAN_V2_DIMENSIONS.contains(d))
+            {
                 Some(d) => request.dimensions = Some(d),
-                None => return Err(malformed(format!("#/dimensions: {value} is not a valid enum value"))),
+                None => {
+                    return Err(malformed(format!(
+                        "#/dimensions: {value} is not a valid enum value"
+                    )))
+                }
             }
         }
         request.normalize = boolean(&fields, "normalize")?.unwrap_or(true);
-        request.embedding_types =
-            embedding_types(&fields, "embeddingTypes", &[EmbeddingType::Float, EmbeddingType::Binary])?;
+        request.embedding_types = embedding_types(
+            &fields,
+            "embeddingTypes",
+            &[EmbeddingType::Float, EmbeddingType::Binary],
+        )?;
     }
     Ok(request)
 }
@@ -219,13 +253,25 @@ fn decode_cohere(body: &Map<String, Value>) -> Result<EmbeddingRequest, CodecErr
             "Image inputs are not supported by this model; send texts instead.".into(),
         ));
     }
-    fields.deny_unknown(&["texts", "input_type", "truncate", "embedding_types", "images"])?;
+    fields.deny_unknown(&[
+        "texts",
+        "input_type",
+        "truncate",
+        "embedding_types",
+        "images",
+    ])?;
     fields.required("texts")?;
     let texts = fields.string_list("texts", Some(COHERE_MAX_TEXTS))?;
     if texts.is_empty() {
-        return Err(malformed("#/texts: expected minimum item count: 1, found: 0"));
+        return Err(malformed(
+            "#/texts: expected minimum item count: 1, found: 0",
+        ));
     }
-    if let Some((i, text)) = texts.iter().enumerate().find(|(_, t)| t.chars().count() > COHERE_MAX_TEXT_CHARS) {
+    if let Some((i, text)) = texts
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.chars().count() > COHERE_MAX_TEXT_CHARS)
+    {
         return Err(malformed(format!(
             "#/texts/{i}: expected maxLength: {COHERE_MAX_TEXT_CHARS}, actual: {}",
             text.chars().count()
@@ -233,18 +279,30 @@ fn decode_cohere(body: &Map<String, Value>) -> Result<EmbeddingRequest, CodecErr
     }
     let input_type = fields.required_string("input_type")?;
     if !COHERE_INPUT_TYPES.contains(&input_type) {
-        return Err(malformed(format!("#/input_type: {input_type} is not a valid enum value")));
+        return Err(malformed(format!(
+            "#/input_type: {input_type} is not a valid enum value"
+        )));
     }
     let truncate = match fields.string("truncate")? {
         None | Some("NONE") => Truncate::None,
         Some("START") => Truncate::Start,
         Some("END") => Truncate::End,
-        Some(other) => return Err(malformed(format!("#/truncate: {other} is not a valid enum value"))),
+        Some(other) => {
+            return Err(malformed(format!(
+                "#/truncate: {other} is not a valid enum value"
+            )))
+        }
     };
     let embedding_types = embedding_types(
         &fields,
         "embedding_types",
-        &[EmbeddingType::Float, EmbeddingType::Int8, EmbeddingType::Uint8, EmbeddingType::Binary, EmbeddingType::Ubinary],
+        &[
+            EmbeddingType::Float,
+            EmbeddingType::Int8,
+            EmbeddingType::Uint8,
+            EmbeddingType::Binary,
+            EmbeddingType::Ubinary,
+        ],
     )?;
     Ok(EmbeddingRequest {
         texts,
@@ -268,7 +326,13 @@ pub fn encode_embedding_response(
     let vectors: Vec<Vec<f32>> = output
         .vectors
         .iter()
-        .map(|v| if request.normalize { l2_normalized(v) } else { v.clone() })
+        .map(|v| {
+            if request.normalize {
+                l2_normalized(v)
+            } else {
+                v.clone()
+            }
+        })
         .collect();
     match format {
         EmbeddingFormat::TitanEmbedV1 => json!({
@@ -278,7 +342,11 @@ pub fn encode_embedding_response(
         EmbeddingFormat::TitanEmbedV2 => {
             let vector = first(&vectors);
             let mut by_type = Map::new();
-            let types = if request.embedding_types.is_empty() { &[EmbeddingType::Float][..] } else { &request.embedding_types };
+            let types = if request.embedding_types.is_empty() {
+                &[EmbeddingType::Float][..]
+            } else {
+                &request.embedding_types
+            };
             for kind in types {
                 let value = match kind {
                     EmbeddingType::Binary => Value::from(sign_bits(vector)),
@@ -294,7 +362,10 @@ pub fn encode_embedding_response(
         }
         EmbeddingFormat::CohereEmbed => {
             let (embeddings, response_type) = if request.embedding_types.is_empty() {
-                (Value::Array(vectors.iter().map(|v| float_array(v)).collect()), "embeddings_floats")
+                (
+                    Value::Array(vectors.iter().map(|v| float_array(v)).collect()),
+                    "embeddings_floats",
+                )
             } else {
                 let by_type: Map<String, Value> = request
                     .embedding_types
@@ -349,7 +420,14 @@ fn float_array(vector: &[f32]) -> Value {
 fn response_id() -> String {
     let bytes: [u8; 16] = rand::thread_rng().gen();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Fits a model's vector to the requested output size; see the module comment for the policy.
@@ -367,11 +445,18 @@ pub fn fit_dimensions(vector: &[f32], requested: u32, native: u32) -> Result<Vec
 
 /// The vector scaled to unit length; a zero vector stays zero.
 pub fn l2_normalized(vector: &[f32]) -> Vec<f32> {
-    let norm = vector.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    let norm = vector
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
     if norm == 0.0 || !norm.is_finite() {
         return vector.to_vec();
     }
-    vector.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
+    vector
+        .iter()
+        .map(|x| (f64::from(*x) / norm) as f32)
+        .collect()
 }
 
 /// Titan's binary embedding: 1 per positive dimension, else 0.
@@ -384,17 +469,20 @@ pub fn pack_ubinary(vector: &[f32]) -> Vec<u8> {
     vector
         .chunks(8)
         .map(|chunk| {
-            chunk
-                .iter()
-                .enumerate()
-                .fold(0u8, |byte, (i, x)| if *x > 0.0 { byte | (0x80 >> i) } else { byte })
+            chunk.iter().enumerate().fold(
+                0u8,
+                |byte, (i, x)| if *x > 0.0 { byte | (0x80 >> i) } else { byte },
+            )
         })
         .collect()
 }
 
 /// Cohere's `binary`: the `ubinary` bytes shifted into int8 range (byte − 128).
 pub fn pack_binary(vector: &[f32]) -> Vec<i8> {
-    pack_ubinary(vector).into_iter().map(|b| (i16::from(b) - 128) as i8).collect()
+    pack_ubinary(vector)
+        .into_iter()
+        .map(|b| (i16::from(b) - 128) as i8)
+        .collect()
 }
 
 /// Cohere's `int8`: scaled so the largest magnitude is ±127, rounded.
@@ -403,12 +491,18 @@ pub fn quantize_int8(vector: &[f32]) -> Vec<i8> {
     if max == 0.0 || !max.is_finite() {
         return vec![0; vector.len()];
     }
-    vector.iter().map(|x| (x / max * 127.0).round().clamp(-127.0, 127.0) as i8).collect()
+    vector
+        .iter()
+        .map(|x| (x / max * 127.0).round().clamp(-127.0, 127.0) as i8)
+        .collect()
 }
 
 /// Cohere's `uint8`: [`quantize_int8`] shifted by 128.
 pub fn quantize_uint8(vector: &[f32]) -> Vec<u8> {
-    quantize_int8(vector).into_iter().map(|x| (i16::from(x) + 128) as u8).collect()
+    quantize_int8(vector)
+        .into_iter()
+        .map(|x| (i16::from(x) + 128) as u8)
+        .collect()
 }
 
 #[cfg(test)]
@@ -420,19 +514,29 @@ mod tests {
     }
 
     fn error_of(format: EmbeddingFormat, body: Value) -> String {
-        decode(format, body).err().map(|e| e.to_string()).unwrap_or_default()
+        decode(format, body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     fn output(vectors: Vec<Vec<f32>>, tokens: u32) -> EmbeddingOutput {
         let per_text_tokens = vec![tokens / vectors.len().max(1) as u32; vectors.len()];
-        EmbeddingOutput { vectors, input_tokens: tokens, per_text_tokens }
+        EmbeddingOutput {
+            vectors,
+            input_tokens: tokens,
+            per_text_tokens,
+        }
     }
 
     #[test]
     fn format_names_round_trip() {
         for format in EmbeddingFormat::ALL {
             assert_eq!(format.as_str().parse::<EmbeddingFormat>(), Ok(format));
-            assert_eq!(serde_json::to_value(format).ok(), Some(Value::from(format.as_str())));
+            assert_eq!(
+                serde_json::to_value(format).ok(),
+                Some(Value::from(format.as_str()))
+            );
             assert_eq!(format.to_string(), format.as_str());
         }
         assert!("titan-text".parse::<EmbeddingFormat>().is_err());
@@ -440,7 +544,8 @@ mod tests {
 
     #[test]
     fn titan_v1_round_trip() {
-        let request = decode(EmbeddingFormat::TitanEmbedV1, json!({"inputText": "Hello"})).expect("valid body");
+        let request = decode(EmbeddingFormat::TitanEmbedV1, json!({"inputText": "Hello"}))
+            .expect("valid body");
         assert_eq!(request.texts, vec!["Hello".to_string()]);
         assert!(!request.normalize);
         assert_eq!(request.truncate, Truncate::None);
@@ -450,18 +555,25 @@ mod tests {
             &output(vec![vec![3.0, 4.0]], 2),
             "amazon.titan-embed-text-v1",
         );
-        assert_eq!(body, json!({"embedding": [3.0, 4.0], "inputTextTokenCount": 2}));
+        assert_eq!(
+            body,
+            json!({"embedding": [3.0, 4.0], "inputTextTokenCount": 2})
+        );
     }
 
     #[test]
     fn titan_v1_refuses_v2_fields() {
-        assert!(error_of(EmbeddingFormat::TitanEmbedV1, json!({"inputText": "x", "dimensions": 256}))
-            .contains("#: extraneous key [dimensions] is not permitted"));
+        assert!(error_of(
+            EmbeddingFormat::TitanEmbedV1,
+            json!({"inputText": "x", "dimensions": 256})
+        )
+        .contains("#: extraneous key [dimensions] is not permitted"));
     }
 
     #[test]
     fn titan_v2_defaults_and_round_trip() {
-        let request = decode(EmbeddingFormat::TitanEmbedV2, json!({"inputText": "Hi"})).expect("valid body");
+        let request =
+            decode(EmbeddingFormat::TitanEmbedV2, json!({"inputText": "Hi"})).expect("valid body");
         assert_eq!(request.dimensions, None);
         assert!(request.normalize);
         assert!(request.embedding_types.is_empty());
@@ -486,7 +598,10 @@ mod tests {
         .expect("valid body");
         assert_eq!(request.dimensions, Some(512));
         assert!(!request.normalize);
-        assert_eq!(request.embedding_types, vec![EmbeddingType::Binary, EmbeddingType::Float]);
+        assert_eq!(
+            request.embedding_types,
+            vec![EmbeddingType::Binary, EmbeddingType::Float]
+        );
         let body = encode_embedding_response(
             EmbeddingFormat::TitanEmbedV2,
             &request,
@@ -507,20 +622,34 @@ mod tests {
             error_of(v2, json!({})),
             "Malformed input request: #: required key [inputText] not found, please reformat your input and try again."
         );
-        assert!(error_of(v2, json!({"inputText": ""})).contains("#/inputText: expected minLength: 1, actual: 0"));
-        assert!(error_of(v2, json!({"inputText": 3})).contains("#/inputText: expected type: String, found: Integer"));
-        assert!(error_of(v2, json!({"inputText": "x", "dimensions": 300})).contains("#/dimensions: 300 is not a valid enum value"));
+        assert!(error_of(v2, json!({"inputText": ""}))
+            .contains("#/inputText: expected minLength: 1, actual: 0"));
+        assert!(error_of(v2, json!({"inputText": 3}))
+            .contains("#/inputText: expected type: String, found: Integer"));
+        assert!(error_of(v2, json!({"inputText": "x", "dimensions": 300}))
+            .contains("#/dimensions: 300 is not a valid enum value"));
         assert!(error_of(v2, json!({"inputText": "x", "dimensions": "256"}))
             .contains("#/dimensions: expected type: Integer, found: String"));
         assert!(error_of(v2, json!({"inputText": "x", "normalize": "yes"}))
             .contains("#/normalize: expected type: Boolean, found: String"));
-        assert!(error_of(v2, json!({"inputText": "x", "embeddingTypes": ["int8"]}))
-            .contains("#/embeddingTypes/0: int8 is not a valid enum value"));
-        assert!(error_of(v2, json!({"inputText": "x", "embeddingTypes": "float"}))
-            .contains("#/embeddingTypes: expected type: JSONArray, found: String"));
-        assert!(error_of(v2, json!({"inputText": "x", "input_type": "search_query"}))
-            .contains("extraneous key [input_type]"));
-        assert_eq!(decode(v2, json!({"inputText": "x", "dimensions": 256.0})).ok().and_then(|r| r.dimensions), Some(256));
+        assert!(
+            error_of(v2, json!({"inputText": "x", "embeddingTypes": ["int8"]}))
+                .contains("#/embeddingTypes/0: int8 is not a valid enum value")
+        );
+        assert!(
+            error_of(v2, json!({"inputText": "x", "embeddingTypes": "float"}))
+                .contains("#/embeddingTypes: expected type: JSONArray, found: String")
+        );
+        assert!(
+            error_of(v2, json!({"inputText": "x", "input_type": "search_query"}))
+                .contains("extraneous key [input_type]")
+        );
+        assert_eq!(
+            decode(v2, json!({"inputText": "x", "dimensions": 256.0}))
+                .ok()
+                .and_then(|r| r.dimensions),
+            Some(256)
+        );
     }
 
     #[test]
@@ -575,30 +704,58 @@ mod tests {
     #[test]
     fn cohere_errors_name_the_field() {
         let cohere = EmbeddingFormat::CohereEmbed;
-        assert!(error_of(cohere, json!({"texts": ["a"]})).contains("#: required key [input_type] not found"));
-        assert!(error_of(cohere, json!({"input_type": "clustering"})).contains("#: required key [texts] not found"));
-        assert!(error_of(cohere, json!({"texts": [], "input_type": "clustering"}))
-            .contains("#/texts: expected minimum item count: 1, found: 0"));
+        assert!(error_of(cohere, json!({"texts": ["a"]}))
+            .contains("#: required key [input_type] not found"));
+        assert!(error_of(cohere, json!({"input_type": "clustering"}))
+            .contains("#: required key [texts] not found"));
+        assert!(
+            error_of(cohere, json!({"texts": [], "input_type": "clustering"}))
+                .contains("#/texts: expected minimum item count: 1, found: 0")
+        );
         let many: Vec<String> = (0..97).map(|i| format!("t{i}")).collect();
-        assert!(error_of(cohere, json!({"texts": many, "input_type": "clustering"}))
-            .contains("#/texts: expected maximum item count: 96, found: 97"));
-        assert!(error_of(cohere, json!({"texts": ["a", 1], "input_type": "clustering"}))
-            .contains("#/texts/1: expected type: String, found: Integer"));
-        assert!(error_of(cohere, json!({"texts": "a", "input_type": "clustering"}))
-            .contains("#/texts: expected type: JSONArray, found: String"));
-        assert!(error_of(cohere, json!({"texts": ["a"], "input_type": "search"}))
-            .contains("#/input_type: search is not a valid enum value"));
-        assert!(error_of(cohere, json!({"texts": ["a"], "input_type": "clustering", "truncate": "MIDDLE"}))
-            .contains("#/truncate: MIDDLE is not a valid enum value"));
-        assert!(error_of(cohere, json!({"texts": ["a"], "input_type": "clustering", "embedding_types": ["base64"]}))
-            .contains("#/embedding_types/0: base64 is not a valid enum value"));
-        assert!(error_of(cohere, json!({"texts": ["a"], "input_type": "clustering", "inputText": "a"}))
-            .contains("extraneous key [inputText]"));
+        assert!(
+            error_of(cohere, json!({"texts": many, "input_type": "clustering"}))
+                .contains("#/texts: expected maximum item count: 96, found: 97")
+        );
+        assert!(error_of(
+            cohere,
+            json!({"texts": ["a", 1], "input_type": "clustering"})
+        )
+        .contains("#/texts/1: expected type: String, found: Integer"));
+        assert!(
+            error_of(cohere, json!({"texts": "a", "input_type": "clustering"}))
+                .contains("#/texts: expected type: JSONArray, found: String")
+        );
+        assert!(
+            error_of(cohere, json!({"texts": ["a"], "input_type": "search"}))
+                .contains("#/input_type: search is not a valid enum value")
+        );
+        assert!(error_of(
+            cohere,
+            json!({"texts": ["a"], "input_type": "clustering", "truncate": "MIDDLE"})
+        )
+        .contains("#/truncate: MIDDLE is not a valid enum value"));
+        assert!(error_of(
+            cohere,
+            json!({"texts": ["a"], "input_type": "clustering", "embedding_types": ["base64"]})
+        )
+        .contains("#/embedding_types/0: base64 is not a valid enum value"));
+        assert!(error_of(
+            cohere,
+            json!({"texts": ["a"], "input_type": "clustering", "inputText": "a"})
+        )
+        .contains("extraneous key [inputText]"));
         let long = "x".repeat(COHERE_MAX_TEXT_CHARS + 1);
-        assert!(error_of(cohere, json!({"texts": ["ok", long], "input_type": "clustering"}))
-            .contains("#/texts/1: expected maxLength: 2048, actual: 2049"));
-        assert!(error_of(cohere, json!({"images": ["data:image/png;base64,AA=="], "input_type": "image"}))
-            .contains("Image inputs are not supported"));
+        assert!(error_of(
+            cohere,
+            json!({"texts": ["ok", long], "input_type": "clustering"})
+        )
+        .contains("#/texts/1: expected maxLength: 2048, actual: 2049"));
+        assert!(error_of(
+            cohere,
+            json!({"images": ["data:image/png;base64,AA=="], "input_type": "image"})
+        )
+        .contains("Image inputs are not supported"));
     }
 
     #[test]
@@ -612,8 +769,14 @@ mod tests {
         let other_padded = fit_dimensions(&other, 5, 3).expect("larger is padded");
         assert_eq!(dot(&padded, &other_padded), dot(&native, &other));
         assert_eq!(fit_dimensions(&native, 3, 3).ok(), Some(native.clone()));
-        let err = fit_dimensions(&native, 2, 3).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("(2)") && err.contains("native 3 dimensions"), "{err}");
+        let err = fit_dimensions(&native, 2, 3)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("(2)") && err.contains("native 3 dimensions"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -635,15 +798,22 @@ mod tests {
 
     #[test]
     fn int8_quantization_scales_to_the_largest_magnitude() {
-        assert_eq!(quantize_int8(&[0.5, -1.0, 0.25, 0.0]), vec![64, -127, 32, 0]);
-        assert_eq!(quantize_uint8(&[0.5, -1.0, 0.25, 0.0]), vec![192, 1, 160, 128]);
+        assert_eq!(
+            quantize_int8(&[0.5, -1.0, 0.25, 0.0]),
+            vec![64, -127, 32, 0]
+        );
+        assert_eq!(
+            quantize_uint8(&[0.5, -1.0, 0.25, 0.0]),
+            vec![192, 1, 160, 128]
+        );
         assert_eq!(quantize_int8(&[0.0, 0.0]), vec![0, 0]);
         // Cosine similarity survives quantization up to rounding.
         let a = [0.12f32, -0.5, 0.33, 0.9];
         let b = [0.2f32, -0.4, 0.1, 0.7];
         let cos = |x: &[f32], y: &[f32]| {
             let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-            dot / (x.iter().map(|p| p * p).sum::<f32>().sqrt() * y.iter().map(|q| q * q).sum::<f32>().sqrt())
+            dot / (x.iter().map(|p| p * p).sum::<f32>().sqrt()
+                * y.iter().map(|q| q * q).sum::<f32>().sqrt())
         };
         let qa: Vec<f32> = quantize_int8(&a).into_iter().map(f32::from).collect();
         let qb: Vec<f32> = quantize_int8(&b).into_iter().map(f32::from).collect();

@@ -26,9 +26,10 @@ use serde::{Deserialize, Serialize};
 
 pub use anthropic::{anthropic_model_name, ANTHROPIC_VERSION};
 pub use embedding::{
-    decode_embedding_request, encode_embedding_response, fit_dimensions, l2_normalized, pack_binary, pack_ubinary,
-    quantize_int8, quantize_uint8, sign_bits, EmbeddingFormat, EmbeddingOutput, EmbeddingRequest, EmbeddingType,
-    Truncate, COHERE_MAX_TEXTS, COHERE_MAX_TEXT_CHARS, TITAN_V2_DIMENSIONS,
+    decode_embedding_request, encode_embedding_response, fit_dimensions, l2_normalized,
+    pack_binary, pack_ubinary, quantize_int8, quantize_uint8, sign_bits, EmbeddingFormat,
+    EmbeddingOutput, EmbeddingRequest, EmbeddingType, Truncate, COHERE_MAX_TEXTS,
+    COHERE_MAX_TEXT_CHARS, TITAN_V2_DIMENSIONS,
 };
 pub use nova::SCHEMA_VERSION as NOVA_SCHEMA_VERSION;
 pub use stream::{InvocationMetrics, StreamEncoder, INVOCATION_METRICS_KEY};
@@ -55,7 +56,11 @@ pub fn decode_request(format: BodyFormat, body: &[u8]) -> Result<ConverseRequest
 
 /// A finished answer → the provider's InvokeModel response body. `model_id` is the id the
 /// client invoked (Anthropic bodies report it).
-pub fn encode_response(format: BodyFormat, output: &ConverseOutput, model_id: &str) -> serde_json::Value {
+pub fn encode_response(
+    format: BodyFormat,
+    output: &ConverseOutput,
+    model_id: &str,
+) -> serde_json::Value {
     match format {
         BodyFormat::AnthropicMessages => anthropic::encode_response(output, model_id),
         BodyFormat::TitanText => titan_text::encode_response(output),
@@ -125,7 +130,10 @@ mod tests {
     fn body_format_names_round_trip() {
         for format in BodyFormat::ALL {
             assert_eq!(format.as_str().parse::<BodyFormat>(), Ok(format));
-            assert_eq!(serde_json::to_value(format).ok(), Some(serde_json::Value::from(format.as_str())));
+            assert_eq!(
+                serde_json::to_value(format).ok(),
+                Some(serde_json::Value::from(format.as_str()))
+            );
             assert_eq!(format.to_string(), format.as_str());
         }
         assert!("cohere-command".parse::<BodyFormat>().is_err());

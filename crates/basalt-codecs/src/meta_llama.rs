@@ -30,9 +30,16 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
     let images = fields.string_list("images", None)?;
     let mut conversation = parse_chat_prompt(prompt);
     if !images.is_empty() {
-        if let Some(message) = conversation.messages.iter_mut().rev().find(|m| m.role == Role::User) {
+        if let Some(message) = conversation
+            .messages
+            .iter_mut()
+            .rev()
+            .find(|m| m.role == Role::User)
+        {
             let blocks = images.iter().map(|data| {
-                ContentBlock::Image(json!({"format": sniff_image_format(data), "source": {"bytes": data}}))
+                ContentBlock::Image(
+                    json!({"format": sniff_image_format(data), "source": {"bytes": data}}),
+                )
             });
             // Images go before the text, where Llama's template puts `<|image|>`.
             let text = std::mem::take(&mut message.content);
@@ -41,7 +48,11 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
     }
     Ok(ConverseRequest {
         messages: conversation.messages,
-        system: conversation.system.map(SystemContentBlock::Text).into_iter().collect(),
+        system: conversation
+            .system
+            .map(SystemContentBlock::Text)
+            .into_iter()
+            .collect(),
         inference_config,
         ..ConverseRequest::default()
     })
@@ -78,7 +89,11 @@ pub(crate) fn encode_response(output: &ConverseOutput) -> Value {
 
 fn chunk(state: &StreamState, text: &str, generated: u32, reason: Option<&str>) -> Value {
     // The prompt's token count rides on the first chunk only.
-    let prompt_count = if state.sent_first_chunk { None } else { state.input_tokens };
+    let prompt_count = if state.sent_first_chunk {
+        None
+    } else {
+        state.input_tokens
+    };
     json!({
         "generation": text,
         "prompt_token_count": prompt_count,
@@ -88,12 +103,19 @@ fn chunk(state: &StreamState, text: &str, generated: u32, reason: Option<&str>) 
 }
 
 pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<Value> {
-    encode_completion_event(state, event, |state, text| chunk(state, text, state.deltas + 1, None), final_chunk)
+    encode_completion_event(
+        state,
+        event,
+        |state, text| chunk(state, text, state.deltas + 1, None),
+        final_chunk,
+    )
 }
 
 pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
-    counted_final_chunk(state, metrics, |counts, generated| chunk(counts, "", generated, Some(stop_reason_name(reason))))
+    counted_final_chunk(state, metrics, |counts, generated| {
+        chunk(counts, "", generated, Some(stop_reason_name(reason)))
+    })
 }
 
 #[cfg(test)]
@@ -107,7 +129,10 @@ mod tests {
     }
 
     fn error_of(body: Value) -> String {
-        decode_json(body).err().map(|e| e.to_string()).unwrap_or_default()
+        decode_json(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -115,34 +140,59 @@ mod tests {
         let prompt = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>\
             <|start_header_id|>user<|end_header_id|>\n\nDescribe the purpose of a 'hello world' program in one line.<|eot_id|>\
             <|start_header_id|>assistant<|end_header_id|>\n";
-        let request = decode_json(json!({"prompt": prompt, "max_gen_len": 512, "temperature": 0.5, "top_p": 0.9}))
-            .expect("valid body");
-        assert_eq!(request.system, vec![SystemContentBlock::Text("You are a helpful assistant.".into())]);
+        let request = decode_json(
+            json!({"prompt": prompt, "max_gen_len": 512, "temperature": 0.5, "top_p": 0.9}),
+        )
+        .expect("valid body");
+        assert_eq!(
+            request.system,
+            vec![SystemContentBlock::Text(
+                "You are a helpful assistant.".into()
+            )]
+        );
         assert_eq!(
             request.messages,
-            vec![Message::text(Role::User, "Describe the purpose of a 'hello world' program in one line.")]
+            vec![Message::text(
+                Role::User,
+                "Describe the purpose of a 'hello world' program in one line."
+            )]
         );
         assert_eq!(
             request.inference_config,
-            InferenceConfig { max_tokens: Some(512), temperature: Some(0.5), top_p: Some(0.9), top_k: None, stop_sequences: vec![] }
+            InferenceConfig {
+                max_tokens: Some(512),
+                temperature: Some(0.5),
+                top_p: Some(0.9),
+                top_k: None,
+                stop_sequences: vec![]
+            }
         );
     }
 
     #[test]
     fn llama2_and_plain_prompts() {
-        let request = decode_json(json!({"prompt": "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"}))
-            .expect("valid body");
-        assert_eq!(request.system, vec![SystemContentBlock::Text("Be brief.".into())]);
+        let request =
+            decode_json(json!({"prompt": "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"}))
+                .expect("valid body");
+        assert_eq!(
+            request.system,
+            vec![SystemContentBlock::Text("Be brief.".into())]
+        );
         assert_eq!(request.messages, vec![Message::text(Role::User, "Hi")]);
 
-        let request = decode_json(json!({"prompt": "The capital of France is"})).expect("valid body");
-        assert_eq!(request.messages, vec![Message::text(Role::User, "The capital of France is")]);
+        let request =
+            decode_json(json!({"prompt": "The capital of France is"})).expect("valid body");
+        assert_eq!(
+            request.messages,
+            vec![Message::text(Role::User, "The capital of France is")]
+        );
         assert!(request.system.is_empty());
     }
 
     #[test]
     fn images_join_the_last_user_message() {
-        let request = decode_json(json!({"prompt": "What is this?", "images": ["/9j/4AAQ"]})).expect("valid body");
+        let request = decode_json(json!({"prompt": "What is this?", "images": ["/9j/4AAQ"]}))
+            .expect("valid body");
         assert_eq!(
             request.messages[0].content,
             vec![
@@ -179,22 +229,44 @@ mod tests {
             metrics: Metrics { latency_ms: 50 },
         };
         assert_eq!(
-            crate::encode_response(BodyFormat::MetaLlama, &output, "meta.llama3-8b-instruct-v1:0"),
+            crate::encode_response(
+                BodyFormat::MetaLlama,
+                &output,
+                "meta.llama3-8b-instruct-v1:0"
+            ),
             json!({"generation": "Paris.", "prompt_token_count": 20, "generation_token_count": 3, "stop_reason": "stop"})
         );
     }
 
     #[test]
     fn stream_chunks_end_with_metrics() {
-        let mut encoder = StreamEncoder::new(BodyFormat::MetaLlama, "meta.llama3-8b-instruct-v1:0").with_input_tokens(20);
-        let latency = InvocationMetrics { invocation_latency_ms: 70, first_byte_latency_ms: 30 };
+        let mut encoder = StreamEncoder::new(BodyFormat::MetaLlama, "meta.llama3-8b-instruct-v1:0")
+            .with_input_tokens(20);
+        let latency = InvocationMetrics {
+            invocation_latency_ms: 70,
+            first_byte_latency_ms: 30,
+        };
         let chunks: Vec<Value> = [
-            StreamEvent::MessageStart { role: Role::Assistant },
-            StreamEvent::ContentBlockDelta { index: 0, text: "Par".into() },
-            StreamEvent::ContentBlockDelta { index: 0, text: "is".into() },
+            StreamEvent::MessageStart {
+                role: Role::Assistant,
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "Par".into(),
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "is".into(),
+            },
             StreamEvent::ContentBlockStop { index: 0 },
-            StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None },
-            StreamEvent::Metadata { usage: TokenUsage::new(20, 2), metrics: Metrics { latency_ms: 70 } },
+            StreamEvent::MessageStop {
+                stop_reason: StopReason::MaxTokens,
+                stop_sequence: None,
+            },
+            StreamEvent::Metadata {
+                usage: TokenUsage::new(20, 2),
+                metrics: Metrics { latency_ms: 70 },
+            },
         ]
         .iter()
         .flat_map(|event| encoder.encode(event, &latency))

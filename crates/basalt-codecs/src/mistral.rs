@@ -5,7 +5,9 @@
 //! `{outputs: [{text, stop_reason}]}`, streamed the same way with `stop_reason` null until the
 //! final chunk, which carries the invocation metrics.
 
-use basalt_types::{ConverseOutput, ConverseRequest, InferenceConfig, StopReason, StreamEvent, SystemContentBlock};
+use basalt_types::{
+    ConverseOutput, ConverseRequest, InferenceConfig, StopReason, StreamEvent, SystemContentBlock,
+};
 use serde_json::{json, Map, Value};
 
 use crate::prompt::parse_chat_prompt;
@@ -15,7 +17,14 @@ use crate::CodecError;
 
 pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseRequest, CodecError> {
     let fields = Fields::root(body);
-    fields.deny_unknown(&["prompt", "max_tokens", "stop", "temperature", "top_p", "top_k"])?;
+    fields.deny_unknown(&[
+        "prompt",
+        "max_tokens",
+        "stop",
+        "temperature",
+        "top_p",
+        "top_k",
+    ])?;
     let prompt = fields.required_string("prompt")?;
     let inference_config = InferenceConfig {
         max_tokens: fields.integer("max_tokens", Range::at_least(1.0))?,
@@ -27,7 +36,11 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
     let conversation = parse_chat_prompt(prompt);
     Ok(ConverseRequest {
         messages: conversation.messages,
-        system: conversation.system.map(SystemContentBlock::Text).into_iter().collect(),
+        system: conversation
+            .system
+            .map(SystemContentBlock::Text)
+            .into_iter()
+            .collect(),
         inference_config,
         ..ConverseRequest::default()
     })
@@ -45,13 +58,21 @@ pub(crate) fn encode_response(output: &ConverseOutput) -> Value {
 }
 
 pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<Value> {
-    encode_completion_event(state, event, |_, text| json!({"outputs": [{"text": text, "stop_reason": null}]}), final_chunk)
+    encode_completion_event(
+        state,
+        event,
+        |_, text| json!({"outputs": [{"text": text, "stop_reason": null}]}),
+        final_chunk,
+    )
 }
 
 pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
     state.finished = true;
-    with_metrics(json!({"outputs": [{"text": "", "stop_reason": stop_reason_name(reason)}]}), metrics)
+    with_metrics(
+        json!({"outputs": [{"text": "", "stop_reason": stop_reason_name(reason)}]}),
+        metrics,
+    )
 }
 
 #[cfg(test)]
@@ -65,7 +86,10 @@ mod tests {
     }
 
     fn error_of(body: Value) -> String {
-        decode_json(body).err().map(|e| e.to_string()).unwrap_or_default()
+        decode_json(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -79,7 +103,13 @@ mod tests {
             "stop": ["</s>"]
         }))
         .expect("valid body");
-        assert_eq!(request.messages, vec![Message::text(Role::User, "What is your favourite condiment?")]);
+        assert_eq!(
+            request.messages,
+            vec![Message::text(
+                Role::User,
+                "What is your favourite condiment?"
+            )]
+        );
         assert_eq!(
             request.inference_config,
             InferenceConfig {
@@ -114,11 +144,16 @@ mod tests {
             error_of(json!({"max_tokens": 5})),
             "Malformed input request: #: required key [prompt] not found, please reformat your input and try again."
         );
-        assert!(error_of(json!({"prompt": "x", "top_k": 500})).contains("#/top_k: 500 is not less or equal to 200"));
-        assert!(error_of(json!({"prompt": "x", "stop": "END"})).contains("#/stop: expected type: JSONArray, found: String"));
-        assert!(error_of(json!({"prompt": "x", "stop": ["a","b","c","d","e","f","g","h","i","j","k"]}))
-            .contains("#/stop: expected maximum item count: 10, found: 11"));
-        assert!(error_of(json!({"prompt": "x", "max_gen_len": 5})).contains("extraneous key [max_gen_len]"));
+        assert!(error_of(json!({"prompt": "x", "top_k": 500}))
+            .contains("#/top_k: 500 is not less or equal to 200"));
+        assert!(error_of(json!({"prompt": "x", "stop": "END"}))
+            .contains("#/stop: expected type: JSONArray, found: String"));
+        assert!(error_of(
+            json!({"prompt": "x", "stop": ["a","b","c","d","e","f","g","h","i","j","k"]})
+        )
+        .contains("#/stop: expected maximum item count: 10, found: 11"));
+        assert!(error_of(json!({"prompt": "x", "max_gen_len": 5}))
+            .contains("extraneous key [max_gen_len]"));
     }
 
     #[test]
@@ -131,23 +166,42 @@ mod tests {
             metrics: Metrics { latency_ms: 40 },
         };
         assert_eq!(
-            crate::encode_response(BodyFormat::Mistral, &output, "mistral.mistral-7b-instruct-v0:2"),
+            crate::encode_response(
+                BodyFormat::Mistral,
+                &output,
+                "mistral.mistral-7b-instruct-v0:2"
+            ),
             json!({"outputs": [{"text": "Ketchup.", "stop_reason": "length"}]})
         );
     }
 
     #[test]
     fn stream_chunks_end_with_metrics() {
-        let mut encoder = StreamEncoder::new(BodyFormat::Mistral, "mistral.mistral-7b-instruct-v0:2");
+        let mut encoder =
+            StreamEncoder::new(BodyFormat::Mistral, "mistral.mistral-7b-instruct-v0:2");
         // Nothing measured by the caller: the Metadata event's latency is used for both.
         let latency = InvocationMetrics::default();
         let chunks: Vec<Value> = [
-            StreamEvent::MessageStart { role: Role::Assistant },
-            StreamEvent::ContentBlockDelta { index: 0, text: "Ketch".into() },
-            StreamEvent::ContentBlockDelta { index: 0, text: "up".into() },
+            StreamEvent::MessageStart {
+                role: Role::Assistant,
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "Ketch".into(),
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "up".into(),
+            },
             StreamEvent::ContentBlockStop { index: 0 },
-            StreamEvent::MessageStop { stop_reason: StopReason::EndTurn, stop_sequence: None },
-            StreamEvent::Metadata { usage: TokenUsage::new(15, 2), metrics: Metrics { latency_ms: 60 } },
+            StreamEvent::MessageStop {
+                stop_reason: StopReason::EndTurn,
+                stop_sequence: None,
+            },
+            StreamEvent::Metadata {
+                usage: TokenUsage::new(15, 2),
+                metrics: Metrics { latency_ms: 60 },
+            },
         ]
         .iter()
         .flat_map(|event| encoder.encode(event, &latency))

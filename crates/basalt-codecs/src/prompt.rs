@@ -17,7 +17,10 @@ pub(crate) struct Conversation {
 impl Conversation {
     /// The whole prompt as a single user message.
     pub fn plain(prompt: &str) -> Self {
-        Conversation { system: None, messages: vec![Message::text(Role::User, prompt)] }
+        Conversation {
+            system: None,
+            messages: vec![Message::text(Role::User, prompt)],
+        }
     }
 
     fn push_system(&mut self, text: &str) {
@@ -85,7 +88,12 @@ pub(crate) fn parse_llama3(prompt: &str) -> Option<Conversation> {
         let (role, rest) = piece.split_once(HEADER_END)?;
         let content = match rest.find("<|eot_id|>").or_else(|| rest.find("<|eom_id|>")) {
             Some(end) => {
-                if !rest[end..].trim_start_matches("<|eot_id|>").trim_start_matches("<|eom_id|>").trim().is_empty() {
+                if !rest[end..]
+                    .trim_start_matches("<|eot_id|>")
+                    .trim_start_matches("<|eom_id|>")
+                    .trim()
+                    .is_empty()
+                {
                     // Text between a turn's end and the next header: not a layout we know.
                     return None;
                 }
@@ -168,7 +176,11 @@ mod tests {
     use super::*;
 
     fn texts(conversation: &Conversation) -> Vec<(Role, String)> {
-        conversation.messages.iter().map(|m| (m.role, m.joined_text())).collect()
+        conversation
+            .messages
+            .iter()
+            .map(|m| (m.role, m.joined_text()))
+            .collect()
     }
 
     #[test]
@@ -194,7 +206,10 @@ mod tests {
     fn llama3_open_assistant_text_is_a_prefill() {
         let prompt = "<|start_header_id|>user<|end_header_id|>\n\nCount<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n1, 2,";
         let parsed = parse_chat_prompt(prompt);
-        assert_eq!(texts(&parsed).last(), Some(&(Role::Assistant, "1, 2,".to_string())));
+        assert_eq!(
+            texts(&parsed).last(),
+            Some(&(Role::Assistant, "1, 2,".to_string()))
+        );
     }
 
     #[test]
@@ -226,8 +241,10 @@ mod tests {
 
     #[test]
     fn titan_transcript_becomes_messages() {
-        let parsed = parse_titan_transcript("Answer in one word.\n\nUser: Sky color?\nBot: Blue\nUser: Grass?\nBot:")
-            .unwrap_or_default();
+        let parsed = parse_titan_transcript(
+            "Answer in one word.\n\nUser: Sky color?\nBot: Blue\nUser: Grass?\nBot:",
+        )
+        .unwrap_or_default();
         assert_eq!(parsed.system.as_deref(), Some("Answer in one word."));
         assert_eq!(
             texts(&parsed),

@@ -60,15 +60,27 @@ pub(crate) struct Range {
 
 impl Range {
     #[cfg(test)]
-    pub const ANY: Range = Range { min: None, max: None };
-    pub const UNIT: Range = Range { min: Some(0.0), max: Some(1.0) };
+    pub const ANY: Range = Range {
+        min: None,
+        max: None,
+    };
+    pub const UNIT: Range = Range {
+        min: Some(0.0),
+        max: Some(1.0),
+    };
 
     pub const fn between(min: f64, max: f64) -> Range {
-        Range { min: Some(min), max: Some(max) }
+        Range {
+            min: Some(min),
+            max: Some(max),
+        }
     }
 
     pub const fn at_least(min: f64) -> Range {
-        Range { min: Some(min), max: None }
+        Range {
+            min: Some(min),
+            max: None,
+        }
     }
 }
 
@@ -88,9 +100,10 @@ impl<'a> Fields<'a> {
     /// Rejects members the body format does not define.
     pub fn deny_unknown(&self, allowed: &[&str]) -> Result<(), CodecError> {
         match self.map.keys().find(|key| !allowed.contains(&key.as_str())) {
-            Some(key) => {
-                Err(malformed(format!("{}: extraneous key [{key}] is not permitted", self.path)))
-            }
+            Some(key) => Err(malformed(format!(
+                "{}: extraneous key [{key}] is not permitted",
+                self.path
+            ))),
             None => Ok(()),
         }
     }
@@ -101,9 +114,8 @@ impl<'a> Fields<'a> {
     }
 
     pub fn required(&self, key: &str) -> Result<&'a Value, CodecError> {
-        self.get(key).ok_or_else(|| {
-            malformed(format!("{}: required key [{key}] not found", self.path))
-        })
+        self.get(key)
+            .ok_or_else(|| malformed(format!("{}: required key [{key}] not found", self.path)))
     }
 
     fn wrong_type(&self, key: &str, expected: &str, found: &Value) -> CodecError {
@@ -124,10 +136,18 @@ impl<'a> Fields<'a> {
 
     pub fn required_string(&self, key: &str) -> Result<&'a str, CodecError> {
         let value = self.required(key)?;
-        value.as_str().ok_or_else(|| self.wrong_type(key, "String", value))
+        value
+            .as_str()
+            .ok_or_else(|| self.wrong_type(key, "String", value))
     }
 
-    fn check_range(&self, key: &str, value: &Value, x: f64, range: Range) -> Result<(), CodecError> {
+    fn check_range(
+        &self,
+        key: &str,
+        value: &Value,
+        x: f64,
+        range: Range,
+    ) -> Result<(), CodecError> {
         if let Some(min) = range.min {
             if x < min {
                 return Err(malformed(format!(
@@ -150,19 +170,27 @@ impl<'a> Fields<'a> {
     }
 
     pub fn number(&self, key: &str, range: Range) -> Result<Option<f64>, CodecError> {
-        let Some(value) = self.get(key) else { return Ok(None) };
-        let x = value.as_f64().ok_or_else(|| self.wrong_type(key, "Number", value))?;
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let x = value
+            .as_f64()
+            .ok_or_else(|| self.wrong_type(key, "Number", value))?;
         self.check_range(key, value, x, range)?;
         Ok(Some(x))
     }
 
     pub fn integer(&self, key: &str, range: Range) -> Result<Option<i64>, CodecError> {
-        let Some(value) = self.get(key) else { return Ok(None) };
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
         // 512.0 is an integer to a JSON-schema validator; 0.5 is not.
         let x = match value {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                    .map(|f| f as i64)
+            }),
             _ => None,
         }
         .ok_or_else(|| self.wrong_type(key, "Integer", value))?;
@@ -193,8 +221,14 @@ impl<'a> Fields<'a> {
     }
 
     /// A list of strings such as stop sequences, with an optional item limit.
-    pub fn string_list(&self, key: &str, max_items: Option<usize>) -> Result<Vec<String>, CodecError> {
-        let Some(items) = self.array(key)? else { return Ok(Vec::new()) };
+    pub fn string_list(
+        &self,
+        key: &str,
+        max_items: Option<usize>,
+    ) -> Result<Vec<String>, CodecError> {
+        let Some(items) = self.array(key)? else {
+            return Ok(Vec::new());
+        };
         if let Some(max) = max_items {
             if items.len() > max {
                 return Err(malformed(format!(
@@ -255,18 +289,36 @@ mod tests {
             fields.number("t", Range::UNIT).err().map(message).as_deref(),
             Some("Malformed input request: #/t: 1.5 is not less or equal to 1, please reformat your input and try again.")
         );
-        assert!(message(fields.integer("k", Range::ANY).err().unwrap_or(CodecError::Validation(String::new())))
-            .contains("#/k: expected type: Integer, found: Number"));
-        assert!(message(fields.string_list("s", None).err().unwrap_or(CodecError::Validation(String::new())))
-            .contains("#/s/1: expected type: String, found: Integer"));
+        assert!(message(
+            fields
+                .integer("k", Range::ANY)
+                .err()
+                .unwrap_or(CodecError::Validation(String::new()))
+        )
+        .contains("#/k: expected type: Integer, found: Number"));
+        assert!(message(
+            fields
+                .string_list("s", None)
+                .err()
+                .unwrap_or(CodecError::Validation(String::new()))
+        )
+        .contains("#/s/1: expected type: String, found: Integer"));
         assert_eq!(fields.number("x", Range::UNIT).ok(), Some(None));
-        assert!(message(fields.required("x").err().unwrap_or(CodecError::Validation(String::new())))
-            .contains("#: required key [x] not found"));
+        assert!(message(
+            fields
+                .required("x")
+                .err()
+                .unwrap_or(CodecError::Validation(String::new()))
+        )
+        .contains("#: required key [x] not found"));
     }
 
     #[test]
     fn whole_floats_are_integers() {
         let body = map(json!({"n": 512.0}));
-        assert_eq!(Fields::root(&body).integer("n", Range::at_least(1.0)).ok(), Some(Some(512)));
+        assert_eq!(
+            Fields::root(&body).integer("n", Range::at_least(1.0)).ok(),
+            Some(Some(512))
+        );
     }
 }

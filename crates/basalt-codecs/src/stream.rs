@@ -66,7 +66,10 @@ pub(crate) fn encode_completion_event(
         | StreamEvent::ToolUseStart { .. }
         | StreamEvent::ToolUseDelta { .. } => Vec::new(),
         StreamEvent::ContentBlockDelta { text, .. } => vec![delta_chunk(state, text)],
-        StreamEvent::MessageStop { stop_reason, stop_sequence } => {
+        StreamEvent::MessageStop {
+            stop_reason,
+            stop_sequence,
+        } => {
             state.pending_stop = Some((*stop_reason, stop_sequence.clone()));
             Vec::new()
         }
@@ -120,7 +123,11 @@ impl StreamState {
     /// Metrics for the final chunk: token counts from the Metadata event when it came, else
     /// what the stream itself saw; latencies from the caller, falling back to the Metadata
     /// event's latency and then to the invocation latency for the first byte.
-    pub fn metrics(&self, usage: Option<&TokenUsage>, metadata_latency_ms: Option<u64>) -> FinalMetrics {
+    pub fn metrics(
+        &self,
+        usage: Option<&TokenUsage>,
+        metadata_latency_ms: Option<u64>,
+    ) -> FinalMetrics {
         let invocation_latency = match self.latency.invocation_latency_ms {
             0 => metadata_latency_ms.unwrap_or(0),
             measured => measured,
@@ -139,7 +146,9 @@ impl StreamState {
 
     /// The held-back stop, or `end_turn` if the stream ended without one.
     pub fn take_stop(&mut self) -> (StopReason, Option<String>) {
-        self.pending_stop.take().unwrap_or((StopReason::EndTurn, None))
+        self.pending_stop
+            .take()
+            .unwrap_or((StopReason::EndTurn, None))
     }
 }
 

@@ -6,7 +6,9 @@
 //! Streams send each delta as it comes and close with an empty-text chunk carrying
 //! `completionReason` and the invocation metrics.
 
-use basalt_types::{ConverseOutput, ConverseRequest, InferenceConfig, StopReason, StreamEvent, SystemContentBlock};
+use basalt_types::{
+    ConverseOutput, ConverseRequest, InferenceConfig, StopReason, StreamEvent, SystemContentBlock,
+};
 use serde_json::{json, Map, Value};
 
 use crate::prompt::{parse_titan_transcript, Conversation};
@@ -34,7 +36,11 @@ pub(crate) fn decode_request(body: &Map<String, Value>) -> Result<ConverseReques
         parse_titan_transcript(input_text).unwrap_or_else(|| Conversation::plain(input_text));
     Ok(ConverseRequest {
         messages: conversation.messages,
-        system: conversation.system.map(SystemContentBlock::Text).into_iter().collect(),
+        system: conversation
+            .system
+            .map(SystemContentBlock::Text)
+            .into_iter()
+            .collect(),
         inference_config,
         ..ConverseRequest::default()
     })
@@ -62,7 +68,11 @@ pub(crate) fn encode_response(output: &ConverseOutput) -> Value {
 
 fn chunk(state: &StreamState, text: &str, total_output: u32, reason: Option<&str>) -> Value {
     // The prompt's token count rides on the first chunk only.
-    let input_count = if state.sent_first_chunk { None } else { state.input_tokens };
+    let input_count = if state.sent_first_chunk {
+        None
+    } else {
+        state.input_tokens
+    };
     json!({
         "outputText": text,
         "index": 0,
@@ -73,12 +83,19 @@ fn chunk(state: &StreamState, text: &str, total_output: u32, reason: Option<&str
 }
 
 pub(crate) fn encode_event(state: &mut StreamState, event: &StreamEvent) -> Vec<Value> {
-    encode_completion_event(state, event, |state, text| chunk(state, text, state.deltas + 1, None), final_chunk)
+    encode_completion_event(
+        state,
+        event,
+        |state, text| chunk(state, text, state.deltas + 1, None),
+        final_chunk,
+    )
 }
 
 pub(crate) fn final_chunk(state: &mut StreamState, metrics: &FinalMetrics) -> Value {
     let (reason, _) = state.take_stop();
-    counted_final_chunk(state, metrics, |counts, total| chunk(counts, "", total, Some(completion_reason(reason))))
+    counted_final_chunk(state, metrics, |counts, total| {
+        chunk(counts, "", total, Some(completion_reason(reason)))
+    })
 }
 
 #[cfg(test)]
@@ -92,7 +109,10 @@ mod tests {
     }
 
     fn error_of(body: Value) -> String {
-        decode_json(body).err().map(|e| e.to_string()).unwrap_or_default()
+        decode_json(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -104,7 +124,10 @@ mod tests {
         .expect("valid body");
         assert_eq!(
             request.messages,
-            vec![Message::text(Role::User, "Describe the purpose of a 'hello world' program in one line.")]
+            vec![Message::text(
+                Role::User,
+                "Describe the purpose of a 'hello world' program in one line."
+            )]
         );
         assert!(request.system.is_empty());
         assert_eq!(
@@ -121,16 +144,25 @@ mod tests {
 
     #[test]
     fn plain_prompts_are_one_user_message() {
-        let request = decode_json(json!({"inputText": "Write a haiku about rain."})).expect("valid body");
-        assert_eq!(request.messages, vec![Message::text(Role::User, "Write a haiku about rain.")]);
+        let request =
+            decode_json(json!({"inputText": "Write a haiku about rain."})).expect("valid body");
+        assert_eq!(
+            request.messages,
+            vec![Message::text(Role::User, "Write a haiku about rain.")]
+        );
         assert!(request.inference_config.is_empty());
     }
 
     #[test]
     fn instructions_before_the_transcript_become_system() {
-        let request = decode_json(json!({"inputText": "Answer briefly.\nUser: Hi\nBot: Hello\nUser: Bye\nBot:"}))
-            .expect("valid body");
-        assert_eq!(request.system, vec![SystemContentBlock::Text("Answer briefly.".into())]);
+        let request = decode_json(
+            json!({"inputText": "Answer briefly.\nUser: Hi\nBot: Hello\nUser: Bye\nBot:"}),
+        )
+        .expect("valid body");
+        assert_eq!(
+            request.system,
+            vec![SystemContentBlock::Text("Answer briefly.".into())]
+        );
         assert_eq!(request.messages.len(), 3);
         assert_eq!(request.messages[1], Message::text(Role::Assistant, "Hello"));
     }
@@ -142,13 +174,22 @@ mod tests {
             "Malformed input request: #: required key [inputText] not found, please reformat your input and try again."
         );
         assert!(error_of(json!({"inputText": ""})).contains("#/inputText: expected minLength: 1"));
-        assert!(error_of(json!({"inputText": "x", "textGenerationConfig": {"temperature": "1"}}))
-            .contains("#/textGenerationConfig/temperature: expected type: Number, found: String"));
-        assert!(error_of(json!({"inputText": "x", "textGenerationConfig": {"topP": 1.5}}))
-            .contains("#/textGenerationConfig/topP: 1.5 is not less or equal to 1"));
-        assert!(error_of(json!({"inputText": "x", "textGenerationConfig": {"max_tokens": 5}}))
-            .contains("#/textGenerationConfig: extraneous key [max_tokens] is not permitted"));
-        assert!(error_of(json!({"inputText": 5})).contains("#/inputText: expected type: String, found: Integer"));
+        assert!(
+            error_of(json!({"inputText": "x", "textGenerationConfig": {"temperature": "1"}}))
+                .contains(
+                    "#/textGenerationConfig/temperature: expected type: Number, found: String"
+                )
+        );
+        assert!(
+            error_of(json!({"inputText": "x", "textGenerationConfig": {"topP": 1.5}}))
+                .contains("#/textGenerationConfig/topP: 1.5 is not less or equal to 1")
+        );
+        assert!(
+            error_of(json!({"inputText": "x", "textGenerationConfig": {"max_tokens": 5}}))
+                .contains("#/textGenerationConfig: extraneous key [max_tokens] is not permitted")
+        );
+        assert!(error_of(json!({"inputText": 5}))
+            .contains("#/inputText: expected type: String, found: Integer"));
     }
 
     #[test]
@@ -161,7 +202,11 @@ mod tests {
             metrics: Metrics { latency_ms: 90 },
         };
         assert_eq!(
-            crate::encode_response(BodyFormat::TitanText, &output, "amazon.titan-text-express-v1"),
+            crate::encode_response(
+                BodyFormat::TitanText,
+                &output,
+                "amazon.titan-text-express-v1"
+            ),
             json!({"inputTextTokenCount": 15, "results": [
                 {"tokenCount": 6, "outputText": "\nA first program.\n", "completionReason": "LENGTH"}]})
         );
@@ -169,15 +214,33 @@ mod tests {
 
     #[test]
     fn stream_chunks_end_with_metrics() {
-        let mut encoder = StreamEncoder::new(BodyFormat::TitanText, "amazon.titan-text-lite-v1").with_input_tokens(9);
-        let latency = InvocationMetrics { invocation_latency_ms: 120, first_byte_latency_ms: 40 };
+        let mut encoder = StreamEncoder::new(BodyFormat::TitanText, "amazon.titan-text-lite-v1")
+            .with_input_tokens(9);
+        let latency = InvocationMetrics {
+            invocation_latency_ms: 120,
+            first_byte_latency_ms: 40,
+        };
         let chunks: Vec<Value> = [
-            StreamEvent::MessageStart { role: Role::Assistant },
-            StreamEvent::ContentBlockDelta { index: 0, text: "Hi".into() },
-            StreamEvent::ContentBlockDelta { index: 0, text: " there".into() },
+            StreamEvent::MessageStart {
+                role: Role::Assistant,
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "Hi".into(),
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: " there".into(),
+            },
             StreamEvent::ContentBlockStop { index: 0 },
-            StreamEvent::MessageStop { stop_reason: StopReason::StopSequence, stop_sequence: Some("User:".into()) },
-            StreamEvent::Metadata { usage: TokenUsage::new(9, 2), metrics: Metrics { latency_ms: 120 } },
+            StreamEvent::MessageStop {
+                stop_reason: StopReason::StopSequence,
+                stop_sequence: Some("User:".into()),
+            },
+            StreamEvent::Metadata {
+                usage: TokenUsage::new(9, 2),
+                metrics: Metrics { latency_ms: 120 },
+            },
         ]
         .iter()
         .flat_map(|event| encoder.encode(event, &latency))
@@ -201,14 +264,26 @@ mod tests {
     fn empty_stream_still_reports_the_prompt_count() {
         let mut encoder = StreamEncoder::new(BodyFormat::TitanText, "m");
         let unmeasured = InvocationMetrics::default();
-        encoder.encode(&StreamEvent::MessageStop { stop_reason: StopReason::MaxTokens, stop_sequence: None }, &unmeasured);
+        encoder.encode(
+            &StreamEvent::MessageStop {
+                stop_reason: StopReason::MaxTokens,
+                stop_sequence: None,
+            },
+            &unmeasured,
+        );
         let chunks = encoder.encode(
-            &StreamEvent::Metadata { usage: TokenUsage::new(7, 0), metrics: Metrics { latency_ms: 5 } },
+            &StreamEvent::Metadata {
+                usage: TokenUsage::new(7, 0),
+                metrics: Metrics { latency_ms: 5 },
+            },
             &unmeasured,
         );
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0]["inputTextTokenCount"], json!(7));
         assert_eq!(chunks[0]["completionReason"], json!("LENGTH"));
-        assert_eq!(chunks[0]["amazon-bedrock-invocationMetrics"]["firstByteLatency"], json!(5));
+        assert_eq!(
+            chunks[0]["amazon-bedrock-invocationMetrics"]["firstByteLatency"],
+            json!(5)
+        );
     }
 }

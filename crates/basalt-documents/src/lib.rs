@@ -21,12 +21,17 @@ const HTML_WIDTH: usize = 10_000;
 /// Why a document could not be turned into text. The server answers all as `ValidationException`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocumentError {
-    #[error("The document format {0:?} is not one of pdf, csv, doc, docx, xls, xlsx, html, txt, md.")]
+    #[error(
+        "The document format {0:?} is not one of pdf, csv, doc, docx, xls, xlsx, html, txt, md."
+    )]
     UnknownFormat(String),
     #[error("Documents in {0} format are not supported yet; convert the document to pdf, docx, html, csv, txt or md.")]
     Unsupported(DocumentFormat),
     #[error("The {format} document could not be read: {reason}.")]
-    Corrupt { format: DocumentFormat, reason: String },
+    Corrupt {
+        format: DocumentFormat,
+        reason: String,
+    },
     #[error("The {0} document has no extractable text (scanned pages and images are not read).")]
     NoText(DocumentFormat),
 }
@@ -110,23 +115,35 @@ pub fn extract_text(format: &str, bytes: &[u8]) -> Result<String, DocumentError>
 }
 
 fn corrupt(format: DocumentFormat, reason: impl fmt::Display) -> DocumentError {
-    DocumentError::Corrupt { format, reason: reason.to_string() }
+    DocumentError::Corrupt {
+        format,
+        reason: reason.to_string(),
+    }
 }
 
 /// Text that is mostly readable: UTF-8 as is; other bytes decoded lossily unless they look like
 /// binary data (NUL bytes, or more than 1 in 20 characters undecodable or control characters).
 fn plain_text(format: DocumentFormat, bytes: &[u8]) -> Result<String, DocumentError> {
     if bytes.contains(&0) {
-        return Err(corrupt(format, "it contains binary data (NUL bytes), not text"));
+        return Err(corrupt(
+            format,
+            "it contains binary data (NUL bytes), not text",
+        ));
     }
     let text = String::from_utf8_lossy(bytes);
     let total = text.chars().count();
     let junk = text
         .chars()
-        .filter(|c| *c == char::REPLACEMENT_CHARACTER || (c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}')))
+        .filter(|c| {
+            *c == char::REPLACEMENT_CHARACTER
+                || (c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
+        })
         .count();
     if total > 0 && junk * 20 > total {
-        return Err(corrupt(format, "it is not UTF-8 text (too many undecodable or control characters)"));
+        return Err(corrupt(
+            format,
+            "it is not UTF-8 text (too many undecodable or control characters)",
+        ));
     }
     Ok(text.into_owned())
 }
@@ -135,7 +152,10 @@ fn plain_text(format: DocumentFormat, bytes: &[u8]) -> Result<String, DocumentEr
 /// that are not CSV text.
 fn csv_text(bytes: &[u8]) -> Result<String, DocumentError> {
     let text = plain_text(DocumentFormat::Csv, bytes)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     for record in reader.records() {
         record.map_err(|err| corrupt(DocumentFormat::Csv, err))?;
     }
@@ -181,35 +201,41 @@ fn pdf_text(bytes: &[u8]) -> Result<String, DocumentError> {
     if !bytes.starts_with(b"%PDF-") {
         return Err(corrupt(format, "it does not start with a %PDF- header"));
     }
-    let pages = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<String>, DocumentError> {
-        let document = lopdf::Document::load_mem(bytes).map_err(|err| corrupt(format, err))?;
-        if document.is_encrypted() {
-            return Err(corrupt(format, "it is encrypted"));
-        }
-        let page_ids: Vec<lopdf::ObjectId> = document.get_pages().into_values().collect();
-        if page_ids.is_empty() {
-            return Err(corrupt(format, "it has no pages"));
-        }
-        let mut pages = Vec::with_capacity(page_ids.len());
-        let mut first_error = None;
-        for (index, page_id) in page_ids.into_iter().enumerate() {
-            // A page that cannot be decoded loses its text, not the whole document.
-            match pdf::page_text(&document, page_id) {
-                Ok(text) => pages.push(tidy_lines(&text)),
-                Err(err) => {
-                    first_error.get_or_insert_with(|| format!("page {}: {err}", index + 1));
+    let pages = catch_unwind(AssertUnwindSafe(
+        || -> Result<Vec<String>, DocumentError> {
+            let document = lopdf::Document::load_mem(bytes).map_err(|err| corrupt(format, err))?;
+            if document.is_encrypted() {
+                return Err(corrupt(format, "it is encrypted"));
+            }
+            let page_ids: Vec<lopdf::ObjectId> = document.get_pages().into_values().collect();
+            if page_ids.is_empty() {
+                return Err(corrupt(format, "it has no pages"));
+            }
+            let mut pages = Vec::with_capacity(page_ids.len());
+            let mut first_error = None;
+            for (index, page_id) in page_ids.into_iter().enumerate() {
+                // A page that cannot be decoded loses its text, not the whole document.
+                match pdf::page_text(&document, page_id) {
+                    Ok(text) => pages.push(tidy_lines(&text)),
+                    Err(err) => {
+                        first_error.get_or_insert_with(|| format!("page {}: {err}", index + 1));
+                    }
                 }
             }
-        }
-        if pages.iter().all(|page| page.is_empty()) {
-            if let Some(reason) = first_error {
-                return Err(corrupt(format, reason));
+            if pages.iter().all(|page| page.is_empty()) {
+                if let Some(reason) = first_error {
+                    return Err(corrupt(format, reason));
+                }
             }
-        }
-        Ok(pages)
-    }))
+            Ok(pages)
+        },
+    ))
     .map_err(|_| corrupt(format, "the PDF parser failed on it"))??;
-    Ok(pages.into_iter().filter(|page| !page.is_empty()).collect::<Vec<_>>().join("\n\n"))
+    Ok(pages
+        .into_iter()
+        .filter(|page| !page.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n"))
 }
 
 fn docx_text(bytes: &[u8]) -> Result<String, DocumentError> {
@@ -223,8 +249,12 @@ fn docx_text(bytes: &[u8]) -> Result<String, DocumentError> {
     part.take(MAX_DOCX_XML_BYTES)
         .read_to_string(&mut xml)
         .map_err(|err| corrupt(format, format!("word/document.xml is unreadable ({err})")))?;
-    let tree = roxmltree::Document::parse(&xml)
-        .map_err(|err| corrupt(format, format!("word/document.xml is not well-formed XML ({err})")))?;
+    let tree = roxmltree::Document::parse(&xml).map_err(|err| {
+        corrupt(
+            format,
+            format!("word/document.xml is not well-formed XML ({err})"),
+        )
+    })?;
     let mut text = String::new();
     walk_docx(tree.root(), &mut text);
     Ok(tidy_lines(&text))
@@ -281,42 +311,80 @@ mod tests {
         for format in ["doc", "xls", "xlsx"] {
             let err = extract_text(format, b"anything").err();
             let message = err.as_ref().map(ToString::to_string).unwrap_or_default();
-            assert!(matches!(err, Some(DocumentError::Unsupported(_))), "{format}");
-            assert!(message.contains(&format!("in {format} format are not supported")), "{message}");
+            assert!(
+                matches!(err, Some(DocumentError::Unsupported(_))),
+                "{format}"
+            );
+            assert!(
+                message.contains(&format!("in {format} format are not supported")),
+                "{message}"
+            );
         }
     }
 
     #[test]
     fn txt_and_md_pass_through() {
-        assert_eq!(extract_text("txt", "héllo\nworld".as_bytes()).ok().as_deref(), Some("héllo\nworld"));
-        assert_eq!(extract_text("md", b"# Title\n\n- item").ok().as_deref(), Some("# Title\n\n- item"));
+        assert_eq!(
+            extract_text("txt", "héllo\nworld".as_bytes())
+                .ok()
+                .as_deref(),
+            Some("héllo\nworld")
+        );
+        assert_eq!(
+            extract_text("md", b"# Title\n\n- item").ok().as_deref(),
+            Some("# Title\n\n- item")
+        );
     }
 
     #[test]
     fn a_stray_latin1_byte_is_decoded_lossily() {
         let text = extract_text("txt", b"caf\xe9 au lait, a long enough sentence").ok();
-        assert_eq!(text.as_deref(), Some("caf\u{fffd} au lait, a long enough sentence"));
+        assert_eq!(
+            text.as_deref(),
+            Some("caf\u{fffd} au lait, a long enough sentence")
+        );
     }
 
     #[test]
     fn binary_junk_is_refused() {
         let err = extract_text("txt", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").err();
-        assert!(matches!(err, Some(DocumentError::Corrupt { format: DocumentFormat::Txt, .. })));
+        assert!(matches!(
+            err,
+            Some(DocumentError::Corrupt {
+                format: DocumentFormat::Txt,
+                ..
+            })
+        ));
         let junk: Vec<u8> = (0..200u8).map(|i| 0x80 | (i % 0x40)).collect();
-        let message = extract_text("md", &junk).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.starts_with("The md document could not be read: it is not UTF-8 text"), "{message}");
+        let message = extract_text("md", &junk)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("The md document could not be read: it is not UTF-8 text"),
+            "{message}"
+        );
     }
 
     #[test]
     fn empty_documents_have_no_text() {
-        assert_eq!(extract_text("txt", b"  \n").err(), Some(DocumentError::NoText(DocumentFormat::Txt)));
-        assert_eq!(extract_text("html", b"<html><body></body></html>").err(), Some(DocumentError::NoText(DocumentFormat::Html)));
+        assert_eq!(
+            extract_text("txt", b"  \n").err(),
+            Some(DocumentError::NoText(DocumentFormat::Txt))
+        );
+        assert_eq!(
+            extract_text("html", b"<html><body></body></html>").err(),
+            Some(DocumentError::NoText(DocumentFormat::Html))
+        );
     }
 
     #[test]
     fn csv_is_kept_as_written() {
         let csv = "name,age\n\"Smith, J\",42\nragged\n";
-        assert_eq!(extract_text("csv", csv.as_bytes()).ok().as_deref(), Some(csv));
+        assert_eq!(
+            extract_text("csv", csv.as_bytes()).ok().as_deref(),
+            Some(csv)
+        );
         assert!(extract_text("csv", b"a,b\n\0\x01\x02").is_err());
     }
 
@@ -335,7 +403,10 @@ mod tests {
         assert!(!text.contains("secret"), "{text}");
         assert!(!text.contains("color"), "{text}");
         assert!(!text.contains('<'), "{text}");
-        assert!(!text.contains('│'), "table borders are noise to a model: {text}");
+        assert!(
+            !text.contains('│'),
+            "table borders are noise to a model: {text}"
+        );
     }
 
     #[test]
@@ -345,15 +416,36 @@ mod tests {
 
     #[test]
     fn garbage_pdfs_are_corrupt_not_panics() {
-        for bytes in [&b"not a pdf"[..], b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", b"%PDF-", b""] {
+        for bytes in [
+            &b"not a pdf"[..],
+            b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog",
+            b"%PDF-",
+            b"",
+        ] {
             let err = extract_text("pdf", bytes).err();
-            assert!(matches!(err, Some(DocumentError::Corrupt { format: DocumentFormat::Pdf, .. })), "{err:?}");
+            assert!(
+                matches!(
+                    err,
+                    Some(DocumentError::Corrupt {
+                        format: DocumentFormat::Pdf,
+                        ..
+                    })
+                ),
+                "{err:?}"
+            );
         }
     }
 
     #[test]
     fn garbage_docx_is_corrupt() {
-        let message = extract_text("docx", b"PK\x03\x04 nope").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.starts_with("The docx document could not be read: it is not a DOCX (zip) package"), "{message}");
+        let message = extract_text("docx", b"PK\x03\x04 nope")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message
+                .starts_with("The docx document could not be read: it is not a DOCX (zip) package"),
+            "{message}"
+        );
     }
 }

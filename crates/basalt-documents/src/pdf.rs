@@ -21,19 +21,33 @@ pub(crate) fn page_text(document: &Document, page_id: ObjectId) -> Result<String
     let fonts = document.get_page_fonts(page_id)?;
     let encodings: BTreeMap<Vec<u8>, Encoding<'_>> = fonts
         .into_iter()
-        .filter_map(|(name, font)| font.get_font_encoding(document).ok().map(|encoding| (name, encoding)))
+        .filter_map(|(name, font)| {
+            font.get_font_encoding(document)
+                .ok()
+                .map(|encoding| (name, encoding))
+        })
         .collect();
     let content = Content::decode(&document.get_page_content(page_id)?)?;
     let mut page = PageText::default();
     for operation in &content.operations {
         let operands = &operation.operands;
-        let number = |i: usize| operands.get(i).and_then(|o| o.as_float().ok()).unwrap_or(0.0);
+        let number = |i: usize| {
+            operands
+                .get(i)
+                .and_then(|o| o.as_float().ok())
+                .unwrap_or(0.0)
+        };
         match operation.operator.as_str() {
             "BT" => {
                 page.scale = (1.0, 1.0);
                 page.set_position(0.0, 0.0);
             }
-            "Tf" => page.font = operands.first().and_then(|o| o.as_name().ok()).map(<[u8]>::to_vec),
+            "Tf" => {
+                page.font = operands
+                    .first()
+                    .and_then(|o| o.as_name().ok())
+                    .map(<[u8]>::to_vec)
+            }
             "TL" => page.leading = number(0),
             "Tm" => {
                 page.scale = (number(0), number(3));
@@ -111,10 +125,14 @@ impl PageText {
     }
 
     fn separate(&mut self) {
-        let new_line = self.force_break || self.last_y.is_some_and(|y| (y - self.y).abs() > SAME_LINE);
+        let new_line =
+            self.force_break || self.last_y.is_some_and(|y| (y - self.y).abs() > SAME_LINE);
         if new_line && !self.text.is_empty() && !self.text.ends_with('\n') {
             self.text.push('\n');
-        } else if self.moved_along_line && !self.text.is_empty() && !self.text.ends_with(char::is_whitespace) {
+        } else if self.moved_along_line
+            && !self.text.is_empty()
+            && !self.text.ends_with(char::is_whitespace)
+        {
             self.text.push(' ');
         }
         self.force_break = false;
@@ -123,7 +141,9 @@ impl PageText {
     }
 
     fn show(&mut self, encodings: &BTreeMap<Vec<u8>, Encoding<'_>>, operands: &[Object]) {
-        let Some(encoding) = self.font.as_ref().and_then(|font| encodings.get(font)) else { return };
+        let Some(encoding) = self.font.as_ref().and_then(|font| encodings.get(font)) else {
+            return;
+        };
         self.separate();
         for operand in operands {
             match operand {

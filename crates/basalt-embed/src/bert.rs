@@ -590,8 +590,10 @@ fn exp(x: f32) -> f32 {
     y = r.mul_add(y, 0.166_666_65);
     y = r.mul_add(y, 0.5);
     let y = (r * r).mul_add(y, r) + 1.0;
-    // 2^n built from its exponent bits; n is in [-126, 0] after the clamp.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from its exponent bits, n in [-126, 0] after the clamp. Adding 2^23 puts the
+    // integer n + 127 in the low mantissa bits; a float-to-int cast would not vectorize.
+    let biased = (n + (127.0 + 8_388_608.0)).to_bits();
+    let scale = f32::from_bits(biased << 23);
     y * scale
 }
 

@@ -24,7 +24,9 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("Credential")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,7 +43,11 @@ pub struct AuthConfig {
 }
 
 /// The SigV4 signing name of the caller (`bedrock`, `s3`, ...), when the request is signed.
-pub fn authenticate(config: &AuthConfig, parts: &Parts, body: &[u8]) -> Result<Option<String>, AwsError> {
+pub fn authenticate(
+    config: &AuthConfig,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<Option<String>, AwsError> {
     // Bedrock API keys (AWS_BEARER_TOKEN_BEDROCK) replace SigV4 for the bedrock services.
     if let Some(token) = sigv4::bearer_token(&parts.headers) {
         if config.mode == AuthMode::Verify && !config.api_keys.iter().any(|k| k == token) {
@@ -61,7 +67,12 @@ pub fn authenticate(config: &AuthConfig, parts: &Parts, body: &[u8]) -> Result<O
             .find(|c| c.access_key_id == signed.access_key_id())
             .ok_or(AuthError::UnknownAccessKey)?;
         let payload_hash = hex::encode(Sha256::digest(body));
-        sigv4::verify(&signed, &credential.secret_access_key, &payload_hash, std::time::SystemTime::now())?;
+        sigv4::verify(
+            &signed,
+            &credential.secret_access_key,
+            &payload_hash,
+            std::time::SystemTime::now(),
+        )?;
     }
     Ok(Some(signed.service().to_string()))
 }

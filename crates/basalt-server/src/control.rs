@@ -20,9 +20,21 @@ pub async fn list_foundation_models(state: AppState, call: Call) -> Result<Respo
     let summaries: Vec<Value> = catalog
         .models()
         .iter()
-        .filter(|m| by_provider.as_ref().is_none_or(|p| m.provider_name.eq_ignore_ascii_case(p) || provider_key(m) == p.to_ascii_lowercase()))
-        .filter(|m| by_output.as_ref().is_none_or(|o| m.output_modalities.contains(o)))
-        .filter(|m| by_inference.as_ref().is_none_or(|t| inference_types(m).contains(&t.as_str())))
+        .filter(|m| {
+            by_provider.as_ref().is_none_or(|p| {
+                m.provider_name.eq_ignore_ascii_case(p) || provider_key(m) == p.to_ascii_lowercase()
+            })
+        })
+        .filter(|m| {
+            by_output
+                .as_ref()
+                .is_none_or(|o| m.output_modalities.contains(o))
+        })
+        .filter(|m| {
+            by_inference
+                .as_ref()
+                .is_none_or(|t| inference_types(m).contains(&t.as_str()))
+        })
         // No served model can be customized (fine-tuned) yet.
         .filter(|_| by_customization.is_none())
         .map(|m| model_summary(catalog, m))
@@ -44,17 +56,26 @@ pub async fn list_inference_profiles(state: AppState, call: Call) -> Result<Resp
         None | Some("SYSTEM_DEFINED") => catalog.inference_profiles(),
         Some(_) => Vec::new(),
     };
-    let max_results = call.input.get("maxResults").and_then(Value::as_u64).unwrap_or(1000) as usize;
+    let max_results = call
+        .input
+        .get("maxResults")
+        .and_then(Value::as_u64)
+        .unwrap_or(1000) as usize;
     let start = match call.optional_string("nextToken") {
         None => 0,
         Some(token) => token
             .parse::<usize>()
             .ok()
             .filter(|&n| n <= profiles.len())
-            .ok_or_else(|| ApiError::validation("nextToken is invalid; pass the token from the previous page."))?,
+            .ok_or_else(|| {
+                ApiError::validation("nextToken is invalid; pass the token from the previous page.")
+            })?,
     };
     let end = (start + max_results).min(profiles.len());
-    let page: Vec<Value> = profiles[start..end].iter().map(|p| profile_summary(catalog, p)).collect();
+    let page: Vec<Value> = profiles[start..end]
+        .iter()
+        .map(|p| profile_summary(catalog, p))
+        .collect();
     let mut body = json!({ "inferenceProfileSummaries": page });
     if end < profiles.len() {
         body["nextToken"] = json!(end.to_string());
@@ -73,7 +94,12 @@ pub async fn get_inference_profile(state: AppState, call: Call) -> Result<Respon
 
 /// The provider key Bedrock filters on: the model id's first dot-separated part (`anthropic`, `meta`).
 fn provider_key(model: &FoundationModel) -> String {
-    model.model_id.split('.').next().unwrap_or_default().to_ascii_lowercase()
+    model
+        .model_id
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
 }
 
 fn inference_types(model: &FoundationModel) -> Vec<&'static str> {

@@ -17,9 +17,13 @@ pub async fn aws_request(State(state): State<AppState>, request: Request) -> Res
     let request_id = uuid::Uuid::new_v4().to_string();
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let mut operation = None;
-    let mut response = handle(state, request, &mut operation).await.unwrap_or_else(IntoResponse::into_response);
+    let mut response = handle(state, request, &mut operation)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(http::HeaderName::from_static("x-amzn-requestid"), value);
+        response
+            .headers_mut()
+            .insert(http::HeaderName::from_static("x-amzn-requestid"), value);
     }
     tracing::info!(
         request_id,
@@ -50,12 +54,18 @@ async fn handle(
     }
 
     let models: &'static ServiceModels = ServiceModels::global();
-    let route = models.resolve(&parts.method, parts.uri.path(), parts.uri.query()).map_err(|_| {
-        ApiError(AwsError::new(
-            AwsErrorCode::UnknownOperationException,
-            format!("No Bedrock operation matches {} {}.", parts.method, parts.uri.path()),
-        ))
-    })?;
+    let route = models
+        .resolve(&parts.method, parts.uri.path(), parts.uri.query())
+        .map_err(|_| {
+            ApiError(AwsError::new(
+                AwsErrorCode::UnknownOperationException,
+                format!(
+                    "No Bedrock operation matches {} {}.",
+                    parts.method,
+                    parts.uri.path()
+                ),
+            ))
+        })?;
     *operation = Some(route.operation);
     let Some(handler) = routes::handler(route.service, route.operation) else {
         return Err(ApiError(AwsError::new(
@@ -67,25 +77,49 @@ async fn handle(
             ),
         )));
     };
-    let binding = models.bind_input(&route, &parts.headers, parts.uri.query(), &body).map_err(input_error)?;
-    models.validate(&route, &binding.input).map_err(input_error)?;
-    tracing::debug!(service = route.service, operation = route.operation, "dispatch");
+    let binding = models
+        .bind_input(&route, &parts.headers, parts.uri.query(), &body)
+        .map_err(input_error)?;
+    models
+        .validate(&route, &binding.input)
+        .map_err(input_error)?;
+    tracing::debug!(
+        service = route.service,
+        operation = route.operation,
+        "dispatch"
+    );
     let payload = binding.payload.map(|p| body.slice_ref(p));
-    handler(state, Call { input: binding.input, payload }).await
+    handler(
+        state,
+        Call {
+            input: binding.input,
+            payload,
+        },
+    )
+    .await
 }
 
-async fn read_body(body: Body, headers: &http::HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    headers: &http::HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError(AwsError::new(
             AwsErrorCode::RequestEntityTooLarge,
             format!("The request body is larger than basalt's limit of {limit} bytes."),
         ))
     };
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// Input that does not fit the operation's shape, unparseable JSON included: Bedrock answers

@@ -29,7 +29,10 @@ impl Call {
     }
 
     pub fn optional_string(&self, member: &str) -> Option<String> {
-        self.input.get(member).and_then(Value::as_str).map(str::to_string)
+        self.input
+            .get(member)
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 
     /// The input, or one member of it, as a domain type; serde's complaint names the field.
@@ -38,7 +41,8 @@ impl Call {
             Some(name) => self.input.get(name).cloned().unwrap_or(Value::Null),
             None => self.input.clone(),
         };
-        serde_json::from_value(value).map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))
     }
 }
 
@@ -56,18 +60,53 @@ macro_rules! handler {
 
 const ROUTES: &[(&str, &str, Handler)] = &[
     ("bedrock-runtime", "Converse", handler!(runtime::converse)),
-    ("bedrock-runtime", "ConverseStream", handler!(runtime::converse_stream)),
-    ("bedrock-runtime", "InvokeModel", handler!(runtime::invoke_model)),
-    ("bedrock-runtime", "InvokeModelWithResponseStream", handler!(runtime::invoke_model_with_response_stream)),
-    ("bedrock-runtime", "CountTokens", handler!(runtime::count_tokens)),
-    ("bedrock", "ListFoundationModels", handler!(control::list_foundation_models)),
-    ("bedrock", "GetFoundationModel", handler!(control::get_foundation_model)),
-    ("bedrock", "ListInferenceProfiles", handler!(control::list_inference_profiles)),
-    ("bedrock", "GetInferenceProfile", handler!(control::get_inference_profile)),
+    (
+        "bedrock-runtime",
+        "ConverseStream",
+        handler!(runtime::converse_stream),
+    ),
+    (
+        "bedrock-runtime",
+        "InvokeModel",
+        handler!(runtime::invoke_model),
+    ),
+    (
+        "bedrock-runtime",
+        "InvokeModelWithResponseStream",
+        handler!(runtime::invoke_model_with_response_stream),
+    ),
+    (
+        "bedrock-runtime",
+        "CountTokens",
+        handler!(runtime::count_tokens),
+    ),
+    (
+        "bedrock",
+        "ListFoundationModels",
+        handler!(control::list_foundation_models),
+    ),
+    (
+        "bedrock",
+        "GetFoundationModel",
+        handler!(control::get_foundation_model),
+    ),
+    (
+        "bedrock",
+        "ListInferenceProfiles",
+        handler!(control::list_inference_profiles),
+    ),
+    (
+        "bedrock",
+        "GetInferenceProfile",
+        handler!(control::get_inference_profile),
+    ),
 ];
 
 pub fn handler(service: &str, operation: &str) -> Option<Handler> {
-    ROUTES.iter().find(|(s, o, _)| *s == service && *o == operation).map(|(_, _, h)| *h)
+    ROUTES
+        .iter()
+        .find(|(s, o, _)| *s == service && *o == operation)
+        .map(|(_, _, h)| *h)
 }
 
 /// `(service, operation)` pairs basalt implements, for the coverage report.

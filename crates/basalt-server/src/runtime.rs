@@ -2,9 +2,9 @@
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
 use basalt_models::CountTokensInput;
 use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::routes::Call;
@@ -14,7 +14,10 @@ use crate::{ApiError, AppState};
 pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     let request: ConverseRequest = call.decode(None)?;
-    let field_paths = request.additional_model_response_field_paths.clone().unwrap_or_default();
+    let field_paths = request
+        .additional_model_response_field_paths
+        .clone()
+        .unwrap_or_default();
     let output = state.runtime.converse(&model_id, request).await?;
     let mut body = converse_response(&output);
     if let Some(fields) = additional_response_fields(&field_paths, &output) {
@@ -27,7 +30,9 @@ pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, Ap
     let model_id = call.string("modelId")?;
     let request: ConverseRequest = call.decode(None)?;
     let events = state.runtime.converse_stream(&model_id, request).await?;
-    Ok(event_stream_response(events, |event| Ok(converse_stream_event(&event))))
+    Ok(event_stream_response(events, |event| {
+        Ok(converse_stream_event(&event))
+    }))
 }
 
 pub async fn invoke_model(state: AppState, call: Call) -> Result<Response, ApiError> {
@@ -38,22 +43,37 @@ pub async fn invoke_model(state: AppState, call: Call) -> Result<Response, ApiEr
     Ok((
         [
             (http::header::CONTENT_TYPE, "application/json".to_string()),
-            (http::HeaderName::from_static("x-amzn-bedrock-input-token-count"), output.input_tokens.to_string()),
-            (http::HeaderName::from_static("x-amzn-bedrock-output-token-count"), output.output_tokens.to_string()),
-            (http::HeaderName::from_static("x-amzn-bedrock-invocation-latency"), output.latency_ms.to_string()),
+            (
+                http::HeaderName::from_static("x-amzn-bedrock-input-token-count"),
+                output.input_tokens.to_string(),
+            ),
+            (
+                http::HeaderName::from_static("x-amzn-bedrock-output-token-count"),
+                output.output_tokens.to_string(),
+            ),
+            (
+                http::HeaderName::from_static("x-amzn-bedrock-invocation-latency"),
+                output.latency_ms.to_string(),
+            ),
         ],
         output.body,
     )
         .into_response())
 }
 
-pub async fn invoke_model_with_response_stream(state: AppState, call: Call) -> Result<Response, ApiError> {
+pub async fn invoke_model_with_response_stream(
+    state: AppState,
+    call: Call,
+) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
     let body = call.payload.clone().unwrap_or_default();
     let chunks = state.runtime.invoke_model_stream(&model_id, &body).await?;
     let mut response = event_stream_response(chunks, |chunk| {
-        Ok(EncodedEvent { event_type: "chunk", payload: basalt_wire::eventstream::chunk_payload(&chunk) })
+        Ok(EncodedEvent {
+            event_type: "chunk",
+            payload: basalt_wire::eventstream::chunk_payload(&chunk),
+        })
     });
     response.headers_mut().insert(
         http::HeaderName::from_static("x-amzn-bedrock-content-type"),
@@ -66,16 +86,25 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
     let model_id = call.string("modelId")?;
     let input = call.input.get("input").cloned().unwrap_or(Value::Null);
     let input = if let Some(converse) = input.get("converse") {
-        let request = serde_json::from_value(converse.clone())
-            .map_err(|e| ApiError::validation(format!("Malformed input request: input.converse: {e}")))?;
+        let request = serde_json::from_value(converse.clone()).map_err(|e| {
+            ApiError::validation(format!("Malformed input request: input.converse: {e}"))
+        })?;
         CountTokensInput::Converse(Box::new(request))
-    } else if let Some(body) = input.get("invokeModel").and_then(|v| v.get("body")).and_then(Value::as_str) {
+    } else if let Some(body) = input
+        .get("invokeModel")
+        .and_then(|v| v.get("body"))
+        .and_then(Value::as_str)
+    {
         let body = base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|e| ApiError::validation(format!("input.invokeModel.body is not valid base64: {e}")))?;
+            .map_err(|e| {
+                ApiError::validation(format!("input.invokeModel.body is not valid base64: {e}"))
+            })?;
         CountTokensInput::InvokeModel { body }
     } else {
-        return Err(ApiError::validation("input must set exactly one of converse or invokeModel."));
+        return Err(ApiError::validation(
+            "input must set exactly one of converse or invokeModel.",
+        ));
     };
     let input_tokens = state.runtime.count_tokens(&model_id, input)?;
     Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
@@ -85,7 +114,13 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
 fn check_json_content_type(call: &Call) -> Result<(), ApiError> {
     match call.optional_string("contentType") {
         None => Ok(()),
-        Some(t) if t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        Some(t)
+            if t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) =>
+        {
+            Ok(())
+        }
         Some(t) => Err(ApiError::validation(format!(
             "The provided Content-Type `{t}` is not supported. Send the body as application/json."
         ))),
@@ -117,19 +152,34 @@ fn additional_response_fields(paths: &[String], output: &ConverseOutput) -> Opti
 fn converse_stream_event(event: &StreamEvent) -> EncodedEvent {
     let (event_type, payload) = match event {
         StreamEvent::MessageStart { role } => ("messageStart", json!({ "role": role })),
-        StreamEvent::ContentBlockDelta { index, text } => {
-            ("contentBlockDelta", json!({ "contentBlockIndex": index, "delta": { "text": text } }))
-        }
-        StreamEvent::ToolUseStart { index, tool_use_id, name } => (
+        StreamEvent::ContentBlockDelta { index, text } => (
+            "contentBlockDelta",
+            json!({ "contentBlockIndex": index, "delta": { "text": text } }),
+        ),
+        StreamEvent::ToolUseStart {
+            index,
+            tool_use_id,
+            name,
+        } => (
             "contentBlockStart",
             json!({ "contentBlockIndex": index, "start": { "toolUse": { "toolUseId": tool_use_id, "name": name } } }),
         ),
-        StreamEvent::ToolUseDelta { index, input } => {
-            ("contentBlockDelta", json!({ "contentBlockIndex": index, "delta": { "toolUse": { "input": input } } }))
+        StreamEvent::ToolUseDelta { index, input } => (
+            "contentBlockDelta",
+            json!({ "contentBlockIndex": index, "delta": { "toolUse": { "input": input } } }),
+        ),
+        StreamEvent::ContentBlockStop { index } => {
+            ("contentBlockStop", json!({ "contentBlockIndex": index }))
         }
-        StreamEvent::ContentBlockStop { index } => ("contentBlockStop", json!({ "contentBlockIndex": index })),
-        StreamEvent::MessageStop { stop_reason, .. } => ("messageStop", json!({ "stopReason": stop_reason })),
-        StreamEvent::Metadata { usage, metrics } => ("metadata", json!({ "usage": usage, "metrics": metrics })),
+        StreamEvent::MessageStop { stop_reason, .. } => {
+            ("messageStop", json!({ "stopReason": stop_reason }))
+        }
+        StreamEvent::Metadata { usage, metrics } => {
+            ("metadata", json!({ "usage": usage, "metrics": metrics }))
+        }
     };
-    EncodedEvent { event_type, payload: payload.to_string().into_bytes() }
+    EncodedEvent {
+        event_type,
+        payload: payload.to_string().into_bytes(),
+    }
 }

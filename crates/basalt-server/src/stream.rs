@@ -42,7 +42,10 @@ where
             futures::future::ready(Some(Ok::<Bytes, Infallible>(frame)))
         });
     (
-        [(http::header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
+        [(
+            http::header::CONTENT_TYPE,
+            "application/vnd.amazon.eventstream",
+        )],
         Body::from_stream(frames),
     )
         .into_response()

