@@ -51,9 +51,9 @@ run: deps build models
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: tests/requirements.txt
+$(VENV)/.installed: tests/requirements.txt tests/requirements-upstream.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt -r tests/requirements-upstream.txt
 	@touch $@
 
 test: deps build models venv test-rust test-e2e

@@ -147,8 +147,8 @@ impl Catalog {
                     )));
                 }
                 let fits = match (model.body_format, raw.served.get(served)) {
-                    (Some(InvokeFormat::Chat(_)), Some(ProviderConfig::LocalLlama(_))) => true,
-                    (Some(InvokeFormat::Embedding(_)), Some(ProviderConfig::LocalEmbedding(_))) => true,
+                    (Some(InvokeFormat::Chat(_)), Some(config)) => config.is_chat(),
+                    (Some(InvokeFormat::Embedding(_)), Some(config)) => !config.is_chat(),
                     (None, _) => {
                         return Err(ModelError::Config(format!(
                             "model catalog: {} is served but names no body_format",
@@ -164,7 +164,11 @@ impl Catalog {
                     )));
                 }
             }
-            if let Some(geo) = model.inference_profiles.iter().find(|g| !PROFILE_GEOS.contains(&g.as_str())) {
+            if let Some(geo) = model
+                .inference_profiles
+                .iter()
+                .find(|g| !PROFILE_GEOS.contains(&g.as_str()))
+            {
                 return Err(ModelError::Config(format!(
                     "model catalog: {} names inference profile geo `{geo}`; known geos are {}",
                     model.model_id,
@@ -190,9 +194,28 @@ impl Catalog {
                 inference_profiles: model.inference_profiles,
             });
         }
+        for (name, config) in &raw.served {
+            let Some(fallback) = config.fallback() else {
+                continue;
+            };
+            match raw.served.get(fallback) {
+                Some(other) if other.is_chat() == config.is_chat() && fallback != name => {}
+                Some(_) => {
+                    return Err(ModelError::Config(format!(
+                        "model catalog: [served.{name}] falls back to `{fallback}`, which must be another served model of the same kind (chat or embedding)"
+                    )))
+                }
+                None => {
+                    return Err(ModelError::Config(format!(
+                        "model catalog: [served.{name}] falls back to `{fallback}`, which no [served.{fallback}] table defines"
+                    )))
+                }
+            }
+        }
         for router in &raw.prompt_routers {
-            if let Some(missing) =
-                std::iter::once(&router.fallback).chain(&router.models).find(|id| !by_id.contains_key(*id))
+            if let Some(missing) = std::iter::once(&router.fallback)
+                .chain(&router.models)
+                .find(|id| !by_id.contains_key(*id))
             {
                 return Err(ModelError::Config(format!(
                     "model catalog: prompt router {} names unknown model {missing}",
@@ -219,15 +242,24 @@ impl Catalog {
     }
 
     pub fn foundation_model_arn(&self, model_id: &str) -> String {
-        format!("arn:aws:bedrock:{}::foundation-model/{model_id}", self.region)
+        format!(
+            "arn:aws:bedrock:{}::foundation-model/{model_id}",
+            self.region
+        )
     }
 
     pub fn inference_profile_arn(&self, profile_id: &str) -> String {
-        format!("arn:aws:bedrock:{}:{}:inference-profile/{profile_id}", self.region, self.account_id)
+        format!(
+            "arn:aws:bedrock:{}:{}:inference-profile/{profile_id}",
+            self.region, self.account_id
+        )
     }
 
     pub fn prompt_router_arn(&self, router_id: &str) -> String {
-        format!("arn:aws:bedrock:{}:{}:default-prompt-router/{router_id}", self.region, self.account_id)
+        format!(
+            "arn:aws:bedrock:{}:{}:default-prompt-router/{router_id}",
+            self.region, self.account_id
+        )
     }
 
     /// Every system-defined inference profile, in catalog order.
@@ -235,11 +267,14 @@ impl Catalog {
         self.models
             .iter()
             .flat_map(|model| {
-                model.inference_profiles.iter().map(move |geo| InferenceProfile {
-                    id: format!("{geo}.{}", model.model_id),
-                    geo: geo.clone(),
-                    model,
-                })
+                model
+                    .inference_profiles
+                    .iter()
+                    .map(move |geo| InferenceProfile {
+                        id: format!("{geo}.{}", model.model_id),
+                        geo: geo.clone(),
+                        model,
+                    })
             })
             .collect()
     }
@@ -248,16 +283,23 @@ impl Catalog {
         let id = arn_resource(identifier, "inference-profile").unwrap_or(identifier);
         let (geo, model_id) = split_profile_id(id)?;
         let model = self.model(model_id)?;
-        model.inference_profiles.iter().any(|g| g == geo).then(|| InferenceProfile {
-            id: id.to_string(),
-            geo: geo.to_string(),
-            model,
-        })
+        model
+            .inference_profiles
+            .iter()
+            .any(|g| g == geo)
+            .then(|| InferenceProfile {
+                id: id.to_string(),
+                geo: geo.to_string(),
+                model,
+            })
     }
 
     /// Resolves anything a client may pass as `modelId`: a model id, a foundation-model ARN, an
     /// inference profile id or ARN, or a default prompt router ARN.
-    pub fn resolve(&self, identifier: &str) -> Result<(&FoundationModel, ModelReference), ModelError> {
+    pub fn resolve(
+        &self,
+        identifier: &str,
+    ) -> Result<(&FoundationModel, ModelReference), ModelError> {
         if let Some(model) = self.model(identifier) {
             return Ok((model, ModelReference::FoundationModel));
         }
@@ -267,12 +309,22 @@ impl Catalog {
             }
         }
         if let Some(profile) = self.inference_profile(identifier) {
-            return Ok((profile.model, ModelReference::InferenceProfile { profile_id: profile.id }));
+            return Ok((
+                profile.model,
+                ModelReference::InferenceProfile {
+                    profile_id: profile.id,
+                },
+            ));
         }
         if let Some(router_id) = arn_resource(identifier, "default-prompt-router") {
             if let Some(router) = self.prompt_routers.iter().find(|r| r.id == router_id) {
                 if let Some(model) = self.model(&router.fallback) {
-                    return Ok((model, ModelReference::PromptRouter { router_id: router.id.clone() }));
+                    return Ok((
+                        model,
+                        ModelReference::PromptRouter {
+                            router_id: router.id.clone(),
+                        },
+                    ));
                 }
             }
         }
@@ -329,7 +381,12 @@ mod tests {
             .resolve("arn:aws:bedrock:us-east-1:123412341234:default-prompt-router/meta.llama:1")
             .expect("router");
         assert_eq!(model.model_id, "meta.llama3-1-8b-instruct-v1:0");
-        assert_eq!(via, ModelReference::PromptRouter { router_id: "meta.llama:1".into() });
+        assert_eq!(
+            via,
+            ModelReference::PromptRouter {
+                router_id: "meta.llama:1".into()
+            }
+        );
     }
 
     #[test]
@@ -338,8 +395,12 @@ mod tests {
         assert!(catalog.resolve("anthropic.claude-9").is_err());
         // Titan Text has no cross-region profile in Bedrock.
         assert!(catalog.resolve("us.amazon.titan-text-express-v1").is_err());
-        assert!(catalog.resolve("arn:aws:bedrock:us-east-1::foundation-model/nope").is_err());
-        assert!(catalog.resolve("arn:aws:s3:::bucket/anthropic.claude-3-haiku-20240307-v1:0").is_err());
+        assert!(catalog
+            .resolve("arn:aws:bedrock:us-east-1::foundation-model/nope")
+            .is_err());
+        assert!(catalog
+            .resolve("arn:aws:s3:::bucket/anthropic.claude-3-haiku-20240307-v1:0")
+            .is_err());
     }
 
     #[test]
@@ -350,7 +411,9 @@ mod tests {
                 assert!(model.body_format.is_some(), "{}", model.model_id);
             }
         }
-        assert!(catalog.model("stability.stable-diffusion-xl-v1").is_some_and(|m| m.serve_with.is_none()));
+        assert!(catalog
+            .model("stability.stable-diffusion-xl-v1")
+            .is_some_and(|m| m.serve_with.is_none()));
     }
 
     #[test]

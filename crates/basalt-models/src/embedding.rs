@@ -21,7 +21,11 @@ pub trait EmbeddingProvider: Send + Sync {
     /// Length of the vectors the model itself produces.
     fn native_dimensions(&self) -> u32;
 
-    async fn embed(&self, texts: Vec<String>, truncate: Truncate) -> Result<Vec<TextEmbedding>, ModelError>;
+    async fn embed(
+        &self,
+        texts: Vec<String>,
+        truncate: Truncate,
+    ) -> Result<Vec<TextEmbedding>, ModelError>;
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,7 +57,11 @@ pub struct LocalEmbeddingProvider {
 }
 
 impl LocalEmbeddingProvider {
-    pub fn start(name: &str, config: &LocalEmbeddingConfig, models_dir: &Path) -> Result<Self, ModelError> {
+    pub fn start(
+        name: &str,
+        config: &LocalEmbeddingConfig,
+        models_dir: &Path,
+    ) -> Result<Self, ModelError> {
         let model_dir = models_dir.join(&config.dir);
         if !model_dir.join("model.safetensors").is_file() {
             return Err(ModelError::Config(format!(
@@ -69,7 +77,10 @@ impl LocalEmbeddingProvider {
             queue_depth: config.queue_depth,
         })
         .map_err(|e| ModelError::Config(format!("loading served model `{name}`: {e}")))?;
-        Ok(LocalEmbeddingProvider { name: name.to_string(), engine })
+        Ok(LocalEmbeddingProvider {
+            name: name.to_string(),
+            engine,
+        })
     }
 }
 
@@ -79,7 +90,11 @@ impl EmbeddingProvider for LocalEmbeddingProvider {
         self.engine.info().dimensions
     }
 
-    async fn embed(&self, texts: Vec<String>, truncate: Truncate) -> Result<Vec<TextEmbedding>, ModelError> {
+    async fn embed(
+        &self,
+        texts: Vec<String>,
+        truncate: Truncate,
+    ) -> Result<Vec<TextEmbedding>, ModelError> {
         let options = EmbedOptions {
             truncate: match truncate {
                 Truncate::None => basalt_embed::Truncate::None,
@@ -100,6 +115,12 @@ impl EmbeddingProvider for LocalEmbeddingProvider {
             EmbedError::InvalidRequest(message) => ModelError::Validation(message),
             other => ModelError::Generation(other.to_string()),
         })?;
-        Ok(embeddings.into_iter().map(|e| TextEmbedding { vector: e.vector, tokens: e.tokens }).collect())
+        Ok(embeddings
+            .into_iter()
+            .map(|e| TextEmbedding {
+                vector: e.vector,
+                tokens: e.tokens,
+            })
+            .collect())
     }
 }

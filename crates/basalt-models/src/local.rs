@@ -220,7 +220,7 @@ fn message_text(
 
 /// A Converse `document` block as the model reads it: its name, then its text, fenced so the
 /// model can tell the document from the question. Formats are read by `basalt-documents`.
-fn document_text(
+pub(crate) fn document_text(
     document: &serde_json::Value,
     index: usize,
     j: usize,
@@ -460,7 +460,7 @@ fn tool_events(
 }
 
 /// Bedrock-style tool use ids: `tooluse_` and 22 random URL-safe characters.
-fn new_tool_use_id() -> String {
+pub(crate) fn new_tool_use_id() -> String {
     use std::hash::{BuildHasher, RandomState};
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let state = RandomState::new();

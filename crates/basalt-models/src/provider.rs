@@ -5,7 +5,10 @@ use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
-use crate::ModelError;
+use std::sync::Arc;
+
+use crate::remote::RemoteConfig;
+use crate::{ModelError, UpstreamFailure};
 
 /// A streamed answer. Dropping it cancels the generation behind it.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ModelError>> + Send>>;
@@ -36,12 +39,18 @@ pub trait ChatProvider: Send + Sync {
 
 /// Folds a stream of events into the answer a non-streaming call returns.
 pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, ModelError> {
-    use basalt_types::{ContentBlock, Message, Metrics, Role, StopReason, TokenUsage, ToolUseBlock};
+    use basalt_types::{
+        ContentBlock, Message, Metrics, Role, StopReason, TokenUsage, ToolUseBlock,
+    };
 
     /// A block being assembled, in the order its events arrived.
     enum Block {
         Text(String),
-        ToolUse { tool_use_id: String, name: String, input: String },
+        ToolUse {
+            tool_use_id: String,
+            name: String,
+            input: String,
+        },
     }
     let mut blocks: Vec<(u32, Block)> = Vec::new();
     let mut role = Role::Assistant;
@@ -51,23 +60,49 @@ pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, M
     while let Some(event) = stream.next().await {
         match event? {
             StreamEvent::MessageStart { role: r } => role = r,
-            StreamEvent::ContentBlockDelta { index, text: delta } => match blocks.iter_mut().find(|(i, _)| *i == index) {
-                Some((_, Block::Text(text))) => text.push_str(&delta),
-                Some((_, Block::ToolUse { .. })) => {
-                    return Err(ModelError::Generation(format!("text arrived for tool-use block {index}")))
+            StreamEvent::ContentBlockDelta { index, text: delta } => {
+                match blocks.iter_mut().find(|(i, _)| *i == index) {
+                    Some((_, Block::Text(text))) => text.push_str(&delta),
+                    Some((_, Block::ToolUse { .. })) => {
+                        return Err(ModelError::Generation(format!(
+                            "text arrived for tool-use block {index}"
+                        )))
+                    }
+                    None => blocks.push((index, Block::Text(delta))),
                 }
-                None => blocks.push((index, Block::Text(delta))),
-            },
-            StreamEvent::ToolUseStart { index, tool_use_id, name } => {
-                blocks.push((index, Block::ToolUse { tool_use_id, name, input: String::new() }))
             }
-            StreamEvent::ToolUseDelta { index, input: piece } => match blocks.iter_mut().find(|(i, _)| *i == index) {
+            StreamEvent::ToolUseStart {
+                index,
+                tool_use_id,
+                name,
+            } => blocks.push((
+                index,
+                Block::ToolUse {
+                    tool_use_id,
+                    name,
+                    input: String::new(),
+                },
+            )),
+            StreamEvent::ToolUseDelta {
+                index,
+                input: piece,
+            } => match blocks.iter_mut().find(|(i, _)| *i == index) {
                 Some((_, Block::ToolUse { input, .. })) => input.push_str(&piece),
-                _ => return Err(ModelError::Generation(format!("tool input arrived for block {index}, which is not a tool call"))),
+                _ => {
+                    return Err(ModelError::Generation(format!(
+                        "tool input arrived for block {index}, which is not a tool call"
+                    )))
+                }
             },
             StreamEvent::ContentBlockStop { .. } => {}
-            StreamEvent::MessageStop { stop_reason, stop_sequence } => stop = (stop_reason, stop_sequence),
-            StreamEvent::Metadata { usage: u, metrics: m } => {
+            StreamEvent::MessageStop {
+                stop_reason,
+                stop_sequence,
+            } => stop = (stop_reason, stop_sequence),
+            StreamEvent::Metadata {
+                usage: u,
+                metrics: m,
+            } => {
                 usage = u;
                 metrics = m;
             }
@@ -77,11 +112,26 @@ pub async fn collect_stream(mut stream: EventStream) -> Result<ConverseOutput, M
     for (_, block) in blocks {
         content.push(match block {
             Block::Text(text) => ContentBlock::Text(text),
-            Block::ToolUse { tool_use_id, name, input } => {
-                let input = if input.trim().is_empty() { "{}" } else { input.as_str() };
-                let input = serde_json::from_str(input)
-                    .map_err(|e| ModelError::Generation(format!("tool call {name} has input that is not JSON: {e}")))?;
-                ContentBlock::ToolUse(ToolUseBlock { tool_use_id, name, input })
+            Block::ToolUse {
+                tool_use_id,
+                name,
+                input,
+            } => {
+                let input = if input.trim().is_empty() {
+                    "{}"
+                } else {
+                    input.as_str()
+                };
+                let input = serde_json::from_str(input).map_err(|e| {
+                    ModelError::Generation(format!(
+                        "tool call {name} has input that is not JSON: {e}"
+                    ))
+                })?;
+                ContentBlock::ToolUse(ToolUseBlock {
+                    tool_use_id,
+                    name,
+                    input,
+                })
             }
         });
     }
@@ -105,14 +155,99 @@ pub enum ProviderConfig {
     LocalLlama(crate::local::LocalLlamaConfig),
     /// A sentence-transformers model on the in-process embedding engine.
     LocalEmbedding(crate::embedding::LocalEmbeddingConfig),
+    /// A chat model on an OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI).
+    #[serde(rename = "openai")]
+    OpenAi(RemoteConfig),
+    /// An embedding model on an OpenAI-compatible server; `dimensions` is required.
+    #[serde(rename = "openai-embedding")]
+    OpenAiEmbedding(RemoteConfig),
+    /// A chat model behind Anthropic's Messages API.
+    Anthropic(RemoteConfig),
 }
 
 impl ProviderConfig {
     /// The human name of what runs, for listings.
-    pub fn display_name(&self) -> &str {
+    pub fn display_name(&self) -> String {
         match self {
-            ProviderConfig::LocalLlama(config) => &config.name,
-            ProviderConfig::LocalEmbedding(config) => &config.name,
+            ProviderConfig::LocalLlama(config) => config.name.clone(),
+            ProviderConfig::LocalEmbedding(config) => config.name.clone(),
+            ProviderConfig::OpenAi(config)
+            | ProviderConfig::OpenAiEmbedding(config)
+            | ProviderConfig::Anthropic(config) => config.display_name(),
+        }
+    }
+
+    /// Whether it answers chat (Converse, text InvokeModel bodies) rather than embeddings.
+    pub fn is_chat(&self) -> bool {
+        match self {
+            ProviderConfig::LocalLlama(_)
+            | ProviderConfig::OpenAi(_)
+            | ProviderConfig::Anthropic(_) => true,
+            ProviderConfig::LocalEmbedding(_) | ProviderConfig::OpenAiEmbedding(_) => false,
+        }
+    }
+
+    /// The served model that answers when this one fails before it says anything.
+    pub fn fallback(&self) -> Option<&str> {
+        match self {
+            ProviderConfig::OpenAi(config)
+            | ProviderConfig::OpenAiEmbedding(config)
+            | ProviderConfig::Anthropic(config) => config.fallback.as_deref(),
+            ProviderConfig::LocalLlama(_) | ProviderConfig::LocalEmbedding(_) => None,
+        }
+    }
+}
+
+/// A chat model that hands a request to another served model when it fails in a way another
+/// model can fix — throttled, unreachable, not ready, timed out — before any output was sent.
+pub struct WithFallback {
+    pub primary: Arc<dyn ChatProvider>,
+    pub fallback: Arc<dyn ChatProvider>,
+    /// The fallback's served name, for the log line.
+    pub fallback_name: String,
+}
+
+impl WithFallback {
+    fn falls_back(&self, error: &ModelError) -> bool {
+        let retryable = match error {
+            ModelError::Throttled { .. } => true,
+            ModelError::Upstream { failure, .. } => matches!(
+                failure,
+                UpstreamFailure::Throttled
+                    | UpstreamFailure::Timeout
+                    | UpstreamFailure::NotReady
+                    | UpstreamFailure::Unavailable
+            ),
+            _ => false,
+        };
+        if retryable {
+            tracing::warn!(fallback = %self.fallback_name, error = %error, "falling back");
+        }
+        retryable
+    }
+}
+
+#[async_trait]
+impl ChatProvider for WithFallback {
+    fn limits(&self) -> ModelLimits {
+        self.primary.limits()
+    }
+
+    fn count_tokens(&self, request: &ConverseRequest) -> Result<u32, ModelError> {
+        self.primary.count_tokens(request)
+    }
+
+    async fn converse_stream(&self, request: ConverseRequest) -> Result<EventStream, ModelError> {
+        match self.primary.converse_stream(request.clone()).await {
+            Err(error) if self.falls_back(&error) => self.fallback.converse_stream(request).await,
+            other => other,
+        }
+    }
+
+    async fn converse(&self, request: ConverseRequest) -> Result<ConverseOutput, ModelError> {
+        match self.primary.converse(request.clone()).await {
+            Err(error) if self.falls_back(&error) => self.fallback.converse(request).await,
+            other => other,
         }
     }
 }
@@ -130,23 +265,55 @@ mod tests {
     #[tokio::test]
     async fn collects_text_and_tool_calls_in_block_order() {
         let output = collect_stream(stream(vec![
-            StreamEvent::MessageStart { role: Role::Assistant },
-            StreamEvent::ContentBlockDelta { index: 0, text: "Let me ".into() },
-            StreamEvent::ContentBlockDelta { index: 0, text: "check.".into() },
+            StreamEvent::MessageStart {
+                role: Role::Assistant,
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "Let me ".into(),
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "check.".into(),
+            },
             StreamEvent::ContentBlockStop { index: 0 },
-            StreamEvent::ToolUseStart { index: 1, tool_use_id: "tooluse_1".into(), name: "weather".into() },
-            StreamEvent::ToolUseDelta { index: 1, input: "{\"city\": ".into() },
-            StreamEvent::ToolUseDelta { index: 1, input: "\"Paris\"}".into() },
+            StreamEvent::ToolUseStart {
+                index: 1,
+                tool_use_id: "tooluse_1".into(),
+                name: "weather".into(),
+            },
+            StreamEvent::ToolUseDelta {
+                index: 1,
+                input: "{\"city\": ".into(),
+            },
+            StreamEvent::ToolUseDelta {
+                index: 1,
+                input: "\"Paris\"}".into(),
+            },
             StreamEvent::ContentBlockStop { index: 1 },
-            StreamEvent::MessageStop { stop_reason: StopReason::ToolUse, stop_sequence: None },
-            StreamEvent::Metadata { usage: TokenUsage::new(10, 7), metrics: Metrics { latency_ms: 3 } },
+            StreamEvent::MessageStop {
+                stop_reason: StopReason::ToolUse,
+                stop_sequence: None,
+            },
+            StreamEvent::Metadata {
+                usage: TokenUsage::new(10, 7),
+                metrics: Metrics { latency_ms: 3 },
+            },
         ]))
         .await
         .expect("collects");
         assert_eq!(output.stop_reason, StopReason::ToolUse);
-        assert_eq!(output.message.content[0], ContentBlock::Text("Let me check.".into()));
-        let ContentBlock::ToolUse(call) = &output.message.content[1] else { panic!("tool use expected") };
-        assert_eq!((call.tool_use_id.as_str(), call.name.as_str()), ("tooluse_1", "weather"));
+        assert_eq!(
+            output.message.content[0],
+            ContentBlock::Text("Let me check.".into())
+        );
+        let ContentBlock::ToolUse(call) = &output.message.content[1] else {
+            panic!("tool use expected")
+        };
+        assert_eq!(
+            (call.tool_use_id.as_str(), call.name.as_str()),
+            ("tooluse_1", "weather")
+        );
         assert_eq!(call.input, json!({"city": "Paris"}));
         assert_eq!(output.usage.total_tokens, 17);
     }
@@ -154,8 +321,15 @@ mod tests {
     #[tokio::test]
     async fn tool_input_that_is_not_json_is_an_error() {
         let result = collect_stream(stream(vec![
-            StreamEvent::ToolUseStart { index: 0, tool_use_id: "t".into(), name: "f".into() },
-            StreamEvent::ToolUseDelta { index: 0, input: "{not json".into() },
+            StreamEvent::ToolUseStart {
+                index: 0,
+                tool_use_id: "t".into(),
+                name: "f".into(),
+            },
+            StreamEvent::ToolUseDelta {
+                index: 0,
+                input: "{not json".into(),
+            },
         ]))
         .await;
         assert!(matches!(result, Err(ModelError::Generation(_))));

@@ -13,7 +13,9 @@ use futures::{Stream, StreamExt};
 use crate::catalog::{Catalog, FoundationModel, InvokeFormat};
 use crate::embedding::{EmbeddingProvider, LocalEmbeddingProvider};
 use crate::local::LocalLlamaProvider;
-use crate::{ChatProvider, EventStream, ModelError, ProviderConfig};
+use crate::remote::anthropic::AnthropicProvider;
+use crate::remote::openai::{OpenAiChatProvider, OpenAiEmbeddingProvider};
+use crate::{ChatProvider, EventStream, ModelError, ProviderConfig, WithFallback};
 
 /// The input of CountTokens: the body of an InvokeModel call, or a Converse request.
 #[derive(Debug, Clone)]
@@ -61,14 +63,46 @@ impl BedrockRuntime {
         let mut served = BTreeMap::new();
         for (name, config) in &catalog.served {
             let model = match config {
-                ProviderConfig::LocalLlama(local) => {
-                    ServedModel::Chat(Arc::new(LocalLlamaProvider::start(name, local, models_dir)?))
+                ProviderConfig::LocalLlama(local) => ServedModel::Chat(Arc::new(
+                    LocalLlamaProvider::start(name, local, models_dir)?,
+                )),
+                ProviderConfig::LocalEmbedding(local) => ServedModel::Embedding(Arc::new(
+                    LocalEmbeddingProvider::start(name, local, models_dir)?,
+                )),
+                ProviderConfig::OpenAi(remote) => {
+                    ServedModel::Chat(Arc::new(OpenAiChatProvider::start(name, remote)?))
                 }
-                ProviderConfig::LocalEmbedding(local) => {
-                    ServedModel::Embedding(Arc::new(LocalEmbeddingProvider::start(name, local, models_dir)?))
+                ProviderConfig::OpenAiEmbedding(remote) => {
+                    let dimensions = remote.dimensions.ok_or_else(|| {
+                        ModelError::Config(format!(
+                            "served model `{name}`: an openai-embedding model needs `dimensions` (its vector length)"
+                        ))
+                    })?;
+                    ServedModel::Embedding(Arc::new(OpenAiEmbeddingProvider::start(
+                        name, remote, dimensions,
+                    )?))
+                }
+                ProviderConfig::Anthropic(remote) => {
+                    ServedModel::Chat(Arc::new(AnthropicProvider::start(name, remote)?))
                 }
             };
             served.insert(name.clone(), model);
+        }
+        // Chat models with a fallback answer through it; the catalog checked kinds and names.
+        for (name, config) in &catalog.served {
+            let Some(fallback_name) = config.fallback() else {
+                continue;
+            };
+            if let (Some(ServedModel::Chat(primary)), Some(ServedModel::Chat(fallback))) =
+                (served.get(name), served.get(fallback_name))
+            {
+                let wrapped = WithFallback {
+                    primary: primary.clone(),
+                    fallback: fallback.clone(),
+                    fallback_name: fallback_name.to_string(),
+                };
+                served.insert(name.clone(), ServedModel::Chat(Arc::new(wrapped)));
+            }
         }
         Ok(BedrockRuntime { catalog, served })
     }
@@ -94,15 +128,21 @@ impl BedrockRuntime {
                 ),
             });
         };
-        let running = self.served.get(served).ok_or_else(|| ModelError::NotServed {
-            model_id: model.model_id.clone(),
-            reason: format!("served model `{served}` is not running"),
-        })?;
+        let running = self
+            .served
+            .get(served)
+            .ok_or_else(|| ModelError::NotServed {
+                model_id: model.model_id.clone(),
+                reason: format!("served model `{served}` is not running"),
+            })?;
         Ok((model, running))
     }
 
     /// The chat model behind `model_id`, for operations only chat models have.
-    fn provider_for(&self, model_id: &str) -> Result<(&FoundationModel, Arc<dyn ChatProvider>), ModelError> {
+    fn provider_for(
+        &self,
+        model_id: &str,
+    ) -> Result<(&FoundationModel, Arc<dyn ChatProvider>), ModelError> {
         match self.served_for(model_id)? {
             (model, ServedModel::Chat(provider)) => Ok((model, provider.clone())),
             (model, ServedModel::Embedding(_)) => Err(ModelError::Validation(format!(
@@ -112,29 +152,46 @@ impl BedrockRuntime {
         }
     }
 
-    pub async fn converse(&self, model_id: &str, request: ConverseRequest) -> Result<ConverseOutput, ModelError> {
+    pub async fn converse(
+        &self,
+        model_id: &str,
+        request: ConverseRequest,
+    ) -> Result<ConverseOutput, ModelError> {
         let (_, provider) = self.provider_for(model_id)?;
         let request = prepare(request, provider.as_ref())?;
         provider.converse(request).await
     }
 
-    pub async fn converse_stream(&self, model_id: &str, request: ConverseRequest) -> Result<EventStream, ModelError> {
+    pub async fn converse_stream(
+        &self,
+        model_id: &str,
+        request: ConverseRequest,
+    ) -> Result<EventStream, ModelError> {
         let (_, provider) = self.provider_for(model_id)?;
         let request = prepare(request, provider.as_ref())?;
         provider.converse_stream(request).await
     }
 
-    pub async fn invoke_model(&self, model_id: &str, body: &[u8]) -> Result<InvokeOutput, ModelError> {
+    pub async fn invoke_model(
+        &self,
+        model_id: &str,
+        body: &[u8],
+    ) -> Result<InvokeOutput, ModelError> {
         let started = Instant::now();
         let (model, served) = self.served_for(model_id)?;
         let (format, provider) = match (invoke_format(model)?, served) {
             (InvokeFormat::Chat(format), ServedModel::Chat(provider)) => (format, provider),
             (InvokeFormat::Embedding(format), ServedModel::Embedding(provider)) => {
-                return self.invoke_embedding(model, format, provider.as_ref(), body, started).await
+                return self
+                    .invoke_embedding(model, format, provider.as_ref(), body, started)
+                    .await
             }
             _ => return Err(mismatched(model)),
         };
-        let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
+        let request = prepare(
+            basalt_codecs::decode_request(format, body)?,
+            provider.as_ref(),
+        )?;
         let output = provider.converse(request).await?;
         let body = basalt_codecs::encode_response(format, &output, &model.model_id);
         Ok(InvokeOutput {
@@ -155,10 +212,21 @@ impl BedrockRuntime {
     ) -> Result<InvokeOutput, ModelError> {
         let request = basalt_codecs::decode_embedding_request(format, body)?;
         let dimensions = request.dimensions.or(model.dimensions);
-        let output = embed_texts(provider, request.texts.clone(), request.truncate, dimensions).await?;
+        let output = embed_texts(
+            provider,
+            request.texts.clone(),
+            request.truncate,
+            dimensions,
+        )
+        .await?;
         let input_tokens = output.per_text_tokens.iter().sum();
-        let output = EmbeddingOutput { vectors: output.vectors, input_tokens, per_text_tokens: output.per_text_tokens };
-        let body = basalt_codecs::encode_embedding_response(format, &request, &output, &model.model_id);
+        let output = EmbeddingOutput {
+            vectors: output.vectors,
+            input_tokens,
+            per_text_tokens: output.per_text_tokens,
+        };
+        let body =
+            basalt_codecs::encode_embedding_response(format, &request, &output, &model.model_id);
         Ok(InvokeOutput {
             body: serde_json::to_vec(&body).map_err(|e| ModelError::Generation(e.to_string()))?,
             input_tokens,
@@ -176,21 +244,40 @@ impl BedrockRuntime {
     ) -> Result<Embeddings, ModelError> {
         let (model, served) = self.served_for(model_id)?;
         let ServedModel::Embedding(provider) = served else {
-            return Err(ModelError::Validation(format!("The model {} is not an embedding model.", model.model_id)));
+            return Err(ModelError::Validation(format!(
+                "The model {} is not an embedding model.",
+                model.model_id
+            )));
         };
-        let mut output =
-            embed_texts(provider.as_ref(), texts, Truncate::End, dimensions.or(model.dimensions)).await?;
+        let mut output = embed_texts(
+            provider.as_ref(),
+            texts,
+            Truncate::End,
+            dimensions.or(model.dimensions),
+        )
+        .await?;
         output.model_id = model.model_id.clone();
         Ok(output)
     }
 
-    pub async fn invoke_model_stream(&self, model_id: &str, body: &[u8]) -> Result<ChunkStream, ModelError> {
+    pub async fn invoke_model_stream(
+        &self,
+        model_id: &str,
+        body: &[u8],
+    ) -> Result<ChunkStream, ModelError> {
         let started = Instant::now();
         let (model, provider) = self.provider_for(model_id)?;
         let format = chat_format(model)?;
-        let request = prepare(basalt_codecs::decode_request(format, body)?, provider.as_ref())?;
+        let request = prepare(
+            basalt_codecs::decode_request(format, body)?,
+            provider.as_ref(),
+        )?;
         // Anthropic's message_start and Titan's first chunk report the prompt size up front.
-        let encoder = StreamEncoder::new(format, &model.model_id).with_input_tokens(provider.count_tokens(&request)?);
+        // Remote servers count only as they answer; their final chunk carries the real count.
+        let encoder = match provider.count_tokens(&request) {
+            Ok(tokens) => StreamEncoder::new(format, &model.model_id).with_input_tokens(tokens),
+            Err(_) => StreamEncoder::new(format, &model.model_id),
+        };
         let events = provider.converse_stream(request).await?;
         Ok(Box::pin(encode_chunks(events, encoder, started)))
     }
@@ -199,7 +286,9 @@ impl BedrockRuntime {
         let (model, provider) = self.provider_for(model_id)?;
         let request = match input {
             CountTokensInput::Converse(request) => *request,
-            CountTokensInput::InvokeModel { body } => basalt_codecs::decode_request(chat_format(model)?, &body)?,
+            CountTokensInput::InvokeModel { body } => {
+                basalt_codecs::decode_request(chat_format(model)?, &body)?
+            }
         };
         check_conversation(&request)?;
         provider.count_tokens(&request)
@@ -218,10 +307,18 @@ async fn embed_texts(
     let mut vectors = Vec::with_capacity(embedded.len());
     let mut per_text_tokens = Vec::with_capacity(embedded.len());
     for text in embedded {
-        vectors.push(basalt_codecs::fit_dimensions(&text.vector, dimensions.unwrap_or(native), native)?);
+        vectors.push(basalt_codecs::fit_dimensions(
+            &text.vector,
+            dimensions.unwrap_or(native),
+            native,
+        )?);
         per_text_tokens.push(text.tokens);
     }
-    Ok(Embeddings { vectors, per_text_tokens, model_id: String::new() })
+    Ok(Embeddings {
+        vectors,
+        per_text_tokens,
+        model_id: String::new(),
+    })
 }
 
 fn invoke_format(model: &FoundationModel) -> Result<InvokeFormat, ModelError> {
@@ -246,7 +343,10 @@ fn mismatched(model: &FoundationModel) -> ModelError {
 }
 
 /// Bedrock's checks that hold for every model, then the model's own limits.
-fn prepare(mut request: ConverseRequest, provider: &dyn ChatProvider) -> Result<ConverseRequest, ModelError> {
+fn prepare(
+    mut request: ConverseRequest,
+    provider: &dyn ChatProvider,
+) -> Result<ConverseRequest, ModelError> {
     check_conversation(&request)?;
     if request.guardrail_config.is_some() {
         // Answering without the guardrail would be a silent failure of a safety control.
@@ -278,7 +378,9 @@ fn prepare(mut request: ConverseRequest, provider: &dyn ChatProvider) -> Result<
     }
     if let Some(p) = request.inference_config.top_p {
         if !(0.0..=1.0).contains(&p) {
-            return Err(ModelError::Validation(format!("inferenceConfig.topP must be between 0 and 1; got {p}.")));
+            return Err(ModelError::Validation(format!(
+                "inferenceConfig.topP must be between 0 and 1; got {p}."
+            )));
         }
     }
     if request.inference_config.top_k.is_none() {
@@ -289,8 +391,12 @@ fn prepare(mut request: ConverseRequest, provider: &dyn ChatProvider) -> Result<
 
 /// `additionalModelRequestFields.top_k` (Anthropic's and Nova's spelling, also `topK`).
 fn additional_top_k(request: &ConverseRequest) -> Result<Option<i64>, ModelError> {
-    let Some(fields) = &request.additional_model_request_fields else { return Ok(None) };
-    let Some(value) = fields.get("top_k").or_else(|| fields.get("topK")) else { return Ok(None) };
+    let Some(fields) = &request.additional_model_request_fields else {
+        return Ok(None);
+    };
+    let Some(value) = fields.get("top_k").or_else(|| fields.get("topK")) else {
+        return Ok(None);
+    };
     match value.as_i64() {
         Some(k) if k >= 0 => Ok(Some(k)),
         _ => Err(ModelError::Validation(format!(
@@ -361,7 +467,8 @@ fn encode_chunks(
             Err(e) => vec![Err(e)],
             Ok(event) => {
                 let elapsed_ms = started.elapsed().as_millis() as u64;
-                if first_byte_ms.is_none() && matches!(event, StreamEvent::ContentBlockDelta { .. }) {
+                if first_byte_ms.is_none() && matches!(event, StreamEvent::ContentBlockDelta { .. })
+                {
                     first_byte_ms = Some(elapsed_ms);
                 }
                 let latency = basalt_codecs::InvocationMetrics {
@@ -371,7 +478,10 @@ fn encode_chunks(
                 encoder
                     .encode(&event, &latency)
                     .into_iter()
-                    .map(|chunk| serde_json::to_vec(&chunk).map_err(|e| ModelError::Generation(e.to_string())))
+                    .map(|chunk| {
+                        serde_json::to_vec(&chunk)
+                            .map_err(|e| ModelError::Generation(e.to_string()))
+                    })
                     .collect()
             }
         };

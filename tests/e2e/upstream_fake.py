@@ -1,0 +1,149 @@
+"""A scripted OpenAI-compatible upstream on loopback, for fault tests only: each model name picks
+a behaviour (throttle, slow, malformed, cut stream, ...). Real answers come from the real
+llama-cpp-python server in test_remote_providers.py; this one only simulates failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeUpstream:
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+        self.headers_seen: list[dict[str, str]] = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                model = body.get("model", "")
+                with fake.lock:
+                    fake.calls[model] = fake.calls.get(model, 0) + 1
+                    attempt = fake.calls[model]
+                    fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
+                if self.path.endswith("/embeddings"):
+                    return fake.embeddings(self, body)
+                fake.answer(self, model, attempt, body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+    @staticmethod
+    def send_json(handler, status, payload, headers=()):
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(data)))
+        for key, value in headers:
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    @staticmethod
+    def completion(text):
+        return {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        }
+
+    def embeddings(self, handler, body):
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        # Listed out of order on purpose: clients must use `index`.
+        data = [{"object": "embedding", "index": i, "embedding": [0.6, 0.8, 0.0, float(i)]}
+                for i in reversed(range(len(texts)))]
+        return self.send_json(handler, 200, {"object": "list", "data": data, "model": body["model"],
+                                             "usage": {"prompt_tokens": 4 * len(texts), "total_tokens": 4 * len(texts)}})
+
+    def answer(self, handler, model, attempt, body):
+        if model == "tool":
+            return self.tool_call(handler, bool(body.get("stream")))
+        if model == "throttle-once" and attempt == 1:
+            return self.send_json(handler, 429, {"error": {"message": "slow down"}}, [("retry-after", "0.2")])
+        if model == "throttle":
+            return self.send_json(handler, 429, {"error": {"message": "rate limit reached"}}, [("retry-after", "0")])
+        if model == "loading":
+            return self.send_json(handler, 503, {"error": {"message": "Loading model"}})
+        if model == "unauthorized":
+            return self.send_json(handler, 401, {"error": {"message": "invalid api key"}})
+        if model == "rejects":
+            return self.send_json(handler, 400, {"error": {"message": "messages: too long for this model"}})
+        if model == "slow":
+            time.sleep(3)
+        if model == "malformed":
+            data = b"this is not json"
+            handler.send_response(200)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
+        if body.get("stream"):
+            return self.stream(handler, cut=model == "cut")
+        return self.send_json(handler, 200, self.completion("fine"))
+
+    @classmethod
+    def tool_call(cls, handler, stream):
+        call = {"id": "call_fake1", "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'}}
+        if not stream:
+            payload = cls.completion(None)
+            payload["choices"][0]["message"]["tool_calls"] = [call]
+            payload["choices"][0]["finish_reason"] = "tool_calls"
+            return cls.send_json(handler, 200, payload)
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        pieces = [
+            {"index": 0, "id": "call_fake1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+            {"index": 0, "function": {"arguments": '{"city": "Paris",'}},
+            {"index": 0, "function": {"arguments": ' "unit": "celsius"}'}},
+        ]
+        for piece in pieces:
+            chunk = {"choices": [{"index": 0, "delta": {"tool_calls": [piece]}}]}
+            handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        for chunk in [{"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+                      {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 12}}]:
+            handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    @staticmethod
+    def stream(handler, cut):
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]},
+                  {"choices": [{"index": 0, "delta": {"content": "lo"}}]}]
+        for chunk in chunks:
+            handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            handler.wfile.flush()
+        if cut:
+            handler.close_connection = True
+            return
+        done = [{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}]
+        for chunk in done:
+            handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+        handler.close_connection = True
