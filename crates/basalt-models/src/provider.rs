@@ -163,6 +163,8 @@ pub enum ProviderConfig {
     OpenAiEmbedding(RemoteConfig),
     /// A chat model behind Anthropic's Messages API.
     Anthropic(RemoteConfig),
+    /// A model on Amazon Bedrock itself (basalt as a gateway in front of AWS).
+    Bedrock(RemoteConfig),
 }
 
 impl ProviderConfig {
@@ -173,7 +175,8 @@ impl ProviderConfig {
             ProviderConfig::LocalEmbedding(config) => config.name.clone(),
             ProviderConfig::OpenAi(config)
             | ProviderConfig::OpenAiEmbedding(config)
-            | ProviderConfig::Anthropic(config) => config.display_name(),
+            | ProviderConfig::Anthropic(config)
+            | ProviderConfig::Bedrock(config) => config.display_name(),
         }
     }
 
@@ -182,7 +185,8 @@ impl ProviderConfig {
         match self {
             ProviderConfig::LocalLlama(_)
             | ProviderConfig::OpenAi(_)
-            | ProviderConfig::Anthropic(_) => true,
+            | ProviderConfig::Anthropic(_)
+            | ProviderConfig::Bedrock(_) => true,
             ProviderConfig::LocalEmbedding(_) | ProviderConfig::OpenAiEmbedding(_) => false,
         }
     }
@@ -192,7 +196,8 @@ impl ProviderConfig {
         match self {
             ProviderConfig::OpenAi(config)
             | ProviderConfig::OpenAiEmbedding(config)
-            | ProviderConfig::Anthropic(config) => config.fallback.as_deref(),
+            | ProviderConfig::Anthropic(config)
+            | ProviderConfig::Bedrock(config) => config.fallback.as_deref(),
             ProviderConfig::LocalLlama(_) | ProviderConfig::LocalEmbedding(_) => None,
         }
     }

@@ -14,6 +14,7 @@ use crate::catalog::{Catalog, FoundationModel, InvokeFormat};
 use crate::embedding::{EmbeddingProvider, LocalEmbeddingProvider};
 use crate::local::LocalLlamaProvider;
 use crate::remote::anthropic::AnthropicProvider;
+use crate::remote::bedrock::BedrockProvider;
 use crate::remote::openai::{OpenAiChatProvider, OpenAiEmbeddingProvider};
 use crate::{ChatProvider, EventStream, ModelError, ProviderConfig, WithFallback};
 
@@ -84,6 +85,9 @@ impl BedrockRuntime {
                 }
                 ProviderConfig::Anthropic(remote) => {
                     ServedModel::Chat(Arc::new(AnthropicProvider::start(name, remote)?))
+                }
+                ProviderConfig::Bedrock(remote) => {
+                    ServedModel::Chat(Arc::new(BedrockProvider::start(name, remote)?))
                 }
             };
             served.insert(name.clone(), model);

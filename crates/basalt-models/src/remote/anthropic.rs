@@ -14,6 +14,9 @@ use super::openai::remote_cannot_count;
 use super::{sse, RemoteConfig, Reporter, Upstream};
 use crate::{tools, ChatProvider, EventStream, ModelError, ModelLimits};
 
+/// Anthropic's API, when the catalog names no `base_url`.
+const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+
 /// The API version basalt speaks to Anthropic.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -26,7 +29,7 @@ impl AnthropicProvider {
     pub fn start(served: &str, config: &RemoteConfig) -> Result<Self, ModelError> {
         Ok(AnthropicProvider {
             config: config.clone(),
-            upstream: Upstream::new(served, config)?,
+            upstream: Upstream::new(served, config, ANTHROPIC_BASE_URL)?,
         })
     }
 
@@ -41,10 +44,10 @@ impl AnthropicProvider {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .header("anthropic-version", ANTHROPIC_VERSION)
                     .body(body.clone());
-                match key {
+                Ok(match key {
                     Some(key) => request.header("x-api-key", key),
                     None => request,
-                }
+                })
             })
             .await
     }

@@ -7,6 +7,7 @@
 //! [`UpstreamFailure`]. API keys are read from the environment and never logged.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod openai;
 mod sse;
 
@@ -23,9 +24,11 @@ use crate::{ModelError, ModelLimits, UpstreamFailure};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
-    /// The server's API root, e.g. `http://127.0.0.1:8000/v1` for vLLM, `https://api.openai.com/v1`,
-    /// `https://api.anthropic.com`.
-    pub base_url: String,
+    /// The server's API root, e.g. `http://127.0.0.1:8000/v1` for vLLM. Defaults to the public
+    /// API of the provider: `https://api.openai.com/v1`, `https://api.anthropic.com`,
+    /// `https://bedrock-runtime.{region}.amazonaws.com`.
+    #[serde(default)]
+    pub base_url: Option<String>,
     /// The model's name on that server.
     pub model: String,
     /// Shown by ListFoundationModels as what really answers; defaults to `model` at `base_url`.
@@ -56,6 +59,9 @@ pub struct RemoteConfig {
     /// Vector length of an embedding model (`openai-embedding`; required there).
     #[serde(default)]
     pub dimensions: Option<u32>,
+    /// AWS region of a `bedrock` served model (default `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn default_timeout_s() -> f64 {
@@ -79,9 +85,11 @@ fn default_max_output_tokens() -> u32 {
 
 impl RemoteConfig {
     pub fn display_name(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("{} at {}", self.model, self.base_url))
+        match (&self.name, &self.base_url) {
+            (Some(name), _) => name.clone(),
+            (None, Some(base_url)) => format!("{} at {base_url}", self.model),
+            (None, None) => self.model.clone(),
+        }
     }
 
     pub fn limits(&self) -> ModelLimits {
@@ -130,7 +138,12 @@ pub(crate) struct Answer {
 }
 
 impl Upstream {
-    pub(crate) fn new(served: &str, config: &RemoteConfig) -> Result<Self, ModelError> {
+    /// `default_base_url` is the provider's public API, used when the catalog names none.
+    pub(crate) fn new(
+        served: &str,
+        config: &RemoteConfig,
+        default_base_url: &str,
+    ) -> Result<Self, ModelError> {
         let timeout = seconds(config.timeout_s, "timeout_s", served)?;
         let client = reqwest::Client::builder()
             .connect_timeout(seconds(
@@ -153,7 +166,12 @@ impl Upstream {
         }
         Ok(Upstream {
             served: served.to_string(),
-            base_url: config.base_url.trim_end_matches('/').to_string(),
+            base_url: config
+                .base_url
+                .as_deref()
+                .unwrap_or(default_base_url)
+                .trim_end_matches('/')
+                .to_string(),
             api_key: config.api_key(served)?,
             client,
             in_flight: Arc::new(Semaphore::new(config.max_concurrency)),
@@ -167,13 +185,14 @@ impl Upstream {
         format!("{}{path}", self.base_url)
     }
 
-    /// Sends the request `build` makes (once per attempt), retrying retryable failures, and
+    /// Sends the request `build` makes (afresh per attempt: signatures carry the time),
+    /// retrying retryable failures, and
     /// returns the first 2xx answer. `whole` bounds the entire call (non-streamed answers);
     /// streamed answers are bounded per read instead.
     pub(crate) async fn send(
         &self,
         whole: bool,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        build: impl Fn(&reqwest::Client) -> Result<RequestBuilder, ModelError>,
     ) -> Result<Answer, ModelError> {
         let permit =
             self.in_flight
@@ -185,7 +204,7 @@ impl Upstream {
                 })?;
         let mut attempt = 0;
         loop {
-            let mut request = build(&self.client);
+            let mut request = build(&self.client)?;
             if whole {
                 request = request.timeout(self.timeout);
             }
@@ -429,16 +448,19 @@ mod tests {
         let config: RemoteConfig =
             toml::from_str("base_url = \"http://127.0.0.1:1/v1/\"\nmodel = \"m\"\ntimeout_s = 0\n")
                 .unwrap();
-        assert!(Upstream::new("x", &config).is_err());
+        assert!(Upstream::new("x", &config, "http://default").is_err());
         let config: RemoteConfig = toml::from_str(
             "base_url = \"http://127.0.0.1:1/v1/\"\nmodel = \"m\"\napi_key_env = \"BASALT_TEST_UNSET_KEY_VAR\"\n",
         )
         .unwrap();
-        let err = Upstream::new("x", &config).err().unwrap().to_string();
+        let err = Upstream::new("x", &config, "http://default")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("$BASALT_TEST_UNSET_KEY_VAR"), "{err}");
         let config: RemoteConfig =
             toml::from_str("base_url = \"http://127.0.0.1:1/v1/\"\nmodel = \"m\"\n").unwrap();
-        let upstream = Upstream::new("x", &config).unwrap();
+        let upstream = Upstream::new("x", &config, "http://default").unwrap();
         assert_eq!(
             upstream.url("/chat/completions"),
             "http://127.0.0.1:1/v1/chat/completions"

@@ -16,6 +16,9 @@ use super::{sse, RemoteConfig, Reporter, Upstream};
 use crate::embedding::{EmbeddingProvider, TextEmbedding};
 use crate::{tools, ChatProvider, EventStream, ModelError, ModelLimits};
 
+/// OpenAI's own API, when the catalog names no `base_url`.
+const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
 /// A chat model on an OpenAI-compatible server.
 pub struct OpenAiChatProvider {
     config: RemoteConfig,
@@ -26,7 +29,7 @@ impl OpenAiChatProvider {
     pub fn start(served: &str, config: &RemoteConfig) -> Result<Self, ModelError> {
         Ok(OpenAiChatProvider {
             config: config.clone(),
-            upstream: Upstream::new(served, config)?,
+            upstream: Upstream::new(served, config, OPENAI_BASE_URL)?,
         })
     }
 
@@ -40,10 +43,10 @@ impl OpenAiChatProvider {
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
-                match key {
+                Ok(match key {
                     Some(key) => request.bearer_auth(key),
                     None => request,
-                }
+                })
             })
             .await
     }
@@ -548,7 +551,7 @@ impl OpenAiEmbeddingProvider {
     pub fn start(served: &str, config: &RemoteConfig, dimensions: u32) -> Result<Self, ModelError> {
         Ok(OpenAiEmbeddingProvider {
             config: config.clone(),
-            upstream: Upstream::new(served, config)?,
+            upstream: Upstream::new(served, config, OPENAI_BASE_URL)?,
             dimensions,
         })
     }
@@ -577,10 +580,10 @@ impl EmbeddingProvider for OpenAiEmbeddingProvider {
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
-                match key {
+                Ok(match key {
                     Some(key) => request.bearer_auth(key),
                     None => request,
-                }
+                })
             })
             .await?;
         let reporter = self.upstream.reporter();
