@@ -366,3 +366,151 @@ async fn create_embeddings(
     }))
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use axum::body::to_bytes;
+    use basalt_models::{BedrockRuntime, Catalog};
+    use basalt_types::{Role, StreamEvent};
+    use http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{AuthConfig, ServerConfig};
+
+    /// The app over the default catalog with no model running: enough for routing, auth and
+    /// everything refused before a model is called.
+    fn app(auth: AuthConfig, max_body_bytes: usize) -> axum::Router {
+        let catalog = Arc::new(Catalog::default_catalog().expect("catalog"));
+        let runtime = BedrockRuntime::with_providers(catalog, BTreeMap::new());
+        crate::app(AppState::new(
+            runtime,
+            ServerConfig {
+                auth,
+                max_body_bytes,
+            },
+        ))
+    }
+
+    async fn send(app: axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+        let response = app.oneshot(request).await.expect("response");
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json body"))
+    }
+
+    fn get(path: &str, key: Option<&str>) -> Request<Body> {
+        let mut request = Request::get(path);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        request.body(Body::empty()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn verify_mode_takes_configured_keys_as_bearer_tokens() {
+        let auth = AuthConfig {
+            mode: AuthMode::Verify,
+            credentials: Vec::new(),
+            api_keys: vec!["sk-basalt".into()],
+        };
+        let (status, body) = send(app(auth.clone(), 1024), get("/v1/models", None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+        let (status, _) = send(app(auth.clone(), 1024), get("/v1/models", Some("nope"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = send(app(auth, 1024), get("/v1/models", Some("sk-basalt"))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["object"], "list");
+        // `any` mode, like the AWS side: no key needed.
+        let (status, _) = send(app(AuthConfig::default(), 1024), get("/v1/models", None)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn every_v1_failure_is_in_openai_shape() {
+        let (status, body) = send(
+            app(AuthConfig::default(), 1024),
+            get("/v1/chat/completions", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(body["error"]["message"].is_string());
+        let (status, body) = send(app(AuthConfig::default(), 1024), get("/v1/files", None)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body["error"]["message"].is_string());
+        let (status, body) = send(
+            app(AuthConfig::default(), 1024),
+            get("/v1/models/gpt-4o", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "model_not_found");
+        let big = Request::post("/v1/chat/completions")
+            .header("content-type", "application/json")
+            .body(Body::from(vec![b' '; 4096]))
+            .expect("request");
+        let (status, body) = send(app(AuthConfig::default(), 1024), big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_stream_is_an_error_event_and_no_done() {
+        let events: EventStream = Box::pin(futures::stream::iter(vec![
+            Ok(StreamEvent::MessageStart {
+                role: Role::Assistant,
+            }),
+            Ok(StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "Hel".into(),
+            }),
+            Err(ModelError::Generation(
+                "the upstream connection closed".into(),
+            )),
+            Ok(StreamEvent::ContentBlockDelta {
+                index: 0,
+                text: "never sent".into(),
+            }),
+        ]));
+        let response = server_sent_events(events, ChunkEncoder::new(Completion::new("m"), false));
+        assert_eq!(
+            response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"text/event-stream"[..])
+        );
+        let bytes = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+        let data: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("data: "))
+            .map(|json| serde_json::from_str(json).expect("json event"))
+            .collect();
+        assert_eq!(data.len(), 3, "{text}");
+        assert_eq!(data[1]["choices"][0]["delta"]["content"], "Hel");
+        assert_eq!(data[2]["error"]["type"], "server_error");
+        assert!(!text.contains("[DONE]") && !text.contains("never sent"));
+    }
+
+    #[tokio::test]
+    async fn a_finished_stream_ends_with_done() {
+        let events: EventStream =
+            Box::pin(futures::stream::iter(vec![Ok(StreamEvent::MessageStart {
+                role: Role::Assistant,
+            })]));
+        let response = server_sent_events(events, ChunkEncoder::new(Completion::new("m"), false));
+        let bytes = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        assert!(bytes.ends_with(b"data: [DONE]\n\n"));
+    }
+}

@@ -169,6 +169,17 @@ impl ChatRequest {
             ))
             .with_param("temperature"));
         }
+        for (param, value) in [
+            ("max_completion_tokens", self.max_completion_tokens),
+            ("max_tokens", self.max_tokens),
+        ] {
+            if let Some(n) = value.filter(|&n| n < 1) {
+                return Err(
+                    OpenAiError::invalid(format!("{param} must be at least 1; got {n}."))
+                        .with_param(param),
+                );
+            }
+        }
         let (system, messages) = conversation(&self.messages)?;
         let stop_sequences = match &self.stop {
             None => Vec::new(),
@@ -218,6 +229,8 @@ pub fn check_chat_model(catalog: &Catalog, model_id: &str) -> Result<(), OpenAiE
 fn conversation(raw: &[Value]) -> Result<(Vec<SystemContentBlock>, Vec<Message>), OpenAiError> {
     let mut system = Vec::new();
     let mut messages: Vec<Message> = Vec::new();
+    // Ids of the assistant's tool calls so far: a `tool` message must answer one of them.
+    let mut called: Vec<String> = Vec::new();
     for (i, value) in raw.iter().enumerate() {
         let at = format!("messages[{i}]");
         let message: ChatMessage = serde_json::from_value(value.clone())
@@ -236,6 +249,7 @@ fn conversation(raw: &[Value]) -> Result<(Vec<SystemContentBlock>, Vec<Message>)
                 let mut blocks = content_blocks(content, &at, false)?;
                 for (j, call) in message.tool_calls.iter().flatten().enumerate() {
                     blocks.push(tool_use(call, &format!("{at}.tool_calls[{j}]"))?);
+                    called.push(call.id.clone());
                 }
                 (Role::Assistant, blocks)
             }
@@ -249,6 +263,12 @@ fn conversation(raw: &[Value]) -> Result<(Vec<SystemContentBlock>, Vec<Message>)
                         ))
                         .with_param(format!("{at}.tool_call_id"))
                     })?;
+                if !called.contains(&id) {
+                    return Err(OpenAiError::invalid(format!(
+                        "Invalid '{at}.tool_call_id': '{id}' does not answer any tool_calls of an earlier assistant message."
+                    ))
+                    .with_param(format!("{at}.tool_call_id")));
+                }
                 let text = text_only(content, &at)?;
                 let block = ContentBlock::ToolResult(ToolResultBlock {
                     tool_use_id: id,
@@ -452,6 +472,18 @@ fn tool_config(
             spec["description"] = Value::from(description);
         }
         specs.push(json!({ "toolSpec": spec }));
+    }
+    if let Some(name) = choice
+        .as_ref()
+        .and_then(|c| c.pointer("/tool/name"))
+        .and_then(Value::as_str)
+    {
+        if !specs.iter().any(|s| s["toolSpec"]["name"] == name) {
+            return Err(OpenAiError::invalid(format!(
+                "Invalid tool_choice: the function '{name}' is not one of the tools."
+            ))
+            .with_param("tool_choice"));
+        }
     }
     let mut config = json!({ "tools": specs });
     if let Some(choice) = choice {
@@ -903,6 +935,20 @@ mod tests {
             (
                 json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}),
                 "messages[0].tool_call_id",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"},
+                    {"role": "tool", "tool_call_id": "call_9", "content": "x"}]}),
+                "messages[1].tool_call_id",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+                "max_tokens",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [weather_tool()],
+                    "tool_choice": {"type": "function", "function": {"name": "time"}}}),
+                "tool_choice",
             ),
             (
                 json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}),
