@@ -327,3 +327,30 @@ def test_count_tokens_on_a_remote_model_says_why_not(runtime):
 def test_the_api_key_never_reaches_the_log(gateway, runtime):
     error_of(lambda: ask(runtime, "fault.unauthorized"))
     assert FAKE_KEY not in gateway.log_path.read_text(errors="replace")
+
+
+def test_metrics_count_requests_tokens_and_upstream_errors(gateway, runtime):
+    ask(runtime)
+    with urllib.request.urlopen(gateway.endpoint + "/metrics", timeout=10) as response:
+        assert response.headers["content-type"].startswith("text/plain")
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+
+    def value(prefix, *labels):
+        found = [v for k, v in samples.items() if k.startswith(prefix + "{") and all(l in k for l in labels)]
+        assert found, f"no {prefix} with {labels} in\n{text}"
+        return sum(found)
+
+    assert value("basalt_requests_total", 'operation="Converse"', 'status="200"') >= 1
+    assert value("basalt_requests_total", 'status="429"') >= 1
+    assert value("basalt_request_duration_seconds_bucket", 'operation="Converse"', 'le="+Inf"') >= 1
+    assert value("basalt_model_tokens_total", f'model="{REMOTE}"', 'direction="output"') > 0
+    assert value("basalt_model_invocations_total", 'model="fault.throttle"', 'outcome="error"') >= 1
+    assert value("basalt_upstream_errors_total", 'served="fault-throttle"', 'failure="throttled"') >= 1
+    assert value("basalt_upstream_errors_total", 'served="fault-slow"', 'failure="timeout"') >= 1
+    assert value("basalt_upstream_retries_total", 'served="fault-throttle-once"') >= 1
+    assert FAKE_KEY not in text

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use basalt_codecs::{BodyFormat, EmbeddingFormat, EmbeddingOutput, StreamEncoder, Truncate};
-use basalt_types::{ContentBlock, ConverseOutput, ConverseRequest, Role, StreamEvent};
+use basalt_types::{ContentBlock, ConverseOutput, ConverseRequest, Role, StreamEvent, TokenUsage};
 use futures::{Stream, StreamExt};
 
 use crate::catalog::{Catalog, FoundationModel, InvokeFormat};
@@ -161,9 +161,11 @@ impl BedrockRuntime {
         model_id: &str,
         request: ConverseRequest,
     ) -> Result<ConverseOutput, ModelError> {
-        let (_, provider) = self.provider_for(model_id)?;
+        let (model, provider) = self.provider_for(model_id)?;
         let request = prepare(request, provider.as_ref())?;
-        provider.converse(request).await
+        let output = provider.converse(request).await;
+        record_outcome(&model.model_id, output.as_ref().map(|o| &o.usage));
+        output
     }
 
     pub async fn converse_stream(
@@ -171,9 +173,10 @@ impl BedrockRuntime {
         model_id: &str,
         request: ConverseRequest,
     ) -> Result<EventStream, ModelError> {
-        let (_, provider) = self.provider_for(model_id)?;
+        let (model, provider) = self.provider_for(model_id)?;
         let request = prepare(request, provider.as_ref())?;
-        provider.converse_stream(request).await
+        let events = provider.converse_stream(request).await;
+        counted(model.model_id.clone(), events)
     }
 
     pub async fn invoke_model(
@@ -196,7 +199,9 @@ impl BedrockRuntime {
             basalt_codecs::decode_request(format, body)?,
             provider.as_ref(),
         )?;
-        let output = provider.converse(request).await?;
+        let output = provider.converse(request).await;
+        record_outcome(&model.model_id, output.as_ref().map(|o| &o.usage));
+        let output = output?;
         let body = basalt_codecs::encode_response(format, &output, &model.model_id);
         Ok(InvokeOutput {
             body: serde_json::to_vec(&body).map_err(|e| ModelError::Generation(e.to_string()))?,
@@ -224,6 +229,7 @@ impl BedrockRuntime {
         )
         .await?;
         let input_tokens = output.per_text_tokens.iter().sum();
+        record_outcome(&model.model_id, Ok(&TokenUsage::new(input_tokens, 0)));
         let output = EmbeddingOutput {
             vectors: output.vectors,
             input_tokens,
@@ -261,6 +267,8 @@ impl BedrockRuntime {
         )
         .await?;
         output.model_id = model.model_id.clone();
+        let tokens = output.per_text_tokens.iter().sum();
+        record_outcome(&model.model_id, Ok(&TokenUsage::new(tokens, 0)));
         Ok(output)
     }
 
@@ -282,7 +290,10 @@ impl BedrockRuntime {
             Ok(tokens) => StreamEncoder::new(format, &model.model_id).with_input_tokens(tokens),
             Err(_) => StreamEncoder::new(format, &model.model_id),
         };
-        let events = provider.converse_stream(request).await?;
+        let events = counted(
+            model.model_id.clone(),
+            provider.converse_stream(request).await,
+        )?;
         Ok(Box::pin(encode_chunks(events, encoder, started)))
     }
 
@@ -347,6 +358,39 @@ fn mismatched(model: &FoundationModel) -> ModelError {
 }
 
 /// Bedrock's checks that hold for every model, then the model's own limits.
+/// Counts one call and its tokens per catalog model id (Prometheus, through the `metrics`
+/// facade; labels are catalog ids, so their number is bounded).
+fn record_outcome(model_id: &str, usage: Result<&TokenUsage, &ModelError>) {
+    let outcome = if usage.is_ok() { "ok" } else { "error" };
+    metrics::counter!("basalt_model_invocations_total", "model" => model_id.to_string(), "outcome" => outcome)
+        .increment(1);
+    if let Ok(usage) = usage {
+        metrics::counter!("basalt_model_tokens_total", "model" => model_id.to_string(), "direction" => "input")
+            .increment(u64::from(usage.input_tokens));
+        metrics::counter!("basalt_model_tokens_total", "model" => model_id.to_string(), "direction" => "output")
+            .increment(u64::from(usage.output_tokens));
+    }
+}
+
+/// A stream that records its outcome when it ends: the usage of its `Metadata` event, or its error.
+fn counted(
+    model_id: String,
+    events: Result<EventStream, ModelError>,
+) -> Result<EventStream, ModelError> {
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => {
+            record_outcome(&model_id, Err(&e));
+            return Err(e);
+        }
+    };
+    Ok(Box::pin(events.inspect(move |event| match event {
+        Ok(StreamEvent::Metadata { usage, .. }) => record_outcome(&model_id, Ok(usage)),
+        Err(e) => record_outcome(&model_id, Err(e)),
+        Ok(_) => {}
+    })))
+}
+
 fn prepare(
     mut request: ConverseRequest,
     provider: &dyn ChatProvider,

@@ -20,6 +20,11 @@ pub async fn aws_request(State(state): State<AppState>, request: Request) -> Res
     let mut response = handle(state, request, &mut operation)
         .await
         .unwrap_or_else(IntoResponse::into_response);
+    if let Some(operation) = operation {
+        response
+            .extensions_mut()
+            .insert(crate::metrics::Operation(operation));
+    }
     if let Ok(value) = http::HeaderValue::from_str(&request_id) {
         response
             .headers_mut()

@@ -9,6 +9,7 @@ mod auth;
 mod control;
 mod entry;
 mod error;
+pub mod metrics;
 mod openai;
 mod routes;
 mod runtime;
@@ -66,6 +67,7 @@ impl std::ops::Deref for AppState {
 
 /// The whole application: our own endpoints first, then every AWS operation through `entry`.
 pub fn app(state: AppState) -> Router {
+    metrics::install();
     Router::new()
         .route(
             "/healthz",
@@ -83,8 +85,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{id}", get(openai::retrieve_model))
         .route("/v1/{*rest}", any(openai::unknown_endpoint))
+        .route("/metrics", get(metrics::render))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .fallback(entry::aws_request)
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

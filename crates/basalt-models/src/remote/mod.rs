@@ -222,14 +222,16 @@ impl Upstream {
                     | UpstreamFailure::NotReady
             );
             if !retryable || attempt >= self.retries {
-                return Err(failure.into_error());
+                return Err(self.failed(failure));
             }
             let wait = failure
                 .retry_after
                 .unwrap_or_else(|| BASE_BACKOFF * 2u32.saturating_pow(attempt));
             if wait > MAX_RETRY_AFTER {
-                return Err(failure.into_error());
+                return Err(self.failed(failure));
             }
+            metrics::counter!("basalt_upstream_retries_total", "served" => self.served.clone())
+                .increment(1);
             tracing::debug!(
                 served = %self.served,
                 attempt = attempt + 1,
@@ -240,6 +242,12 @@ impl Upstream {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// The error a failed call ends with, counted per served model and kind.
+    fn failed(&self, failure: Failure) -> ModelError {
+        count_failure(&self.served, failure.failure);
+        failure.into_error()
     }
 
     /// A non-2xx answer as a failure, with the server's own message when it sent one.
@@ -338,6 +346,7 @@ impl Reporter {
     /// A failure while reading a streamed or whole body after the answer started.
     pub(crate) fn body_failure(&self, error: &reqwest::Error) -> ModelError {
         if error.is_timeout() {
+            count_failure(&self.served, UpstreamFailure::Timeout);
             return ModelError::Upstream {
                 failure: UpstreamFailure::Timeout,
                 message: format!(
@@ -351,6 +360,7 @@ impl Reporter {
     }
 
     pub(crate) fn bad_answer(&self, what: impl std::fmt::Display) -> ModelError {
+        count_failure(&self.served, UpstreamFailure::BadAnswer);
         ModelError::Upstream {
             failure: UpstreamFailure::BadAnswer,
             message: format!(
@@ -374,6 +384,21 @@ impl Failure {
             message: self.message,
         }
     }
+}
+
+/// `basalt_upstream_errors_total{served, failure}` for Prometheus.
+fn count_failure(served: &str, failure: UpstreamFailure) {
+    let failure = match failure {
+        UpstreamFailure::Throttled => "throttled",
+        UpstreamFailure::Timeout => "timeout",
+        UpstreamFailure::NotReady => "not_ready",
+        UpstreamFailure::Unavailable => "unavailable",
+        UpstreamFailure::BadAnswer => "bad_answer",
+        UpstreamFailure::Rejected => "rejected",
+        UpstreamFailure::Unauthorized => "unauthorized",
+    };
+    metrics::counter!("basalt_upstream_errors_total", "served" => served.to_string(), "failure" => failure)
+        .increment(1);
 }
 
 fn seconds(value: f64, field: &str, served: &str) -> Result<Duration, ModelError> {
