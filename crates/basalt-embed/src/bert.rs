@@ -134,6 +134,9 @@ impl Bert {
                 config.num_attention_heads
             )
         }
+        if config.vocab_size == 0 {
+            candle_core::bail!("the model has an empty vocabulary")
+        }
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else if let Some(prefix) = config
@@ -182,6 +185,7 @@ impl Bert {
         rows(&mut x, h, |row, out| {
             let id = ids[row] as usize;
             let t = row % tokens;
+            // Ids come from the model's own tokenizer; clamp rather than index out of the table.
             let word = &self.word[id.min(vocab - 1) * h..][..h];
             let position = &self.position[t * h..][..h];
             for (((o, w), p), k) in out.iter_mut().zip(word).zip(position).zip(&self.token_type) {
