@@ -112,6 +112,30 @@ def test_invoke_model_anthropic_body_through_the_gateway(gateway):
     assert answer["content"][0]["text"] == converse["output"]["message"]["content"][0]["text"]
 
 
+def test_invoke_model_bodies_pass_through_unchanged(gateway, upstream):
+    direct = make_client("bedrock-runtime", upstream.endpoint, key=KEY, secret=SECRET)
+    through = make_client("bedrock-runtime", gateway.endpoint)
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 30, "temperature": 0,
+                       "messages": [{"role": "user", "content": "Name a colour."}]})
+    expected = direct.invoke_model(modelId=MODEL, body=body)
+    answer = through.invoke_model(modelId="gateway.claude", body=body)
+    expected_body, answer_body = json.loads(expected["body"].read()), json.loads(answer["body"].read())
+    expected_body.pop("id"), answer_body.pop("id")
+    assert answer_body == expected_body
+    headers = answer["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amzn-bedrock-input-token-count"] == str(expected_body["usage"]["input_tokens"])
+
+    expected_chunks = [json.loads(e["chunk"]["bytes"]) for e in
+                       direct.invoke_model_with_response_stream(modelId=MODEL, body=body)["body"]]
+    chunks = [json.loads(e["chunk"]["bytes"]) for e in
+              through.invoke_model_with_response_stream(modelId="gateway.claude", body=body)["body"]]
+    assert [c["type"] for c in chunks] == [c["type"] for c in expected_chunks]
+    text = lambda cs: "".join(c["delta"].get("text", "") for c in cs if c["type"] == "content_block_delta")
+    assert text(chunks) == text(expected_chunks)
+    metrics = chunks[-1]["amazon-bedrock-invocationMetrics"]
+    assert metrics["inputTokenCount"] == expected_chunks[-1]["amazon-bedrock-invocationMetrics"]["inputTokenCount"]
+
+
 def test_bedrock_errors_pass_through(gateway):
     through = make_client("bedrock-runtime", gateway.endpoint)
     with pytest.raises(ClientError) as info:

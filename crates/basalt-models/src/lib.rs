@@ -18,7 +18,8 @@ pub use catalog::{Catalog, FoundationModel, InvokeFormat};
 pub use embedding::{EmbeddingProvider, TextEmbedding};
 pub use error::{ModelError, UpstreamFailure};
 pub use provider::{
-    collect_stream, ChatProvider, EventStream, ModelLimits, ProviderConfig, WithFallback,
+    collect_stream, ChatProvider, EventStream, ModelLimits, NativeAnswer, NativeInvoke,
+    ProviderConfig, WithFallback,
 };
 pub use runtime::{
     BedrockRuntime, ChunkStream, CountTokensInput, Embeddings, InvokeOutput, ServedModel,

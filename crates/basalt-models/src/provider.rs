@@ -35,6 +35,30 @@ pub trait ChatProvider: Send + Sync {
         let stream = self.converse_stream(request).await?;
         collect_stream(stream).await
     }
+
+    /// Providers that take InvokeModel bodies themselves (Amazon Bedrock) get them as sent, so
+    /// fields basalt's codecs do not model reach the model and come back unchanged.
+    fn native_invoke(&self) -> Option<&dyn NativeInvoke> {
+        None
+    }
+}
+
+/// InvokeModel and InvokeModelWithResponseStream passed through to a server that speaks them.
+#[async_trait]
+pub trait NativeInvoke: Send + Sync {
+    /// The response body and the token counts the server reported.
+    async fn invoke(&self, body: Vec<u8>) -> Result<NativeAnswer, ModelError>;
+
+    /// The response chunks (each one JSON document, as Bedrock's `chunk.bytes` carries it).
+    async fn invoke_stream(&self, body: Vec<u8>) -> Result<crate::ChunkStream, ModelError>;
+}
+
+/// A passed-through InvokeModel answer.
+#[derive(Debug, Clone)]
+pub struct NativeAnswer {
+    pub body: Vec<u8>,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
 }
 
 /// Folds a stream of events into the answer a non-streaming call returns.
@@ -254,6 +278,11 @@ impl ChatProvider for WithFallback {
             Err(error) if self.falls_back(&error) => self.fallback.converse(request).await,
             other => other,
         }
+    }
+
+    // Raw bodies cannot move to a fallback that may not speak them: no fallback on this path.
+    fn native_invoke(&self) -> Option<&dyn NativeInvoke> {
+        self.primary.native_invoke()
     }
 }
 

@@ -195,6 +195,24 @@ impl BedrockRuntime {
             }
             _ => return Err(mismatched(model)),
         };
+        if let Some(native) = provider.native_invoke() {
+            let answer = native.invoke(body.to_vec()).await;
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    record_outcome(&model.model_id, Err(&e));
+                    return Err(e);
+                }
+            };
+            let usage = TokenUsage::new(answer.input_tokens, answer.output_tokens);
+            record_outcome(&model.model_id, Ok(&usage));
+            return Ok(InvokeOutput {
+                body: answer.body,
+                input_tokens: answer.input_tokens,
+                output_tokens: answer.output_tokens,
+                latency_ms: started.elapsed().as_millis() as u64,
+            });
+        }
         let request = prepare(
             basalt_codecs::decode_request(format, body)?,
             provider.as_ref(),
@@ -280,6 +298,25 @@ impl BedrockRuntime {
         let started = Instant::now();
         let (model, provider) = self.provider_for(model_id)?;
         let format = chat_format(model)?;
+        if let Some(native) = provider.native_invoke() {
+            let model_id = model.model_id.clone();
+            let chunks = match native.invoke_stream(body.to_vec()).await {
+                Ok(chunks) => chunks,
+                Err(e) => {
+                    record_outcome(&model_id, Err(&e));
+                    return Err(e);
+                }
+            };
+            // Bedrock's last chunk reports the call's tokens under amazon-bedrock-invocationMetrics.
+            return Ok(Box::pin(chunks.inspect(move |chunk| match chunk {
+                Ok(bytes) => {
+                    if let Some(usage) = invocation_metrics_usage(bytes) {
+                        record_outcome(&model_id, Ok(&usage));
+                    }
+                }
+                Err(e) => record_outcome(&model_id, Err(e)),
+            })));
+        }
         let request = prepare(
             basalt_codecs::decode_request(format, body)?,
             provider.as_ref(),
@@ -370,6 +407,22 @@ fn record_outcome(model_id: &str, usage: Result<&TokenUsage, &ModelError>) {
         metrics::counter!("basalt_model_tokens_total", "model" => model_id.to_string(), "direction" => "output")
             .increment(u64::from(usage.output_tokens));
     }
+}
+
+/// The token counts of a chunk carrying `amazon-bedrock-invocationMetrics`, if this one does.
+fn invocation_metrics_usage(chunk: &[u8]) -> Option<TokenUsage> {
+    let value: serde_json::Value = serde_json::from_slice(chunk).ok()?;
+    let metrics = value.get(basalt_codecs::INVOCATION_METRICS_KEY)?;
+    let count = |field: &str| {
+        metrics
+            .get(field)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0) as u32
+    };
+    Some(TokenUsage::new(
+        count("inputTokenCount"),
+        count("outputTokenCount"),
+    ))
 }
 
 /// A stream that records its outcome when it ends: the usage of its `Metadata` event, or its error.

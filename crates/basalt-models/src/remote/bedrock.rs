@@ -22,7 +22,10 @@ use serde_json::Value;
 
 use super::openai::remote_cannot_count;
 use super::{RemoteConfig, Reporter, Upstream};
-use crate::{ChatProvider, EventStream, ModelError, ModelLimits, UpstreamFailure};
+use crate::{
+    ChatProvider, ChunkStream, EventStream, ModelError, ModelLimits, NativeAnswer, NativeInvoke,
+    UpstreamFailure,
+};
 
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -175,6 +178,10 @@ impl ChatProvider for BedrockProvider {
         )))
     }
 
+    fn native_invoke(&self) -> Option<&dyn NativeInvoke> {
+        Some(self)
+    }
+
     async fn converse(&self, request: ConverseRequest) -> Result<ConverseOutput, ModelError> {
         let started = Instant::now();
         let body =
@@ -187,6 +194,72 @@ impl ChatProvider for BedrockProvider {
         }
         Ok(output)
     }
+}
+
+/// InvokeModel bodies go to Bedrock as the client sent them.
+#[async_trait]
+impl NativeInvoke for BedrockProvider {
+    async fn invoke(&self, body: Vec<u8>) -> Result<NativeAnswer, ModelError> {
+        let answer = self.post("invoke", body, true).await?;
+        let count = |name: &str| {
+            answer
+                .response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let (input_tokens, output_tokens) = (
+            count("x-amzn-bedrock-input-token-count"),
+            count("x-amzn-bedrock-output-token-count"),
+        );
+        let body = answer
+            .response
+            .bytes()
+            .await
+            .map_err(|e| self.upstream.reporter().body_failure(&e))?
+            .to_vec();
+        Ok(NativeAnswer {
+            body,
+            input_tokens,
+            output_tokens,
+        })
+    }
+
+    async fn invoke_stream(&self, body: Vec<u8>) -> Result<ChunkStream, ModelError> {
+        let answer = self
+            .post("invoke-with-response-stream", body, false)
+            .await?;
+        let reporter = self.upstream.reporter();
+        let permit = answer.permit;
+        let chunks = frames(answer.response, reporter.clone()).map(move |frame| {
+            let _held = &permit;
+            chunk_bytes(frame?, &reporter)
+        });
+        Ok(Box::pin(chunks))
+    }
+}
+
+/// The JSON document one InvokeModelWithResponseStream `chunk` frame carries (base64 in `bytes`).
+fn chunk_bytes(frame: Frame, reporter: &Reporter) -> Result<Vec<u8>, ModelError> {
+    let payload: Value = serde_json::from_slice(frame.payload())
+        .map_err(|e| reporter.bad_answer(format!("a frame whose payload is not JSON ({e})")))?;
+    if header(&frame, ":message-type") == Some("exception") {
+        let kind = header(&frame, ":exception-type").unwrap_or("internalServerException");
+        let message = payload
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no details")
+            .to_string();
+        return Err(stream_exception(kind, message));
+    }
+    let encoded = payload
+        .get("bytes")
+        .and_then(Value::as_str)
+        .ok_or_else(|| reporter.bad_answer("a chunk without bytes"))?;
+    aws_smithy_types::base64::decode(encoded)
+        .map_err(|e| reporter.bad_answer(format!("a chunk whose bytes are not base64 ({e})")))
 }
 
 /// Bedrock's Converse response as a Converse answer.
@@ -571,6 +644,30 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn chunk_frames_carry_base64_documents() {
+        let chunk = frame(
+            "event",
+            "chunk",
+            json!({"bytes": aws_smithy_types::base64::encode(br#"{"type":"message_stop"}"#)}),
+        );
+        assert_eq!(
+            chunk_bytes(chunk, &reporter()).unwrap(),
+            br#"{"type":"message_stop"}"#
+        );
+        let error = frame(
+            "exception",
+            "modelStreamErrorException",
+            json!({"message": "boom"}),
+        );
+        assert!(chunk_bytes(error, &reporter()).is_err());
+        assert!(chunk_bytes(
+            frame("event", "chunk", json!({"bytes": "@@@"})),
+            &reporter()
+        )
+        .is_err());
     }
 
     #[test]
