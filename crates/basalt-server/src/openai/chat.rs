@@ -34,7 +34,7 @@ pub struct ChatRequest {
     #[serde(default)]
     top_k: Option<i64>,
     #[serde(default)]
-    stop: Option<Stop>,
+    stop: Option<Value>,
     #[serde(default)]
     n: Option<i64>,
     #[serde(default)]
@@ -53,13 +53,6 @@ pub struct ChatRequest {
 struct StreamOptions {
     #[serde(default)]
     include_usage: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Stop {
-    One(String),
-    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,9 +175,19 @@ impl ChatRequest {
         }
         let (system, messages) = conversation(&self.messages)?;
         let stop_sequences = match &self.stop {
-            None => Vec::new(),
-            Some(Stop::One(s)) => vec![s.clone()],
-            Some(Stop::Many(list)) => list.clone(),
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(list)) if list.iter().all(Value::is_string) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(_) => {
+                return Err(
+                    OpenAiError::invalid("stop must be a string or a list of strings.")
+                        .with_param("stop"),
+                )
+            }
         };
         let tool_config = tool_config(self.tools.as_deref(), self.tool_choice.as_ref())?;
         let output_config = match &self.response_format {
@@ -944,6 +947,10 @@ mod tests {
             (
                 json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
                 "max_tokens",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": [1]}),
+                "stop",
             ),
             (
                 json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [weather_tool()],
