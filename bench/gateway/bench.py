@@ -387,23 +387,32 @@ general_settings:
                 time.sleep(1)
 
         if args.perf and shutil.which("perf"):
+            # 3 s of DWARF call graphs from the middle of a cell at the top rate on /v1 (basalt is
+            # built without frame pointers, so `-g` alone loses the user-space callers)
             url, body, _ = urls["basalt-oa"]
             top = max(rates)
             perf_data = out_dir / "perf.data"
-            rec = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-p", str(basalt.p.pid),
-                                    "-o", str(perf_data), "--", "sleep", str(args.seconds)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            raw = oha(args.oha, url, body, args.seconds, top, conns_for(top), side_cpus)
-            rec.wait()
-            result["perf_cell"] = summarize(raw)
+            load_gen = subprocess.Popen(
+                [*(["nice", "-n", str(NICE)] if NICE else []),
+                 args.oha, "--no-tui", "--output-format", "quiet", "-z", "8s", "-c", str(conns_for(top)),
+                 "-m", "POST", "-T", "application/json", "-d", body, "-q", str(top), url],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(3)
+            subprocess.run(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499",
+                            "-p", str(basalt.p.pid), "-o", str(perf_data), "--", "sleep", "3"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            load_gen.wait()
+            script = out_dir / "perf.script"
+            with open(script, "w") as f:
+                subprocess.run(["perf", "script", "-i", str(perf_data)], stdout=f, stderr=subprocess.DEVNULL)
+            with open(out_dir / "perf-summary.txt", "w") as f:
+                subprocess.run([sys.executable, str(HERE / "perf_summary.py"), str(script)], stdout=f)
             with open(out_dir / "perf-report.txt", "w") as f:
                 subprocess.run(["perf", "report", "-i", str(perf_data), "--no-children",
                                 "--percent-limit", "0.5", "--stdio", "-g", "none"],
                                stdout=f, stderr=subprocess.DEVNULL)
-            with open(out_dir / "perf-report-children.txt", "w") as f:
-                subprocess.run(["perf", "report", "-i", str(perf_data), "--children",
-                                "--percent-limit", "2", "--stdio", "-g", "none"],
-                               stdout=f, stderr=subprocess.DEVNULL)
+            script.unlink()
+            print((out_dir / "perf-summary.txt").read_text(), flush=True)
 
         # max sustained: closed loop, many connections, no rate limit
         for t in targets:
