@@ -210,6 +210,8 @@ def main():
                     help="unrecorded run at the same rate just before each cell")
     ap.add_argument("--max-seconds", type=float, default=10.0, help="per max-throughput run")
     ap.add_argument("--max-conns", type=int, default=256)
+    ap.add_argument("--serial-seconds", type=float, default=10.0,
+                    help="per one-connection closed-loop run (0: skip)")
     ap.add_argument("--targets", default="upstream,basalt-oa,basalt-cv,litellm")
     ap.add_argument("--litellm-workers", type=int, default=2)
     ap.add_argument("--litellm-model", default="gpt-4o-mini",
@@ -414,6 +416,19 @@ general_settings:
             script.unlink()
             print((out_dir / "perf-summary.txt").read_text(), flush=True)
 
+        # one request at a time (closed loop, 1 connection): the gateway's own added time with
+        # no queueing behind other requests
+        if args.serial_seconds > 0:
+            for t in targets:
+                url, body, proc = urls[t]
+                raw = oha(args.oha, url, body, args.serial_seconds, None, 1, side_cpus)
+                cell = summarize(raw)
+                cell["load_before"] = load()
+                result.setdefault("serial", {})[t] = cell
+                (out_dir / f"oha-{t}-serial.json").write_text(json.dumps(raw))
+                print(f"{t:10s} serial (1 conn): {cell['rps']:7.1f}/s p50 {cell['p50_ms']:.3f} ms"
+                      f" p99 {cell['p99_ms']:.3f} ms ok {cell['ok']} failed {cell['failed']}", flush=True)
+
         # max sustained: closed loop, many connections, no rate limit
         for t in targets:
             url, body, proc = urls[t]
@@ -473,6 +488,20 @@ def markdown(r: dict, targets: list[str]) -> str:
             cpu = "—" if t == "upstream" else f"{c['cpu_us_per_req']:.0f}"
             lines.append(f"| {names[t]} | {rate} | {c['rps']:.0f} | {c['p50_ms']:.3f} | {c['p99_ms']:.3f}"
                          f" | {a50} | {a99} | {bad} | {cpu} |")
+    serial = r.get("serial", {})
+    if serial:
+        base = serial.get("upstream")
+        lines += ["", "| target | one at a time: p50 ms | p99 ms | added p50 ms | added p99 ms |", "|---|---|---|---|---|"]
+        for t in targets:
+            c = serial.get(t)
+            if not c:
+                continue
+            if t == "upstream" or not base:
+                a50 = a99 = "—"
+            else:
+                a50 = f"{c['p50_ms'] - base['p50_ms']:+.3f}"
+                a99 = f"{c['p99_ms'] - base['p99_ms']:+.3f}"
+            lines.append(f"| {names[t]} | {c['p50_ms']:.3f} | {c['p99_ms']:.3f} | {a50} | {a99} |")
     lines += ["", "| target | max sustained RPS (closed loop) | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
     for t in targets:
         c = r["max"].get(t)
