@@ -1,0 +1,56 @@
+//! The two engines chunking needs, as traits the caller implements: a tokenizer that says where
+//! each token lies (chunk sizes are in the embedding model's tokens) and an embedding model
+//! (semantic chunking and retrieval).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use crate::error::{KbError, Result};
+
+/// The embedding model's tokenizer.
+pub trait TokenCounter: Send + Sync {
+    /// Byte spans of `text`'s tokens in order, special tokens (`[CLS]`, `[SEP]`) left out.
+    fn token_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>>;
+}
+
+/// The knowledge base's embedding model.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// One vector per text, in order, all of one length. Texts may be longer than the model
+    /// reads; implementations truncate them (as sentence-transformers does) rather than fail.
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>>;
+}
+
+/// A Hugging Face `tokenizer.json` (the file next to the embedding model's weights).
+pub struct TokenizerJson {
+    tokenizer: tokenizers::Tokenizer,
+}
+
+impl TokenizerJson {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let mut tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| KbError::Tokenize(format!("{}: {e}", path.display())))?;
+        // Counting must see the whole text: no padding, no truncation.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| KbError::Tokenize(e.to_string()))?;
+        Ok(Self { tokenizer })
+    }
+}
+
+impl TokenCounter for TokenizerJson {
+    fn token_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| KbError::Tokenize(e.to_string()))?;
+        Ok(encoding
+            .get_offsets()
+            .iter()
+            .copied()
+            .filter(|(start, end)| end > start)
+            .collect())
+    }
+}
