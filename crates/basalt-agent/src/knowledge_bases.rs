@@ -1,0 +1,720 @@
+//! CreateKnowledgeBase … DeleteDataSource: checks, ids, ARNs, and the documents Bedrock returns.
+
+use basalt_models::{Catalog, InvokeFormat};
+use basalt_store::{MetadataStore, NewRecord, Record, StoreError};
+use rand::Rng;
+use serde_json::{json, Map, Value};
+
+use crate::AgentError;
+
+const KNOWLEDGE_BASE: &str = "knowledge-base";
+const DATA_SOURCE: &str = "data-source";
+
+/// A page of summaries and the token for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub next_token: Option<String>,
+}
+
+/// Knowledge bases and data sources of one basalt (one region and account).
+#[derive(Debug, Clone)]
+pub struct KnowledgeBases {
+    store: MetadataStore,
+    region: String,
+    account_id: String,
+}
+
+impl KnowledgeBases {
+    pub fn new(store: MetadataStore, region: &str, account_id: &str) -> Self {
+        KnowledgeBases {
+            store,
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+        }
+    }
+
+    /// CreateKnowledgeBase. `input` is the operation's input shape; the answer its `knowledgeBase`.
+    pub async fn create_knowledge_base(
+        &self,
+        catalog: &Catalog,
+        input: &Value,
+    ) -> Result<Value, AgentError> {
+        let name = check_name(input, "name")?;
+        let id = new_id();
+        let document = self.knowledge_base_document(catalog, input, &id)?;
+        let record = self
+            .store
+            .insert(NewRecord {
+                kind: KNOWLEDGE_BASE,
+                id: &id,
+                parent_id: "",
+                name,
+                client_token: input.get("clientToken").and_then(Value::as_str),
+                document: &document,
+            })
+            .await
+            .map_err(|e| conflict_on_name(e, "knowledge base", name))?;
+        tracing::info!(knowledge_base = %record.id, name, "knowledge base created");
+        Ok(with_times(&record))
+    }
+
+    pub async fn get_knowledge_base(&self, id: &str) -> Result<Value, AgentError> {
+        Ok(with_times(&self.knowledge_base(id).await?))
+    }
+
+    pub async fn list_knowledge_bases(
+        &self,
+        max_results: Option<u32>,
+        next_token: Option<&str>,
+    ) -> Result<Page, AgentError> {
+        self.page(KNOWLEDGE_BASE, "", max_results, next_token, |record| {
+            let doc = &record.document;
+            summary(
+                record,
+                &["knowledgeBaseId", "name", "description", "status"],
+                doc,
+            )
+        })
+        .await
+    }
+
+    pub async fn update_knowledge_base(
+        &self,
+        catalog: &Catalog,
+        input: &Value,
+    ) -> Result<Value, AgentError> {
+        let id = required_str(input, "knowledgeBaseId")?;
+        let name = check_name(input, "name")?;
+        self.knowledge_base(id).await?;
+        let document = self.knowledge_base_document(catalog, input, id)?;
+        let record = self
+            .store
+            .update(KNOWLEDGE_BASE, id, name, &document)
+            .await
+            .map_err(|e| conflict_on_name(e, "knowledge base", name))?
+            .ok_or_else(|| knowledge_base_not_found(id))?;
+        Ok(with_times(&record))
+    }
+
+    /// DeleteKnowledgeBase: the knowledge base and its data sources go; the answer says DELETING,
+    /// as Bedrock's does, and the resource is gone for every later call.
+    pub async fn delete_knowledge_base(&self, id: &str) -> Result<Value, AgentError> {
+        if !self.store.delete(KNOWLEDGE_BASE, id).await? {
+            return Err(knowledge_base_not_found(id));
+        }
+        tracing::info!(knowledge_base = %id, "knowledge base deleted");
+        Ok(json!({"knowledgeBaseId": id, "status": "DELETING"}))
+    }
+
+    pub async fn create_data_source(&self, input: &Value) -> Result<Value, AgentError> {
+        let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
+        self.knowledge_base(knowledge_base_id).await?;
+        let name = check_name(input, "name")?;
+        let id = new_id();
+        let document = data_source_document(input, knowledge_base_id, &id, None)?;
+        let record = self
+            .store
+            .insert(NewRecord {
+                kind: DATA_SOURCE,
+                id: &id,
+                parent_id: knowledge_base_id,
+                name,
+                client_token: input.get("clientToken").and_then(Value::as_str),
+                document: &document,
+            })
+            .await
+            .map_err(|e| conflict_on_name(e, "data source", name))?;
+        Ok(with_times(&record))
+    }
+
+    pub async fn get_data_source(
+        &self,
+        knowledge_base_id: &str,
+        data_source_id: &str,
+    ) -> Result<Value, AgentError> {
+        Ok(with_times(
+            &self.data_source(knowledge_base_id, data_source_id).await?,
+        ))
+    }
+
+    pub async fn list_data_sources(
+        &self,
+        knowledge_base_id: &str,
+        max_results: Option<u32>,
+        next_token: Option<&str>,
+    ) -> Result<Page, AgentError> {
+        self.knowledge_base(knowledge_base_id).await?;
+        self.page(
+            DATA_SOURCE,
+            knowledge_base_id,
+            max_results,
+            next_token,
+            |record| {
+                summary(
+                    record,
+                    &[
+                        "knowledgeBaseId",
+                        "dataSourceId",
+                        "name",
+                        "description",
+                        "status",
+                    ],
+                    &record.document,
+                )
+            },
+        )
+        .await
+    }
+
+    pub async fn update_data_source(&self, input: &Value) -> Result<Value, AgentError> {
+        let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
+        let data_source_id = required_str(input, "dataSourceId")?;
+        let existing = self.data_source(knowledge_base_id, data_source_id).await?;
+        let name = check_name(input, "name")?;
+        let document =
+            data_source_document(input, knowledge_base_id, data_source_id, Some(&existing))?;
+        let record = self
+            .store
+            .update(DATA_SOURCE, data_source_id, name, &document)
+            .await
+            .map_err(|e| conflict_on_name(e, "data source", name))?
+            .ok_or_else(|| data_source_not_found(data_source_id))?;
+        Ok(with_times(&record))
+    }
+
+    pub async fn delete_data_source(
+        &self,
+        knowledge_base_id: &str,
+        data_source_id: &str,
+    ) -> Result<Value, AgentError> {
+        self.data_source(knowledge_base_id, data_source_id).await?;
+        self.store.delete(DATA_SOURCE, data_source_id).await?;
+        Ok(json!({
+            "knowledgeBaseId": knowledge_base_id,
+            "dataSourceId": data_source_id,
+            "status": "DELETING",
+        }))
+    }
+
+    async fn knowledge_base(&self, id: &str) -> Result<Record, AgentError> {
+        self.store
+            .get(KNOWLEDGE_BASE, id)
+            .await?
+            .ok_or_else(|| knowledge_base_not_found(id))
+    }
+
+    async fn data_source(
+        &self,
+        knowledge_base_id: &str,
+        data_source_id: &str,
+    ) -> Result<Record, AgentError> {
+        self.knowledge_base(knowledge_base_id).await?;
+        self.store
+            .get(DATA_SOURCE, data_source_id)
+            .await?
+            .filter(|r| r.parent_id == knowledge_base_id)
+            .ok_or_else(|| data_source_not_found(data_source_id))
+    }
+
+    async fn page(
+        &self,
+        kind: &str,
+        parent_id: &str,
+        max_results: Option<u32>,
+        next_token: Option<&str>,
+        to_summary: impl Fn(&Record) -> Value,
+    ) -> Result<Page, AgentError> {
+        let limit = max_results.unwrap_or(1000).clamp(1, 1000);
+        let mut records = self
+            .store
+            .list(kind, parent_id, next_token, limit + 1)
+            .await?;
+        let next_token = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: records.iter().map(to_summary).collect(),
+            next_token,
+        })
+    }
+
+    /// The stored KnowledgeBase shape (without its timestamps) for a create or update input.
+    fn knowledge_base_document(
+        &self,
+        catalog: &Catalog,
+        input: &Value,
+        id: &str,
+    ) -> Result<Value, AgentError> {
+        let role_arn = required_str(input, "roleArn")?;
+        if !(role_arn.starts_with("arn:aws")
+            && role_arn.contains(":iam::")
+            && role_arn.contains(":role/"))
+        {
+            return Err(AgentError::Validation(format!(
+                "1 validation error detected: Value '{role_arn}' at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws(-[^:]+)?:iam::([0-9]{{12}})?:role/.+"
+            )));
+        }
+        let configuration = input
+            .get("knowledgeBaseConfiguration")
+            .ok_or_else(|| missing("knowledgeBaseConfiguration"))?;
+        match configuration.get("type").and_then(Value::as_str) {
+            Some("VECTOR") => {
+                let arn = configuration
+                    .pointer("/vectorKnowledgeBaseConfiguration/embeddingModelArn")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        missing("knowledgeBaseConfiguration.vectorKnowledgeBaseConfiguration.embeddingModelArn")
+                    })?;
+                check_embedding_model(catalog, arn)?;
+                let storage = input.get("storageConfiguration").ok_or_else(|| {
+                    AgentError::Validation(
+                        "storageConfiguration is required for a VECTOR knowledge base.".into(),
+                    )
+                })?;
+                check_storage(storage)?;
+            }
+            Some(other) => {
+                return Err(AgentError::Validation(format!(
+                    "knowledgeBaseConfiguration.type {other} is not supported by basalt yet; create a VECTOR knowledge base."
+                )))
+            }
+            None => return Err(missing("knowledgeBaseConfiguration.type")),
+        }
+        let mut document = Map::new();
+        document.insert("knowledgeBaseId".into(), json!(id));
+        document.insert("name".into(), input["name"].clone());
+        document.insert(
+            "knowledgeBaseArn".into(),
+            json!(self.knowledge_base_arn(id)),
+        );
+        for member in [
+            "description",
+            "roleArn",
+            "knowledgeBaseConfiguration",
+            "storageConfiguration",
+            "metadataConfigurations",
+        ] {
+            if let Some(value) = input.get(member) {
+                document.insert(member.into(), value.clone());
+            }
+        }
+        document.insert("status".into(), json!("ACTIVE"));
+        Ok(Value::Object(document))
+    }
+
+    fn knowledge_base_arn(&self, id: &str) -> String {
+        format!(
+            "arn:aws:bedrock:{}:{}:knowledge-base/{id}",
+            self.region, self.account_id
+        )
+    }
+}
+
+/// The record's document with Bedrock's createdAt/updatedAt.
+fn with_times(record: &Record) -> Value {
+    let mut document = record.document.clone();
+    if let Some(object) = document.as_object_mut() {
+        object.insert("name".into(), json!(record.name));
+        object.insert("createdAt".into(), json!(record.created_at));
+        object.insert("updatedAt".into(), json!(record.updated_at));
+    }
+    document
+}
+
+fn summary(record: &Record, members: &[&str], document: &Value) -> Value {
+    let full = with_times(record);
+    let mut out = Map::new();
+    for member in members {
+        if let Some(value) = full.get(*member).or_else(|| document.get(*member)) {
+            out.insert((*member).to_string(), value.clone());
+        }
+    }
+    out.insert("updatedAt".into(), json!(record.updated_at));
+    Value::Object(out)
+}
+
+/// The stored DataSource shape for a create or update input.
+fn data_source_document(
+    input: &Value,
+    knowledge_base_id: &str,
+    data_source_id: &str,
+    existing: Option<&Record>,
+) -> Result<Value, AgentError> {
+    let configuration = input
+        .get("dataSourceConfiguration")
+        .ok_or_else(|| missing("dataSourceConfiguration"))?;
+    match configuration.get("type").and_then(Value::as_str) {
+        Some("S3") => {
+            let bucket_arn = configuration
+                .pointer("/s3Configuration/bucketArn")
+                .and_then(Value::as_str)
+                .ok_or_else(|| missing("dataSourceConfiguration.s3Configuration.bucketArn"))?;
+            bucket_from_arn(bucket_arn)?;
+        }
+        Some(other) => {
+            return Err(AgentError::Validation(format!(
+                "dataSourceConfiguration.type {other} is not supported by basalt yet; use an S3 data source."
+            )))
+        }
+        None => return Err(missing("dataSourceConfiguration.type")),
+    }
+    if let Some(ingestion) = input.get("vectorIngestionConfiguration") {
+        check_ingestion(ingestion)?;
+    }
+    if let Some(policy) = input.get("dataDeletionPolicy").and_then(Value::as_str) {
+        if !matches!(policy, "RETAIN" | "DELETE") {
+            return Err(AgentError::Validation(format!(
+                "dataDeletionPolicy must be RETAIN or DELETE; got {policy}."
+            )));
+        }
+    }
+    let mut document = Map::new();
+    document.insert("knowledgeBaseId".into(), json!(knowledge_base_id));
+    document.insert("dataSourceId".into(), json!(data_source_id));
+    document.insert("name".into(), input["name"].clone());
+    for member in [
+        "description",
+        "dataSourceConfiguration",
+        "serverSideEncryptionConfiguration",
+        "vectorIngestionConfiguration",
+    ] {
+        if let Some(value) = input.get(member) {
+            document.insert(member.into(), value.clone());
+        }
+    }
+    let policy = input
+        .get("dataDeletionPolicy")
+        .cloned()
+        .or_else(|| existing.and_then(|r| r.document.get("dataDeletionPolicy").cloned()))
+        .unwrap_or_else(|| json!("DELETE"));
+    document.insert("dataDeletionPolicy".into(), policy);
+    document.insert("status".into(), json!("AVAILABLE"));
+    Ok(Value::Object(document))
+}
+
+/// The bucket of an `arn:aws:s3:::bucket` ARN.
+pub fn bucket_from_arn(arn: &str) -> Result<&str, AgentError> {
+    let bucket = arn
+        .strip_prefix("arn:aws:s3:::")
+        .or_else(|| arn.strip_prefix("arn:aws-cn:s3:::"))
+        .or_else(|| arn.strip_prefix("arn:aws-us-gov:s3:::"))
+        .filter(|b| !b.is_empty() && !b.contains('/'))
+        .ok_or_else(|| {
+            AgentError::Validation(format!(
+                "dataSourceConfiguration.s3Configuration.bucketArn {arn} is not an S3 bucket ARN (arn:aws:s3:::BUCKET)."
+            ))
+        })?;
+    Ok(bucket)
+}
+
+fn check_embedding_model(catalog: &Catalog, arn: &str) -> Result<(), AgentError> {
+    let not_served = || {
+        let served: Vec<&str> = catalog
+            .models()
+            .iter()
+            .filter(|m| {
+                matches!(m.body_format, Some(InvokeFormat::Embedding(_))) && m.serve_with.is_some()
+            })
+            .map(|m| m.model_id.as_str())
+            .collect();
+        AgentError::Validation(format!(
+            "knowledgeBaseConfiguration.vectorKnowledgeBaseConfiguration.embeddingModelArn {arn} is not an embedding model this basalt serves; use one of: {}.",
+            served.join(", ")
+        ))
+    };
+    let (model, _) = catalog.resolve(arn).map_err(|_| not_served())?;
+    match (&model.body_format, &model.serve_with) {
+        (Some(InvokeFormat::Embedding(_)), Some(_)) => Ok(()),
+        _ => Err(not_served()),
+    }
+}
+
+/// Each storage type names the member that configures it.
+fn check_storage(storage: &Value) -> Result<(), AgentError> {
+    let kind = storage
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing("storageConfiguration.type"))?;
+    let member = match kind {
+        "OPENSEARCH_SERVERLESS" => "opensearchServerlessConfiguration",
+        "OPENSEARCH_MANAGED_CLUSTER" => "opensearchManagedClusterConfiguration",
+        "PINECONE" => "pineconeConfiguration",
+        "REDIS_ENTERPRISE_CLOUD" => "redisEnterpriseCloudConfiguration",
+        "RDS" => "rdsConfiguration",
+        "MONGO_DB_ATLAS" => "mongoDbAtlasConfiguration",
+        "NEPTUNE_ANALYTICS" => "neptuneAnalyticsConfiguration",
+        "S3_VECTORS" => "s3VectorsConfiguration",
+        other => {
+            return Err(AgentError::Validation(format!(
+                "storageConfiguration.type {other} is not a storage type."
+            )))
+        }
+    };
+    if storage.get(member).is_none() {
+        return Err(AgentError::Validation(format!(
+            "storageConfiguration.{member} is required when storageConfiguration.type is {kind}."
+        )));
+    }
+    Ok(())
+}
+
+/// Each chunking strategy names the member that configures it.
+fn check_ingestion(ingestion: &Value) -> Result<(), AgentError> {
+    if let Some(chunking) = ingestion.get("chunkingConfiguration") {
+        let strategy = chunking
+            .get("chunkingStrategy")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                missing("vectorIngestionConfiguration.chunkingConfiguration.chunkingStrategy")
+            })?;
+        let member = match strategy {
+            "FIXED_SIZE" => Some("fixedSizeChunkingConfiguration"),
+            "HIERARCHICAL" => Some("hierarchicalChunkingConfiguration"),
+            "SEMANTIC" => Some("semanticChunkingConfiguration"),
+            "NONE" => None,
+            other => {
+                return Err(AgentError::Validation(format!(
+                    "vectorIngestionConfiguration.chunkingConfiguration.chunkingStrategy {other} is not a chunking strategy."
+                )))
+            }
+        };
+        if let Some(member) = member {
+            if chunking.get(member).is_none() {
+                return Err(AgentError::Validation(format!(
+                    "vectorIngestionConfiguration.chunkingConfiguration.{member} is required when chunkingStrategy is {strategy}."
+                )));
+            }
+        }
+        if strategy == "HIERARCHICAL" {
+            let levels = chunking
+                .pointer("/hierarchicalChunkingConfiguration/levelConfigurations")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if levels != 2 {
+                return Err(AgentError::Validation(
+                    "vectorIngestionConfiguration.chunkingConfiguration.hierarchicalChunkingConfiguration.levelConfigurations must hold exactly 2 levels (parent, child).".into(),
+                ));
+            }
+        }
+    }
+    for unsupported in [
+        "customTransformationConfiguration",
+        "parsingConfiguration",
+        "contextEnrichmentConfiguration",
+    ] {
+        if ingestion.get(unsupported).is_some() {
+            return Err(AgentError::Validation(format!(
+                "vectorIngestionConfiguration.{unsupported} is not supported by basalt yet."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Bedrock's resource names: letters and digits, each optionally followed by one `_` or `-`,
+/// at most 100 of those groups.
+fn check_name<'a>(input: &'a Value, member: &str) -> Result<&'a str, AgentError> {
+    let name = required_str(input, member)?;
+    let mut groups = 0;
+    let mut chars = name.chars().peekable();
+    let mut valid = !name.is_empty();
+    while let Some(c) = chars.next() {
+        if !c.is_ascii_alphanumeric() {
+            valid = false;
+            break;
+        }
+        groups += 1;
+        if matches!(chars.peek(), Some('_' | '-')) {
+            chars.next();
+        }
+    }
+    if !valid || groups > 100 {
+        return Err(AgentError::Validation(format!(
+            "1 validation error detected: Value '{name}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ([0-9a-zA-Z][_-]?){{1,100}}"
+        )));
+    }
+    Ok(name)
+}
+
+fn required_str<'a>(input: &'a Value, member: &str) -> Result<&'a str, AgentError> {
+    input
+        .get(member)
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing(member))
+}
+
+fn missing(member: &str) -> AgentError {
+    AgentError::Validation(format!("{member} is required."))
+}
+
+fn conflict_on_name(error: StoreError, what: &str, name: &str) -> AgentError {
+    match error {
+        StoreError::NameTaken { .. } => {
+            AgentError::Conflict(format!("A {what} with the name {name} already exists."))
+        }
+        other => AgentError::Store(other),
+    }
+}
+
+fn knowledge_base_not_found(id: &str) -> AgentError {
+    AgentError::NotFound(format!("KnowledgeBase with id {id} does not exist"))
+}
+
+fn data_source_not_found(id: &str) -> AgentError {
+    AgentError::NotFound(format!("DataSource with id {id} does not exist"))
+}
+
+/// Ten upper-case letters and digits, like Bedrock's ids.
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    async fn service() -> (KnowledgeBases, Catalog) {
+        let store = MetadataStore::in_memory().await.unwrap();
+        (
+            KnowledgeBases::new(store, "us-east-1", "000000000000"),
+            Catalog::default_catalog().unwrap(),
+        )
+    }
+
+    fn kb_input(name: &str) -> Value {
+        json!({
+            "name": name,
+            "roleArn": "arn:aws:iam::123456789012:role/AmazonBedrockExecutionRoleForKnowledgeBase",
+            "knowledgeBaseConfiguration": {"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {
+                "embeddingModelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"}},
+            "storageConfiguration": {"type": "OPENSEARCH_SERVERLESS", "opensearchServerlessConfiguration": {
+                "collectionArn": "arn:aws:aoss:us-east-1:123456789012:collection/abc", "vectorIndexName": "i",
+                "fieldMapping": {"vectorField": "v", "textField": "t", "metadataField": "m"}}},
+        })
+    }
+
+    #[tokio::test]
+    async fn knowledge_bases_and_data_sources_round_trip() {
+        let (kbs, catalog) = service().await;
+        let kb = kbs
+            .create_knowledge_base(&catalog, &kb_input("docs-kb"))
+            .await
+            .unwrap();
+        let id = kb["knowledgeBaseId"].as_str().unwrap().to_string();
+        assert_eq!(id.len(), 10);
+        assert_eq!(
+            kb["knowledgeBaseArn"],
+            format!("arn:aws:bedrock:us-east-1:000000000000:knowledge-base/{id}")
+        );
+        assert_eq!(kb["status"], "ACTIVE");
+        assert_eq!(
+            kbs.get_knowledge_base(&id).await.unwrap()["name"],
+            "docs-kb"
+        );
+        let taken = kbs
+            .create_knowledge_base(&catalog, &kb_input("docs-kb"))
+            .await
+            .unwrap_err();
+        assert!(matches!(taken, AgentError::Conflict(_)));
+
+        let ds = kbs
+            .create_data_source(&json!({
+                "knowledgeBaseId": id, "name": "docs-s3",
+                "dataSourceConfiguration": {"type": "S3", "s3Configuration": {"bucketArn": "arn:aws:s3:::docs", "inclusionPrefixes": ["docs/"]}},
+                "vectorIngestionConfiguration": {"chunkingConfiguration": {"chunkingStrategy": "FIXED_SIZE",
+                    "fixedSizeChunkingConfiguration": {"maxTokens": 300, "overlapPercentage": 20}}}
+            }))
+            .await
+            .unwrap();
+        let ds_id = ds["dataSourceId"].as_str().unwrap();
+        assert_eq!(ds["dataDeletionPolicy"], "DELETE");
+        assert_eq!(
+            kbs.list_data_sources(&id, None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+        assert!(kbs.get_data_source("AAAAAAAAAA", ds_id).await.is_err());
+
+        kbs.delete_knowledge_base(&id).await.unwrap();
+        assert!(matches!(
+            kbs.get_knowledge_base(&id).await,
+            Err(AgentError::NotFound(_))
+        ));
+        assert!(matches!(
+            kbs.get_data_source(&id, ds_id).await,
+            Err(AgentError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_configurations_are_refused_with_the_reason() {
+        let (kbs, catalog) = service().await;
+        let mut chat_model = kb_input("a");
+        chat_model["knowledgeBaseConfiguration"]["vectorKnowledgeBaseConfiguration"]
+            ["embeddingModelArn"] = json!(
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
+        );
+        let err = kbs
+            .create_knowledge_base(&catalog, &chat_model)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("amazon.titan-embed-text-v2:0"), "{err}");
+        let mut no_member = kb_input("b");
+        no_member["storageConfiguration"] = json!({"type": "RDS"});
+        assert!(kbs
+            .create_knowledge_base(&catalog, &no_member)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("rdsConfiguration"));
+        assert!(check_name(&json!({"name": "bad name"}), "name").is_err());
+        assert!(check_name(&json!({"name": "-lead"}), "name").is_err());
+        assert!(check_name(&json!({"name": "a--b"}), "name").is_err());
+        assert!(check_name(&json!({"name": "product-documentation-kb"}), "name").is_ok());
+        assert!(bucket_from_arn("arn:aws:s3:::b/x").is_err());
+        assert!(check_ingestion(
+            &json!({"chunkingConfiguration": {"chunkingStrategy": "SEMANTIC"}})
+        )
+        .is_err());
+    }
+
+    #[tokio::test]
+    async fn listing_pages_through_everything() {
+        let (kbs, catalog) = service().await;
+        for i in 0..5 {
+            kbs.create_knowledge_base(&catalog, &kb_input(&format!("kb{i}")))
+                .await
+                .unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut token = None;
+        loop {
+            let page = kbs
+                .list_knowledge_bases(Some(2), token.as_deref())
+                .await
+                .unwrap();
+            seen.extend(page.items);
+            match page.next_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 5);
+        assert!(seen
+            .iter()
+            .all(|s| s.get("updatedAt").is_some() && s.get("status").is_some()));
+    }
+}

@@ -1,0 +1,26 @@
+//! The bedrock-agent control plane: knowledge bases and their data sources as Bedrock defines
+//! them, checked beyond what the service model can say (name patterns, which configuration a
+//! `type` needs, that the embedding model is one the catalog serves) and kept in the metadata
+//! store. Inputs and outputs are the operations' JSON shapes; nothing here knows about HTTP.
+//!
+//! A knowledge base is ACTIVE as soon as it is created: its embedded index is made on first
+//! ingestion. Every Bedrock `storageConfiguration` type is accepted and stored; until an
+//! external engine is configured for one, the embedded store serves it.
+
+mod knowledge_bases;
+
+pub use knowledge_bases::{KnowledgeBases, Page};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] basalt_store::StoreError),
+}
