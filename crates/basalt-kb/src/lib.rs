@@ -7,6 +7,16 @@
 //! It is a library: no HTTP, no metadata database, no object store. The ingestion job runner
 //! feeds it documents; the Retrieve handler calls [`retrieve`]. Tokenizer and embedding model
 //! come in through [`TokenCounter`] and [`Embedder`], so any engine can be plugged in.
+//!
+//! Entry points:
+//! - ingestion: [`parse_metadata_file`] per sidecar, [`ChunkingConfiguration::from_json`] once
+//!   per data source, [`ingest_document`] per new or changed file,
+//!   [`KnowledgeIndex::delete_document`] per removed file, [`KnowledgeIndex::flush`] at the end;
+//! - Retrieve: [`RetrievalFilter::parse`] and [`SearchType::parse`] on the request, then
+//!   [`retrieve`].
+//!
+//! One [`EmbeddedIndex`] per knowledge-base directory per process (tantivy locks it); clone it
+//! to share between the runner and the handlers.
 
 pub mod chunking;
 mod error;

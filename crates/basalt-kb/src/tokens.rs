@@ -17,8 +17,10 @@ pub trait TokenCounter: Send + Sync {
 /// The knowledge base's embedding model.
 #[async_trait]
 pub trait Embedder: Send + Sync {
-    /// One vector per text, in order, all of one length. Texts may be longer than the model
-    /// reads; implementations truncate them (as sentence-transformers does) rather than fail.
+    /// One vector per text, in order, all of one length. Calls may carry many texts (semantic
+    /// chunking sends every sentence group of a document at once); implementations batch them.
+    /// Texts may be longer than the model reads: truncate them (as sentence-transformers does)
+    /// rather than fail.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>>;
 }
 
