@@ -398,14 +398,50 @@ fn mismatched(model: &FoundationModel) -> ModelError {
 /// Counts one call and its tokens per catalog model id (Prometheus, through the `metrics`
 /// facade; labels are catalog ids, so their number is bounded).
 fn record_outcome(model_id: &str, usage: Result<&TokenUsage, &ModelError>) {
-    let outcome = if usage.is_ok() { "ok" } else { "error" };
-    metrics::counter!("basalt_model_invocations_total", "model" => model_id.to_string(), "outcome" => outcome)
-        .increment(1);
-    if let Ok(usage) = usage {
-        metrics::counter!("basalt_model_tokens_total", "model" => model_id.to_string(), "direction" => "input")
-            .increment(u64::from(usage.input_tokens));
-        metrics::counter!("basalt_model_tokens_total", "model" => model_id.to_string(), "direction" => "output")
-            .increment(u64::from(usage.output_tokens));
+    let counters = ModelCounters::of(model_id);
+    match usage {
+        Ok(usage) => {
+            counters.ok.increment(1);
+            counters
+                .input_tokens
+                .increment(u64::from(usage.input_tokens));
+            counters
+                .output_tokens
+                .increment(u64::from(usage.output_tokens));
+        }
+        Err(_) => counters.error.increment(1),
+    }
+}
+
+/// One model's counters, registered on its first call and reused: building a labelled key per
+/// request costs allocations on the hot path of a gateway.
+struct ModelCounters {
+    ok: metrics::Counter,
+    error: metrics::Counter,
+    input_tokens: metrics::Counter,
+    output_tokens: metrics::Counter,
+}
+
+impl ModelCounters {
+    fn of(model_id: &str) -> std::sync::Arc<ModelCounters> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, OnceLock, RwLock};
+        static ALL: OnceLock<RwLock<HashMap<String, Arc<ModelCounters>>>> = OnceLock::new();
+        let all = ALL.get_or_init(Default::default);
+        if let Some(counters) = all.read().ok().and_then(|m| m.get(model_id).cloned()) {
+            return counters;
+        }
+        let model = model_id.to_string();
+        let counters = Arc::new(ModelCounters {
+            ok: metrics::counter!("basalt_model_invocations_total", "model" => model.clone(), "outcome" => "ok"),
+            error: metrics::counter!("basalt_model_invocations_total", "model" => model.clone(), "outcome" => "error"),
+            input_tokens: metrics::counter!("basalt_model_tokens_total", "model" => model.clone(), "direction" => "input"),
+            output_tokens: metrics::counter!("basalt_model_tokens_total", "model" => model.clone(), "direction" => "output"),
+        });
+        if let Ok(mut map) = all.write() {
+            map.insert(model, counters.clone());
+        }
+        counters
     }
 }
 

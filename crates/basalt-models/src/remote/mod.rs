@@ -154,6 +154,8 @@ impl Upstream {
             // Between two reads of a streamed body; a whole non-streamed call also gets a total.
             .read_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            // Model APIs do not redirect; following one would resend the body and the key.
+            .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .build()
             .map_err(|e| {
