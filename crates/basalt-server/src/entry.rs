@@ -17,9 +17,25 @@ pub async fn aws_request(State(state): State<AppState>, request: Request) -> Res
     let request_id = uuid::Uuid::new_v4().to_string();
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let mut operation = None;
-    let mut response = handle(state, request, &mut operation)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    let mut response = match state.objects().filter(|_| crate::s3::is_s3(&request)) {
+        // S3 (signing name `s3`) has its own routing, XML answers and errors.
+        Some(objects) => {
+            let config = &state.config;
+            let (name, response) = crate::s3::handle(
+                objects,
+                &config.auth,
+                config.max_body_bytes,
+                request,
+                &request_id,
+            )
+            .await;
+            operation = Some(name);
+            response
+        }
+        None => handle(state.clone(), request, &mut operation)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+    };
     if let Some(operation) = operation {
         response
             .extensions_mut()

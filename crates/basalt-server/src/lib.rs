@@ -13,6 +13,7 @@ pub mod metrics;
 mod openai;
 mod routes;
 mod runtime;
+mod s3;
 mod stream;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
 use basalt_models::BedrockRuntime;
+pub use basalt_s3::S3Store;
 
 pub use auth::{AuthConfig, AuthMode, Credential};
 pub use error::ApiError;
@@ -45,7 +47,10 @@ impl Default for ServerConfig {
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<AppInner>);
+pub struct AppState {
+    inner: Arc<AppInner>,
+    objects: Option<Arc<S3Store>>,
+}
 
 pub struct AppInner {
     pub runtime: BedrockRuntime,
@@ -54,14 +59,29 @@ pub struct AppInner {
 
 impl AppState {
     pub fn new(runtime: BedrockRuntime, config: ServerConfig) -> Self {
-        AppState(Arc::new(AppInner { runtime, config }))
+        AppState {
+            inner: Arc::new(AppInner { runtime, config }),
+            objects: None,
+        }
+    }
+
+    /// Serves the S3 API subset (requests signed for `s3`) from `objects`. Without it, S3
+    /// requests answer NotImplemented.
+    pub fn with_objects(mut self, objects: S3Store) -> Self {
+        self.objects = Some(Arc::new(objects));
+        self
+    }
+
+    /// The object store behind the S3 API, when there is one (knowledge-base data sources read it).
+    pub fn objects(&self) -> Option<&Arc<S3Store>> {
+        self.objects.as_ref()
     }
 }
 
 impl std::ops::Deref for AppState {
     type Target = AppInner;
     fn deref(&self) -> &AppInner {
-        &self.0
+        &self.inner
     }
 }
 

@@ -20,6 +20,15 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// The S3 API's object store.
+    pub objects: Option<ObjectsFileConfig>,
+}
+
+/// `[objects]`: where the S3 API keeps buckets (one directory each).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectsFileConfig {
+    pub root: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -43,6 +52,8 @@ pub struct ServeConfig {
     pub catalog: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub auth: AuthConfig,
+    /// The S3 API's buckets live here [default: <data_dir>/objects].
+    pub objects_dir: PathBuf,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -64,6 +75,7 @@ pub struct Overrides {
     pub auth_mode: Option<AuthMode>,
     /// `AKID:SECRET` pairs, comma-separated, added to the file's credentials.
     pub credentials: Option<String>,
+    pub objects_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -80,6 +92,10 @@ impl ServeConfig {
             .models_dir
             .or(file.models_dir)
             .unwrap_or_else(|| data_dir.join("models"));
+        let objects_dir = overrides
+            .objects_dir
+            .or(file.objects.and_then(|o| o.root))
+            .unwrap_or_else(|| data_dir.join("objects"));
         let mut auth = file.auth.unwrap_or_default();
         if let Some(mode) = overrides.auth_mode {
             auth.mode = mode;
@@ -109,6 +125,7 @@ impl ServeConfig {
             catalog: file.catalog,
             max_body_bytes: file.max_body_bytes.unwrap_or(25 * 1024 * 1024),
             auth,
+            objects_dir,
         })
     }
 }
@@ -124,6 +141,7 @@ mod tests {
             models_dir: None,
             auth_mode: None,
             credentials: None,
+            objects_dir: None,
         }
     }
 
@@ -176,5 +194,22 @@ mod tests {
         let config = ServeConfig::resolve(FileConfig::default(), overrides).expect("resolves");
         assert_eq!(config.auth.credentials.len(), 2);
         assert_eq!(config.auth.credentials[1].access_key_id, "C");
+    }
+
+    #[test]
+    fn objects_dir_defaults_under_the_data_dir() {
+        let file: FileConfig = toml::from_str("data_dir = \"/srv/b\"").expect("valid");
+        let config = ServeConfig::resolve(file, no_overrides()).expect("resolves");
+        assert_eq!(config.objects_dir, PathBuf::from("/srv/b/objects"));
+        let file: FileConfig = toml::from_str("[objects]\nroot = \"/data/s3\"").expect("valid");
+        let config = ServeConfig::resolve(file, no_overrides()).expect("resolves");
+        assert_eq!(config.objects_dir, PathBuf::from("/data/s3"));
+        let overrides = Overrides {
+            objects_dir: Some("/env/s3".into()),
+            ..no_overrides()
+        };
+        let file: FileConfig = toml::from_str("[objects]\nroot = \"/data/s3\"").expect("valid");
+        let config = ServeConfig::resolve(file, overrides).expect("resolves");
+        assert_eq!(config.objects_dir, PathBuf::from("/env/s3"));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use basalt_models::{BedrockRuntime, Catalog};
-use basalt_server::{AppState, AuthMode, ServerConfig};
+use basalt_server::{AppState, AuthMode, S3Store, ServerConfig};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -65,7 +65,7 @@ struct ServeArgs {
     /// Where the model files are [default: <data-dir>/models].
     #[arg(long, env = "BASALT_MODELS_DIR")]
     models_dir: Option<PathBuf>,
-    /// A TOML config file (listen, data_dir, models_dir, catalog, max_body_bytes, [auth]).
+    /// A TOML config file (listen, data_dir, models_dir, catalog, max_body_bytes, [auth], [objects]).
     #[arg(long, env = "BASALT_CONFIG")]
     config: Option<PathBuf>,
     /// `any` accepts any well-formed SigV4 signature, like a local emulator; `verify` checks them.
@@ -74,6 +74,9 @@ struct ServeArgs {
     /// Credentials for `verify` mode, as ACCESS_KEY_ID:SECRET pairs separated by commas.
     #[arg(long, env = "BASALT_AUTH_CREDENTIALS", hide_env_values = true)]
     auth_credentials: Option<String>,
+    /// Where the S3 API keeps buckets, one directory each [default: <data-dir>/objects].
+    #[arg(long, env = "BASALT_OBJECTS_DIR")]
+    objects_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BASALT_LOG_JSON")]
     log_json: bool,
@@ -171,6 +174,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             models_dir: args.models_dir,
             auth_mode: args.auth_mode,
             credentials: args.auth_credentials,
+            objects_dir: args.objects_dir,
         },
     )?;
     std::fs::create_dir_all(&config.data_dir)
@@ -191,6 +195,10 @@ fn serve(args: ServeArgs) -> Result<()> {
             auth: config.auth.clone(),
             max_body_bytes: config.max_body_bytes,
         },
+    )
+    .with_objects(
+        S3Store::local(&config.objects_dir)
+            .with_context(|| format!("opening objects dir {}", config.objects_dir.display()))?,
     );
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
