@@ -25,6 +25,26 @@ impl From<AwsError> for ApiError {
     }
 }
 
+/// bedrock-agent's errors; its ConflictException is a 409.
+impl From<basalt_agent::AgentError> for ApiError {
+    fn from(error: basalt_agent::AgentError) -> Self {
+        use basalt_agent::AgentError;
+        let message = error.to_string();
+        ApiError(match error {
+            AgentError::Validation(_) => AwsError::new(AwsErrorCode::ValidationException, message),
+            AgentError::NotFound(_) => {
+                AwsError::new(AwsErrorCode::ResourceNotFoundException, message)
+            }
+            AgentError::Conflict(_) => AwsError::new(AwsErrorCode::ConflictException, message)
+                .with_status(http::StatusCode::CONFLICT),
+            AgentError::Store(_) => {
+                tracing::error!(error = %message, "metadata store failed");
+                AwsError::new(AwsErrorCode::InternalServerException, message)
+            }
+        })
+    }
+}
+
 /// The one place domain errors meet AWS error codes. No wildcard: a new variant needs a row.
 impl From<ModelError> for ApiError {
     fn from(error: ModelError) -> Self {

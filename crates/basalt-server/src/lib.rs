@@ -5,6 +5,7 @@
 //! (`routes`) calls one thin handler, which calls the domain and encodes its answer.
 //! Domain errors become AWS errors in exactly one place (`error`).
 
+mod agent;
 mod auth;
 mod control;
 mod entry;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
+pub use basalt_agent::KnowledgeBases;
 use basalt_models::BedrockRuntime;
 pub use basalt_s3::S3Store;
 
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     inner: Arc<AppInner>,
     objects: Option<Arc<S3Store>>,
+    knowledge_bases: Option<KnowledgeBases>,
 }
 
 pub struct AppInner {
@@ -62,7 +65,15 @@ impl AppState {
         AppState {
             inner: Arc::new(AppInner { runtime, config }),
             objects: None,
+            knowledge_bases: None,
         }
+    }
+
+    /// Serves bedrock-agent's knowledge-base operations from `knowledge_bases`. Without it, they
+    /// answer InternalServerException saying there is no metadata store.
+    pub fn with_knowledge_bases(mut self, knowledge_bases: KnowledgeBases) -> Self {
+        self.knowledge_bases = Some(knowledge_bases);
+        self
     }
 
     /// Serves the S3 API subset (requests signed for `s3`) from `objects`. Without it, S3

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{control, runtime, ApiError, AppState};
+use crate::{agent, control, runtime, ApiError, AppState};
 
 /// One operation call, bound and validated against the service model.
 pub struct Call {
@@ -99,6 +99,56 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         "bedrock",
         "GetInferenceProfile",
         handler!(control::get_inference_profile),
+    ),
+    (
+        "bedrock-agent",
+        "CreateKnowledgeBase",
+        handler!(agent::create_knowledge_base),
+    ),
+    (
+        "bedrock-agent",
+        "GetKnowledgeBase",
+        handler!(agent::get_knowledge_base),
+    ),
+    (
+        "bedrock-agent",
+        "ListKnowledgeBases",
+        handler!(agent::list_knowledge_bases),
+    ),
+    (
+        "bedrock-agent",
+        "UpdateKnowledgeBase",
+        handler!(agent::update_knowledge_base),
+    ),
+    (
+        "bedrock-agent",
+        "DeleteKnowledgeBase",
+        handler!(agent::delete_knowledge_base),
+    ),
+    (
+        "bedrock-agent",
+        "CreateDataSource",
+        handler!(agent::create_data_source),
+    ),
+    (
+        "bedrock-agent",
+        "GetDataSource",
+        handler!(agent::get_data_source),
+    ),
+    (
+        "bedrock-agent",
+        "ListDataSources",
+        handler!(agent::list_data_sources),
+    ),
+    (
+        "bedrock-agent",
+        "UpdateDataSource",
+        handler!(agent::update_data_source),
+    ),
+    (
+        "bedrock-agent",
+        "DeleteDataSource",
+        handler!(agent::delete_data_source),
     ),
 ];
 

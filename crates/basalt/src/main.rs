@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use basalt_models::{BedrockRuntime, Catalog};
-use basalt_server::{AppState, AuthMode, S3Store, ServerConfig};
+use basalt_server::{AppState, AuthMode, KnowledgeBases, S3Store, ServerConfig};
+use basalt_store::MetadataStore;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -204,6 +205,15 @@ fn serve(args: ServeArgs) -> Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let database = config.data_dir.join("basalt.db");
+    let store = tokio
+        .block_on(MetadataStore::open(&database))
+        .with_context(|| format!("opening the metadata store {}", database.display()))?;
+    let knowledge_bases = {
+        let catalog = state.runtime.catalog();
+        KnowledgeBases::new(store, &catalog.region, &catalog.account_id)
+    };
+    let state = state.with_knowledge_bases(knowledge_bases);
     tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
