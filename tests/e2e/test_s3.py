@@ -438,6 +438,52 @@ def test_verify_correct_key(verifying, tmp_path):
     assert bedrock.list_foundation_models()["modelSummaries"]
 
 
+def _signed_chunked_put(endpoint, bucket, key, data, key_id, secret, tamper=False):
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD: every chunk signed, chained from the request's
+    signature (what SDKs that sign payloads stream, e.g. the AWS SDK for Java)."""
+    import hmac
+
+    chunks = [data[i : i + 8192] for i in range(0, len(data), 8192)] + [b""]
+    headers = {
+        "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(len(data)),
+    }
+    req = AWSRequest(method="PUT", url=f"{endpoint}/{bucket}/{key}", data=b"", headers=headers)
+    SigV4Auth(Credentials(key_id, secret), "s3", REGION).add_auth(req)
+    amz_date = req.headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
+    seed = req.headers["Authorization"].split("Signature=")[1]
+    k = ("AWS4" + secret).encode()
+    for part in scope.split("/"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    previous, body = seed, b""
+    empty = hashlib.sha256(b"").hexdigest()
+    for chunk in chunks:
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, empty,
+             hashlib.sha256(chunk).hexdigest()]
+        )
+        previous = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        sent = chunk[:-1] + b"!" if tamper and chunk else chunk
+        body += b"%x;chunk-signature=%s\r\n%s\r\n" % (len(sent), previous.encode(), sent)
+    prepared = req.prepare()
+    sent_headers = {k: v for k, v in prepared.headers.items() if k.lower() != "content-length"}
+    return urllib3.PoolManager().request("PUT", prepared.url, body=body, headers=sent_headers)
+
+
+def test_verify_signed_chunks(verifying):
+    s3 = s3_client(verifying.endpoint, KEY, SECRET)
+    s3.create_bucket(Bucket="chunks")
+    data = os.urandom(30_000)
+    ok = _signed_chunked_put(verifying.endpoint, "chunks", "c.bin", data, KEY, SECRET)
+    assert ok.status == 200, ok.data
+    assert s3.get_object(Bucket="chunks", Key="c.bin")["Body"].read() == data
+    bad = _signed_chunked_put(verifying.endpoint, "chunks", "t.bin", data, KEY, SECRET, tamper=True)
+    assert bad.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in bad.data
+    assert error_of(s3.head_object, Bucket="chunks", Key="t.bin")["Error"]["Code"] == "404"
+
+
 def test_verify_wrong_secret(verifying):
     s3 = s3_client(verifying.endpoint, KEY, SECRET + "x")
     resp = error_of(s3.list_buckets)

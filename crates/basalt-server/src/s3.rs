@@ -50,8 +50,8 @@ pub async fn handle(
     let operation = operation(&parts.method, &parts.headers, &target);
     let result = async {
         let body = read_body(body, &parts.headers, max_body_bytes).await?;
-        authenticate(auth, &parts, &body)?;
-        let body = decode_payload(&parts.headers, body)?;
+        let chunks = authenticate(auth, &parts, &body)?;
+        let body = decode_payload(&parts.headers, body, chunks)?;
         dispatch(
             objects,
             operation,
@@ -616,14 +616,15 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 }
 
 /// In `verify` mode, the same credentials and SigV4 check as Bedrock requests, errors in S3's
-/// words.
+/// words. For a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body, also what its chunk signatures must
+/// chain from.
 fn authenticate(
     config: &AuthConfig,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Result<(), Failure> {
+) -> Result<Option<ChunkSigner>, Failure> {
     if config.mode != AuthMode::Verify {
-        return Ok(());
+        return Ok(None);
     }
     let signed = sigv4::parse(&parts.method, &parts.uri, &parts.headers).map_err(auth_failure)?;
     let credential = config
@@ -643,7 +644,93 @@ fn authenticate(
         &sigv4::sha256_hex(body),
         SystemTime::now(),
     );
-    result.map_err(|e| match (&e, signed.form()) {
+    result.map_err(|e| verify_failure(e, signed.form()))?;
+    let signed_chunks = parts.headers.get("x-amz-content-sha256").is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+    });
+    if !signed_chunks {
+        return Ok(None);
+    }
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let seed = header("authorization")
+        .split_once("Signature=")
+        .map(|(_, s)| s.split(',').next().unwrap_or("").trim().to_string())
+        .unwrap_or_default();
+    let scope = signed.credential_scope();
+    let mut key = format!("AWS4{}", credential.secret_access_key).into_bytes();
+    for part in scope.split('/') {
+        key = hmac_sha256(&key, part.as_bytes()).to_vec();
+    }
+    Ok(Some(ChunkSigner {
+        key,
+        amz_date: header("x-amz-date").to_string(),
+        scope,
+        previous: seed,
+    }))
+}
+
+/// Checks the chain of `chunk-signature`s of a signed aws-chunked body: each signs its chunk's
+/// hash and the signature before it, starting from the request's own.
+struct ChunkSigner {
+    key: Vec<u8>,
+    amz_date: String,
+    scope: String,
+    previous: String,
+}
+
+impl ChunkSigner {
+    fn check(&mut self, signature: Option<&str>, chunk: &[u8]) -> bool {
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            self.previous,
+            sigv4::EMPTY_SHA256,
+            sigv4::sha256_hex(chunk)
+        );
+        let expected = hex::encode(hmac_sha256(&self.key, to_sign.as_bytes()));
+        let Some(signature) = signature else {
+            return false;
+        };
+        // Constant-time enough for hex of equal length: compare every byte.
+        let same = expected.len() == signature.len()
+            && expected
+                .bytes()
+                .zip(signature.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        self.previous = expected;
+        same
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) over sha2, which basalt-wire's SigV4 also uses.
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(data);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+fn verify_failure(e: AuthError, form: SignatureForm) -> Failure {
+    match (&e, form) {
         (AuthError::InvalidSignature(m), _) if m.contains("x-amz-content-sha256") => Failure::new(
             StatusCode::BAD_REQUEST,
             "XAmzContentSHA256Mismatch",
@@ -662,7 +749,7 @@ fn authenticate(
             )
         }
         _ => auth_failure(e),
-    })
+    }
 }
 
 fn auth_failure(error: AuthError) -> Failure {
@@ -679,9 +766,12 @@ fn auth_failure(error: AuthError) -> Failure {
 
 /// `aws-chunked` bodies (`x-amz-content-sha256: STREAMING-...`, `Content-Encoding: aws-chunked`)
 /// carry the object in `<hex size>[;chunk-signature=...]\r\n<bytes>\r\n` chunks, then trailers.
-/// The seed signature over the headers was checked in `authenticate`; per-chunk signatures are
-/// not (see ARCHITECTURE.md).
-fn decode_payload(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Failure> {
+/// In `verify` mode, chunk signatures (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`) are checked too.
+fn decode_payload(
+    headers: &HeaderMap,
+    body: Bytes,
+    mut signer: Option<ChunkSigner>,
+) -> Result<Bytes, Failure> {
     let streaming = headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok())
@@ -701,7 +791,16 @@ fn decode_payload(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Failure> {
             "The aws-chunked request body is not well formed.",
         )
     };
-    let decoded = decode_aws_chunked(&body).ok_or_else(bad)?;
+    let mut signatures_ok = true;
+    let decoded = decode_aws_chunked(&body, |signature, chunk| {
+        if let Some(signer) = signer.as_mut() {
+            signatures_ok &= signer.check(signature, chunk);
+        }
+    })
+    .ok_or_else(bad)?;
+    if !signatures_ok {
+        return Err(auth_failure(AuthError::SignatureDoesNotMatch));
+    }
     let declared = headers
         .get("x-amz-decoded-content-length")
         .and_then(|v| v.to_str().ok())
@@ -712,19 +811,27 @@ fn decode_payload(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Failure> {
     Ok(Bytes::from(decoded))
 }
 
-fn decode_aws_chunked(mut body: &[u8]) -> Option<Vec<u8>> {
+/// The chunks' bytes joined; `each` sees every chunk (the final empty one included) with its
+/// `chunk-signature`.
+fn decode_aws_chunked(
+    mut body: &[u8],
+    mut each: impl FnMut(Option<&str>, &[u8]),
+) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len());
     loop {
         let line_end = body.windows(2).position(|w| w == b"\r\n")?;
         let line = std::str::from_utf8(&body[..line_end]).ok()?;
-        let size_hex = line.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_hex, 16).ok()?;
+        let mut fields = line.split(';');
+        let size = usize::from_str_radix(fields.next()?.trim(), 16).ok()?;
+        let signature = fields.find_map(|f| f.trim().strip_prefix("chunk-signature="));
         body = &body[line_end + 2..];
         if size == 0 {
+            each(signature, &[]);
             // Trailers (checksums) follow; the object is complete.
             return Some(out);
         }
         let chunk = body.get(..size)?;
+        each(signature, chunk);
         out.extend_from_slice(chunk);
         body = body.get(size..)?.strip_prefix(b"\r\n")?;
     }
@@ -877,11 +984,50 @@ mod tests {
     #[test]
     fn aws_chunked_bodies_decode() {
         let body = b"5;chunk-signature=abc\r\nhello\r\n6;chunk-signature=def\r\n world\r\n0;chunk-signature=0\r\n\r\n";
-        assert_eq!(decode_aws_chunked(body).unwrap(), b"hello world");
+        let mut signatures = Vec::new();
+        let decoded = decode_aws_chunked(body, |s, _| signatures.push(s.map(str::to_string)));
+        assert_eq!(decoded.unwrap(), b"hello world");
+        assert_eq!(signatures.len(), 3);
+        assert_eq!(signatures[1].as_deref(), Some("def"));
         let trailer = b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n";
-        assert_eq!(decode_aws_chunked(trailer).unwrap(), b"abc");
-        assert!(decode_aws_chunked(b"5\r\nhel").is_none());
-        assert!(decode_aws_chunked(b"zz\r\n").is_none());
+        assert_eq!(decode_aws_chunked(trailer, |_, _| ()).unwrap(), b"abc");
+        assert!(decode_aws_chunked(b"5\r\nhel", |_, _| ()).is_none());
+        assert!(decode_aws_chunked(b"zz\r\n", |_, _| ()).is_none());
+    }
+
+    /// AWS's worked example of a chunked upload (SigV4 streaming documentation).
+    #[test]
+    fn chunk_signatures_match_aws_example() {
+        let scope = "20130524/us-east-1/s3/aws4_request";
+        let mut key = b"AWS4wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_vec();
+        for part in scope.split('/') {
+            key = hmac_sha256(&key, part.as_bytes()).to_vec();
+        }
+        let signer = || ChunkSigner {
+            key: key.clone(),
+            amz_date: "20130524T000000Z".into(),
+            scope: scope.into(),
+            previous: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+        };
+        let mut good = signer();
+        assert!(good.check(
+            Some("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
+            &[b'a'; 65536]
+        ));
+        assert!(good.check(
+            Some("0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
+            &[b'a'; 1024]
+        ));
+        assert!(good.check(
+            Some("b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
+            &[]
+        ));
+        let mut tampered = signer();
+        assert!(!tampered.check(
+            Some("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
+            &[b'b'; 65536]
+        ));
+        assert!(!signer().check(None, b"x"));
     }
 
     #[test]
