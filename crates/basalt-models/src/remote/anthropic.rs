@@ -314,36 +314,12 @@ fn stream_events(
     started: Instant,
 ) -> impl Stream<Item = Result<StreamEvent, ModelError>> + Send {
     let mut folder = EventFolder::default();
-    let mut finished = false;
-    events
-        .map(Some)
-        .chain(futures::stream::once(async { None }))
-        .flat_map(move |item| {
-            let out: Vec<Result<StreamEvent, ModelError>> = match item {
-                _ if finished => Vec::new(),
-                Some(Err(e)) => {
-                    finished = true;
-                    vec![Err(e)]
-                }
-                Some(Ok(event)) => match folder.event(&event, &reporter, started) {
-                    Ok((events, done)) => {
-                        finished = done;
-                        events.into_iter().map(Ok).collect()
-                    }
-                    Err(e) => {
-                        finished = true;
-                        vec![Err(e)]
-                    }
-                },
-                None => {
-                    finished = true;
-                    vec![Err(
-                        reporter.bad_answer("the stream ended before message_stop")
-                    )]
-                }
-            };
-            futures::stream::iter(out)
-        })
+    let cut = reporter.clone();
+    super::fold_stream(
+        events,
+        move |event| folder.event(&event, &reporter, started),
+        move || cut.bad_answer("the stream ended before message_stop"),
+    )
 }
 
 #[derive(Default)]

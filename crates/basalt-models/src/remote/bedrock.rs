@@ -380,36 +380,12 @@ fn stream_events(
     frames: impl Stream<Item = Result<Frame, ModelError>> + Send + 'static,
     reporter: Reporter,
 ) -> impl Stream<Item = Result<StreamEvent, ModelError>> + Send {
-    let mut finished = false;
-    frames
-        .map(Some)
-        .chain(futures::stream::once(async { None }))
-        .flat_map(move |item| {
-            let out: Vec<Result<StreamEvent, ModelError>> = match item {
-                _ if finished => Vec::new(),
-                Some(Err(e)) => {
-                    finished = true;
-                    vec![Err(e)]
-                }
-                Some(Ok(frame)) => match event(&frame, &reporter) {
-                    Ok((events, done)) => {
-                        finished = done;
-                        events.into_iter().map(Ok).collect()
-                    }
-                    Err(e) => {
-                        finished = true;
-                        vec![Err(e)]
-                    }
-                },
-                None => {
-                    finished = true;
-                    vec![Err(
-                        reporter.bad_answer("the stream ended before its metadata event")
-                    )]
-                }
-            };
-            futures::stream::iter(out)
-        })
+    let cut = reporter.clone();
+    super::fold_stream(
+        frames,
+        move |frame| event(&frame, &reporter),
+        move || cut.bad_answer("the stream ended before its metadata event"),
+    )
 }
 
 /// One frame's events, and whether it was the last (`metadata`).

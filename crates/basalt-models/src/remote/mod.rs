@@ -18,6 +18,8 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use basalt_types::StreamEvent;
+
 use crate::{ModelError, ModelLimits, UpstreamFailure};
 
 /// What every remote served model sets in its `[served.NAME]` table.
@@ -386,6 +388,46 @@ impl Failure {
             message: self.message,
         }
     }
+}
+
+/// Folds an upstream's stream of pieces (SSE events, event-stream frames) into Converse stream
+/// events. `step` turns one piece into events and says whether the answer is complete; the
+/// first error ends the stream, and a stream that stops before `step` said complete ends with
+/// `cut_short`'s error, never as a quietly truncated answer.
+pub(crate) fn fold_stream<T: Send + 'static>(
+    pieces: impl futures::Stream<Item = Result<T, ModelError>> + Send + 'static,
+    mut step: impl FnMut(T) -> Result<(Vec<StreamEvent>, bool), ModelError> + Send + 'static,
+    cut_short: impl Fn() -> ModelError + Send + 'static,
+) -> impl futures::Stream<Item = Result<StreamEvent, ModelError>> + Send {
+    use futures::StreamExt;
+    let mut finished = false;
+    pieces
+        .map(Some)
+        .chain(futures::stream::once(async { None }))
+        .flat_map(move |piece| {
+            let out: Vec<Result<StreamEvent, ModelError>> = match piece {
+                _ if finished => Vec::new(),
+                Some(Ok(piece)) => match step(piece) {
+                    Ok((events, complete)) => {
+                        finished = complete;
+                        events.into_iter().map(Ok).collect()
+                    }
+                    Err(e) => {
+                        finished = true;
+                        vec![Err(e)]
+                    }
+                },
+                Some(Err(e)) => {
+                    finished = true;
+                    vec![Err(e)]
+                }
+                None => {
+                    finished = true;
+                    vec![Err(cut_short())]
+                }
+            };
+            futures::stream::iter(out)
+        })
 }
 
 /// `basalt_upstream_errors_total{served, failure}` for Prometheus.

@@ -370,43 +370,19 @@ fn stream_events(
     started: Instant,
 ) -> impl Stream<Item = Result<StreamEvent, ModelError>> + Send {
     let mut state = ChunkFolder::default();
-    let mut finished = false;
-    let events = events
-        .map(Some)
-        .chain(futures::stream::once(async { None }));
-    events.flat_map(move |item| {
-        let out: Vec<Result<StreamEvent, ModelError>> = match item {
-            _ if finished => Vec::new(),
-            Some(Err(e)) => {
-                finished = true;
-                vec![Err(e)]
+    let cut = reporter.clone();
+    super::fold_stream(
+        events,
+        move |event| {
+            if event.data.trim() == "[DONE]" {
+                return Ok((state.finish(started), true));
             }
-            Some(Ok(event)) if event.data.trim() == "[DONE]" => {
-                finished = true;
-                state.finish(started).into_iter().map(Ok).collect()
-            }
-            Some(Ok(event)) => match serde_json::from_str::<Value>(&event.data) {
-                Ok(chunk) => match state.chunk(&chunk, &reporter) {
-                    Ok(events) => events.into_iter().map(Ok).collect(),
-                    Err(e) => {
-                        finished = true;
-                        vec![Err(e)]
-                    }
-                },
-                Err(e) => {
-                    finished = true;
-                    vec![Err(
-                        reporter.bad_answer(format!("a chunk that is not JSON ({e})"))
-                    )]
-                }
-            },
-            None => {
-                finished = true;
-                vec![Err(reporter.bad_answer("the stream ended before [DONE]"))]
-            }
-        };
-        futures::stream::iter(out)
-    })
+            let chunk: Value = serde_json::from_str(&event.data)
+                .map_err(|e| reporter.bad_answer(format!("a chunk that is not JSON ({e})")))?;
+            Ok((state.chunk(&chunk, &reporter)?, false))
+        },
+        move || cut.bad_answer("the stream ended before [DONE]"),
+    )
 }
 
 /// Where a streamed answer is: which blocks are open, how it stopped, what it used.
