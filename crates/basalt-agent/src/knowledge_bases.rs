@@ -69,11 +69,9 @@ impl KnowledgeBases {
         next_token: Option<&str>,
     ) -> Result<Page, AgentError> {
         self.page(KNOWLEDGE_BASE, "", max_results, next_token, |record| {
-            let doc = &record.document;
             summary(
                 record,
                 &["knowledgeBaseId", "name", "description", "status"],
-                doc,
             )
         })
         .await
@@ -160,7 +158,6 @@ impl KnowledgeBases {
                         "description",
                         "status",
                     ],
-                    &record.document,
                 )
             },
         )
@@ -325,11 +322,11 @@ fn with_times(record: &Record) -> Value {
     document
 }
 
-fn summary(record: &Record, members: &[&str], document: &Value) -> Value {
+fn summary(record: &Record, members: &[&str]) -> Value {
     let full = with_times(record);
     let mut out = Map::new();
     for member in members {
-        if let Some(value) = full.get(*member).or_else(|| document.get(*member)) {
+        if let Some(value) = full.get(*member) {
             out.insert((*member).to_string(), value.clone());
         }
     }

@@ -447,6 +447,11 @@ impl ModelCounters {
 
 /// The token counts of a chunk carrying `amazon-bedrock-invocationMetrics`, if this one does.
 fn invocation_metrics_usage(chunk: &[u8]) -> Option<TokenUsage> {
+    // Only the last chunk carries it: skip parsing every other chunk of a passed-through stream.
+    let key = basalt_codecs::INVOCATION_METRICS_KEY.as_bytes();
+    if !chunk.windows(key.len()).any(|w| w == key) {
+        return None;
+    }
     let value: serde_json::Value = serde_json::from_slice(chunk).ok()?;
     let metrics = value.get(basalt_codecs::INVOCATION_METRICS_KEY)?;
     let count = |field: &str| {

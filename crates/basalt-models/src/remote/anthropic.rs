@@ -7,7 +7,7 @@ use basalt_types::{
     ContentBlock, ConverseOutput, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent,
     SystemContentBlock, TokenUsage, ToolResultBlock, ToolUseBlock,
 };
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde_json::{json, Map, Value};
 
 use super::openai::remote_cannot_count;
@@ -34,20 +34,13 @@ impl AnthropicProvider {
     }
 
     async fn post(&self, body: &Value, whole: bool) -> Result<super::Answer, ModelError> {
-        let body = serde_json::to_vec(body).map_err(|e| ModelError::Generation(e.to_string()))?;
-        let url = self.upstream.url("/v1/messages");
-        let key = self.upstream.api_key.as_deref();
         self.upstream
-            .send(whole, |client| {
-                let request = client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header("anthropic-version", ANTHROPIC_VERSION)
-                    .body(body.clone());
-                Ok(match key {
+            .post_json("/v1/messages", body, whole, |request, key| {
+                let request = request.header("anthropic-version", ANTHROPIC_VERSION);
+                match key {
                     Some(key) => request.header("x-api-key", key),
                     None => request,
-                })
+                }
             })
             .await
     }
@@ -69,13 +62,9 @@ impl ChatProvider for AnthropicProvider {
         let answer = self.post(&body, false).await?;
         let reporter = self.upstream.reporter();
         let events = sse::events(reporter.clone(), answer.response);
-        let permit = answer.permit;
-        Ok(Box::pin(stream_events(events, reporter, started).map(
-            move |event| {
-                // The concurrency slot is held for as long as the answer streams.
-                let _held = &permit;
-                event
-            },
+        Ok(Box::pin(super::hold_slot(
+            answer.permit,
+            stream_events(events, reporter, started),
         )))
     }
 
@@ -462,6 +451,7 @@ impl EventFolder {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use futures::StreamExt;
     use std::time::Duration;
 
     fn config() -> RemoteConfig {

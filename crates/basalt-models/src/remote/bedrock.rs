@@ -90,6 +90,8 @@ impl BedrockProvider {
         body: Vec<u8>,
         whole: bool,
     ) -> Result<super::Answer, ModelError> {
+        // Shared by every attempt without a copy.
+        let body = bytes::Bytes::from(body);
         let model: String = percent_encoding::utf8_percent_encode(
             &self.config.model,
             percent_encoding::NON_ALPHANUMERIC,
@@ -168,13 +170,9 @@ impl ChatProvider for BedrockProvider {
         let answer = self.post("converse-stream", body, false).await?;
         let reporter = self.upstream.reporter();
         let frames = frames(answer.response, reporter.clone());
-        let permit = answer.permit;
-        Ok(Box::pin(stream_events(frames, reporter).map(
-            move |event| {
-                // The concurrency slot is held for as long as the answer streams.
-                let _held = &permit;
-                event
-            },
+        Ok(Box::pin(super::hold_slot(
+            answer.permit,
+            stream_events(frames, reporter),
         )))
     }
 
@@ -232,28 +230,15 @@ impl NativeInvoke for BedrockProvider {
             .post("invoke-with-response-stream", body, false)
             .await?;
         let reporter = self.upstream.reporter();
-        let permit = answer.permit;
-        let chunks = frames(answer.response, reporter.clone()).map(move |frame| {
-            let _held = &permit;
-            chunk_bytes(frame?, &reporter)
-        });
-        Ok(Box::pin(chunks))
+        let chunks = frames(answer.response, reporter.clone())
+            .map(move |frame| chunk_bytes(frame?, &reporter));
+        Ok(Box::pin(super::hold_slot(answer.permit, chunks)))
     }
 }
 
 /// The JSON document one InvokeModelWithResponseStream `chunk` frame carries (base64 in `bytes`).
 fn chunk_bytes(frame: Frame, reporter: &Reporter) -> Result<Vec<u8>, ModelError> {
-    let payload: Value = serde_json::from_slice(frame.payload())
-        .map_err(|e| reporter.bad_answer(format!("a frame whose payload is not JSON ({e})")))?;
-    if header(&frame, ":message-type") == Some("exception") {
-        let kind = header(&frame, ":exception-type").unwrap_or("internalServerException");
-        let message = payload
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("no details")
-            .to_string();
-        return Err(stream_exception(kind, message));
-    }
+    let payload = frame_payload(&frame, reporter)?;
     let encoded = payload
         .get("bytes")
         .and_then(Value::as_str)
@@ -390,18 +375,7 @@ fn stream_events(
 
 /// One frame's events, and whether it was the last (`metadata`).
 fn event(frame: &Frame, reporter: &Reporter) -> Result<(Vec<StreamEvent>, bool), ModelError> {
-    let payload: Value = serde_json::from_slice(frame.payload())
-        .map_err(|e| reporter.bad_answer(format!("a frame whose payload is not JSON ({e})")))?;
-    if header(frame, ":message-type") == Some("exception") {
-        let kind = header(frame, ":exception-type").unwrap_or("internalServerException");
-        let message = payload
-            .get("message")
-            .or_else(|| payload.get("Message"))
-            .and_then(Value::as_str)
-            .unwrap_or("no details")
-            .to_string();
-        return Err(stream_exception(kind, message));
-    }
+    let payload = frame_payload(frame, reporter)?;
     let index = || {
         payload
             .get("contentBlockIndex")
@@ -480,6 +454,23 @@ fn event(frame: &Frame, reporter: &Reporter) -> Result<(Vec<StreamEvent>, bool),
         _ => Vec::new(),
     };
     Ok((events, false))
+}
+
+/// A frame's JSON payload; an exception frame is the error it reports.
+fn frame_payload(frame: &Frame, reporter: &Reporter) -> Result<Value, ModelError> {
+    let payload: Value = serde_json::from_slice(frame.payload())
+        .map_err(|e| reporter.bad_answer(format!("a frame whose payload is not JSON ({e})")))?;
+    if header(frame, ":message-type") == Some("exception") {
+        let kind = header(frame, ":exception-type").unwrap_or("internalServerException");
+        let message = payload
+            .get("message")
+            .or_else(|| payload.get("Message"))
+            .and_then(Value::as_str)
+            .unwrap_or("no details")
+            .to_string();
+        return Err(stream_exception(kind, message));
+    }
+    Ok(payload)
 }
 
 /// A ConverseStream exception from Bedrock as the error basalt reports for it.

@@ -319,6 +319,31 @@ impl Upstream {
         }
     }
 
+    /// POSTs `body` as JSON to `path` (see [`Upstream::send`]); `authorize` adds the provider's
+    /// headers, given the API key when the catalog names one. The body is serialized once and
+    /// shared by every attempt.
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        whole: bool,
+        authorize: impl Fn(RequestBuilder, Option<&str>) -> RequestBuilder,
+    ) -> Result<Answer, ModelError> {
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(body).map_err(|e| ModelError::Generation(e.to_string()))?,
+        );
+        let url = self.url(path);
+        let key = self.api_key.as_deref();
+        self.send(whole, |client| {
+            let request = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            Ok(authorize(request, key))
+        })
+        .await
+    }
+
     /// Describes failures of this server's answers; cheap to clone into a stream.
     pub(crate) fn reporter(&self) -> Reporter {
         Reporter {
@@ -373,6 +398,18 @@ impl Reporter {
             ),
         }
     }
+}
+
+/// `stream`, holding the concurrency slot of the answer it reads until it ends or is dropped.
+pub(crate) fn hold_slot<S: futures::Stream + Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    stream: S,
+) -> impl futures::Stream<Item = S::Item> + Send + 'static {
+    use futures::StreamExt;
+    stream.map(move |item| {
+        let _held = &permit;
+        item
+    })
 }
 
 struct Failure {

@@ -9,7 +9,7 @@ use basalt_types::{
     ContentBlock, ConverseOutput, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent,
     SystemContentBlock, TokenUsage, ToolResultBlock, ToolUseBlock,
 };
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde_json::{json, Map, Value};
 
 use super::{sse, RemoteConfig, Reporter, Upstream};
@@ -34,21 +34,17 @@ impl OpenAiChatProvider {
     }
 
     async fn post(&self, body: &Value, whole: bool) -> Result<super::Answer, ModelError> {
-        let body = serde_json::to_vec(body).map_err(|e| ModelError::Generation(e.to_string()))?;
-        let url = self.upstream.url("/chat/completions");
-        let key = self.upstream.api_key.as_deref();
         self.upstream
-            .send(whole, |client| {
-                let request = client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-                Ok(match key {
-                    Some(key) => request.bearer_auth(key),
-                    None => request,
-                })
-            })
+            .post_json("/chat/completions", body, whole, bearer)
             .await
+    }
+}
+
+/// OpenAI-style auth: the key as a bearer token.
+fn bearer(request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+    match key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
     }
 }
 
@@ -68,13 +64,9 @@ impl ChatProvider for OpenAiChatProvider {
         let answer = self.post(&body, false).await?;
         let reporter = self.upstream.reporter();
         let events = sse::events(reporter.clone(), answer.response);
-        let permit = answer.permit;
-        Ok(Box::pin(stream_events(events, reporter, started).map(
-            move |event| {
-                // The concurrency slot is held for as long as the answer streams.
-                let _held = &permit;
-                event
-            },
+        Ok(Box::pin(super::hold_slot(
+            answer.permit,
+            stream_events(events, reporter, started),
         )))
     }
 
@@ -545,22 +537,10 @@ impl EmbeddingProvider for OpenAiEmbeddingProvider {
         _truncate: Truncate,
     ) -> Result<Vec<TextEmbedding>, ModelError> {
         let count = texts.len();
-        let body = serde_json::to_vec(&json!({"model": self.config.model, "input": texts}))
-            .map_err(|e| ModelError::Generation(e.to_string()))?;
-        let url = self.upstream.url("/embeddings");
-        let key = self.upstream.api_key.as_deref();
+        let body = json!({"model": self.config.model, "input": texts});
         let answer = self
             .upstream
-            .send(true, |client| {
-                let request = client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-                Ok(match key {
-                    Some(key) => request.bearer_auth(key),
-                    None => request,
-                })
-            })
+            .post_json("/embeddings", &body, true, bearer)
             .await?;
         let reporter = self.upstream.reporter();
         let answer = self.upstream.json(answer).await?;
@@ -620,6 +600,7 @@ fn embeddings_output(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use futures::StreamExt;
     use std::time::Duration;
 
     fn reporter() -> Reporter {
