@@ -1,10 +1,15 @@
 //! CreateKnowledgeBase … DeleteDataSource: checks, ids, ARNs, and the documents Bedrock returns.
 
-use basalt_models::{Catalog, InvokeFormat};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use basalt_models::{BedrockRuntime, Catalog, InvokeFormat};
+use basalt_s3::S3Store;
 use basalt_store::{MetadataStore, NewRecord, Record, StoreError};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use crate::engines::Engines;
 use crate::AgentError;
 
 const KNOWLEDGE_BASE: &str = "knowledge-base";
@@ -20,9 +25,12 @@ pub struct Page {
 /// Knowledge bases and data sources of one basalt (one region and account).
 #[derive(Debug, Clone)]
 pub struct KnowledgeBases {
-    store: MetadataStore,
+    pub(crate) store: MetadataStore,
     region: String,
     account_id: String,
+    /// Models, objects and indexes; without them (control-plane-only tests) ingestion and
+    /// retrieval answer that this server cannot run them.
+    pub(crate) engines: Option<Arc<Engines>>,
 }
 
 impl KnowledgeBases {
@@ -31,7 +39,29 @@ impl KnowledgeBases {
             store,
             region: region.to_string(),
             account_id: account_id.to_string(),
+            engines: None,
         }
+    }
+
+    /// Lets ingestion and retrieval run: `runtime` embeds and generates, `objects` holds the
+    /// data sources' buckets, and each knowledge base's index lives under `index_root/<id>`.
+    pub fn with_engines(
+        mut self,
+        runtime: Arc<BedrockRuntime>,
+        objects: Arc<S3Store>,
+        index_root: PathBuf,
+    ) -> Self {
+        self.engines = Some(Arc::new(Engines::new(runtime, objects, index_root)));
+        self
+    }
+
+    pub(crate) fn engines(&self) -> Result<&Arc<Engines>, AgentError> {
+        self.engines.as_ref().ok_or_else(|| {
+            AgentError::Internal(
+                "this server was started without models and an object store for knowledge bases"
+                    .into(),
+            )
+        })
     }
 
     /// CreateKnowledgeBase. `input` is the operation's input shape; the answer its `knowledgeBase`.
@@ -98,6 +128,23 @@ impl KnowledgeBases {
     /// DeleteKnowledgeBase: the knowledge base and its data sources go; the answer says DELETING,
     /// as Bedrock's does, and the resource is gone for every later call.
     pub async fn delete_knowledge_base(&self, id: &str) -> Result<Value, AgentError> {
+        self.knowledge_base(id).await?;
+        self.refuse_while_ingesting(id)?;
+        let mut after: Option<String> = None;
+        loop {
+            let sources = self
+                .store
+                .list(DATA_SOURCE, id, after.as_deref(), 500)
+                .await?;
+            let Some(last) = sources.last() else { break };
+            after = Some(last.id.clone());
+            for source in &sources {
+                self.store.forget_indexed_documents(&source.id).await?;
+            }
+        }
+        if let Some(engines) = &self.engines {
+            engines.drop_index(id).await?;
+        }
         if !self.store.delete(KNOWLEDGE_BASE, id).await? {
             return Err(knowledge_base_not_found(id));
         }
@@ -185,7 +232,22 @@ impl KnowledgeBases {
         knowledge_base_id: &str,
         data_source_id: &str,
     ) -> Result<Value, AgentError> {
-        self.data_source(knowledge_base_id, data_source_id).await?;
+        let source = self.data_source(knowledge_base_id, data_source_id).await?;
+        self.refuse_while_ingesting(knowledge_base_id)?;
+        // DELETE (the default) takes the source's documents out of the index; RETAIN keeps
+        // them searchable.
+        if source.document["dataDeletionPolicy"].as_str() == Some("RETAIN") {
+            self.store.forget_indexed_documents(data_source_id).await?;
+        } else {
+            let removed = self
+                .delete_data_source_documents(knowledge_base_id, data_source_id)
+                .await?;
+            tracing::info!(
+                data_source = data_source_id,
+                documents = removed,
+                "data source's documents removed from the index"
+            );
+        }
         self.store.delete(DATA_SOURCE, data_source_id).await?;
         Ok(json!({
             "knowledgeBaseId": knowledge_base_id,
@@ -194,14 +256,28 @@ impl KnowledgeBases {
         }))
     }
 
-    async fn knowledge_base(&self, id: &str) -> Result<Record, AgentError> {
+    /// Deleting under a running job would race its writes.
+    fn refuse_while_ingesting(&self, knowledge_base_id: &str) -> Result<(), AgentError> {
+        let Some(engines) = &self.engines else {
+            return Ok(());
+        };
+        match engines.running().get(knowledge_base_id) {
+            Some(job) => Err(AgentError::Conflict(format!(
+                "Ingestion job {} is running for knowledge base {knowledge_base_id}; wait for it to finish or stop it first.",
+                job.job_id
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn knowledge_base(&self, id: &str) -> Result<Record, AgentError> {
         self.store
             .get(KNOWLEDGE_BASE, id)
             .await?
             .ok_or_else(|| knowledge_base_not_found(id))
     }
 
-    async fn data_source(
+    pub(crate) async fn data_source(
         &self,
         knowledge_base_id: &str,
         data_source_id: &str,
@@ -214,7 +290,7 @@ impl KnowledgeBases {
             .ok_or_else(|| data_source_not_found(data_source_id))
     }
 
-    async fn page(
+    pub(crate) async fn page(
         &self,
         kind: &str,
         parent_id: &str,
@@ -312,7 +388,7 @@ impl KnowledgeBases {
 }
 
 /// The record's document with Bedrock's createdAt/updatedAt.
-fn with_times(record: &Record) -> Value {
+pub(crate) fn with_times(record: &Record) -> Value {
     let mut document = record.document.clone();
     if let Some(object) = document.as_object_mut() {
         object.insert("name".into(), json!(record.name));
@@ -537,14 +613,14 @@ fn check_name<'a>(input: &'a Value, member: &str) -> Result<&'a str, AgentError>
     Ok(name)
 }
 
-fn required_str<'a>(input: &'a Value, member: &str) -> Result<&'a str, AgentError> {
+pub(crate) fn required_str<'a>(input: &'a Value, member: &str) -> Result<&'a str, AgentError> {
     input
         .get(member)
         .and_then(Value::as_str)
         .ok_or_else(|| missing(member))
 }
 
-fn missing(member: &str) -> AgentError {
+pub(crate) fn missing(member: &str) -> AgentError {
     AgentError::Validation(format!("{member} is required."))
 }
 
@@ -557,16 +633,16 @@ fn conflict_on_name(error: StoreError, what: &str, name: &str) -> AgentError {
     }
 }
 
-fn knowledge_base_not_found(id: &str) -> AgentError {
+pub(crate) fn knowledge_base_not_found(id: &str) -> AgentError {
     AgentError::NotFound(format!("KnowledgeBase with id {id} does not exist"))
 }
 
-fn data_source_not_found(id: &str) -> AgentError {
+pub(crate) fn data_source_not_found(id: &str) -> AgentError {
     AgentError::NotFound(format!("DataSource with id {id} does not exist"))
 }
 
 /// Ten upper-case letters and digits, like Bedrock's ids.
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::thread_rng();
     (0..10)

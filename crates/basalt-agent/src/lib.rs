@@ -7,8 +7,11 @@
 //! ingestion. Every Bedrock `storageConfiguration` type is accepted and stored; until an
 //! external engine is configured for one, the embedded store serves it.
 
+mod engines;
+mod ingestion;
 mod knowledge_bases;
 
+pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::{KnowledgeBases, Page};
 
 use thiserror::Error;
@@ -23,4 +26,13 @@ pub enum AgentError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] basalt_store::StoreError),
+    /// The embedding or generation model refused or failed.
+    #[error(transparent)]
+    Model(#[from] basalt_models::ModelError),
+    /// Chunking, the index or retrieval failed; its validation errors are the caller's.
+    #[error(transparent)]
+    Index(#[from] basalt_kb::KbError),
+    /// Something on this server is missing or broken (not the caller's fault).
+    #[error("{0}")]
+    Internal(String),
 }

@@ -36,4 +36,4 @@ pub use metadata::{parse_metadata_file, AttributeValue, DocumentMetadata, Metada
 pub use retrieve::{
     retrieve, with_builtin_attributes, Fusion, RetrievalResult, RetrieveRequest, SearchType,
 };
-pub use tokens::{Embedder, TokenCounter, TokenizerJson};
+pub use tokens::{Embedder, TokenCounter, TokenizerJson, WordTokens};

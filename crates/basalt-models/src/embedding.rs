@@ -21,6 +21,12 @@ pub trait EmbeddingProvider: Send + Sync {
     /// Length of the vectors the model itself produces.
     fn native_dimensions(&self) -> u32;
 
+    /// The model's Hugging Face `tokenizer.json`, when it has one here (local models): knowledge
+    /// bases size chunks in the embedding model's own tokens.
+    fn tokenizer_path(&self) -> Option<PathBuf> {
+        None
+    }
+
     async fn embed(
         &self,
         texts: Vec<String>,
@@ -53,6 +59,7 @@ fn default_queue_depth() -> usize {
 
 pub struct LocalEmbeddingProvider {
     name: String,
+    model_dir: PathBuf,
     engine: EmbeddingEngine,
 }
 
@@ -71,7 +78,7 @@ impl LocalEmbeddingProvider {
             )));
         }
         let engine = EmbeddingEngine::start(EmbeddingConfig {
-            model_dir,
+            model_dir: model_dir.clone(),
             threads: config.threads,
             max_batch: config.max_batch,
             queue_depth: config.queue_depth,
@@ -79,6 +86,7 @@ impl LocalEmbeddingProvider {
         .map_err(|e| ModelError::Config(format!("loading served model `{name}`: {e}")))?;
         Ok(LocalEmbeddingProvider {
             name: name.to_string(),
+            model_dir,
             engine,
         })
     }
@@ -88,6 +96,10 @@ impl LocalEmbeddingProvider {
 impl EmbeddingProvider for LocalEmbeddingProvider {
     fn native_dimensions(&self) -> u32 {
         self.engine.info().dimensions
+    }
+
+    fn tokenizer_path(&self) -> Option<PathBuf> {
+        Some(self.model_dir.join("tokenizer.json")).filter(|path| path.is_file())
     }
 
     async fn embed(

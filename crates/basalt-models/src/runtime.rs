@@ -2,7 +2,7 @@
 //! Plain inputs in, plain outputs out; nothing here knows about HTTP.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -288,6 +288,17 @@ impl BedrockRuntime {
         let tokens = output.per_text_tokens.iter().sum();
         record_outcome(&model.model_id, Ok(&TokenUsage::new(tokens, 0)));
         Ok(output)
+    }
+
+    /// The `tokenizer.json` of the embedding model behind `model_id`, if it has one here.
+    pub fn embedding_tokenizer(&self, model_id: &str) -> Result<Option<PathBuf>, ModelError> {
+        match self.served_for(model_id)? {
+            (_, ServedModel::Embedding(provider)) => Ok(provider.tokenizer_path()),
+            (model, ServedModel::Chat(_)) => Err(ModelError::Validation(format!(
+                "The model {} is not an embedding model.",
+                model.model_id
+            ))),
+        }
     }
 
     pub async fn invoke_model_stream(

@@ -1,4 +1,4 @@
-//! bedrock-agent handlers: knowledge bases and data sources.
+//! bedrock-agent handlers: knowledge bases, data sources and ingestion jobs.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -118,4 +118,40 @@ pub async fn delete_data_source(state: AppState, call: Call) -> Result<Response,
         )
         .await?;
     Ok(accepted(deleted))
+}
+
+pub async fn start_ingestion_job(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let job = knowledge_bases(&state)?
+        .start_ingestion_job(&call.input)
+        .await?;
+    Ok(accepted(json!({ "ingestionJob": job })))
+}
+
+pub async fn get_ingestion_job(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let job = knowledge_bases(&state)?
+        .get_ingestion_job(
+            &call.string("knowledgeBaseId")?,
+            &call.string("dataSourceId")?,
+            &call.string("ingestionJobId")?,
+        )
+        .await?;
+    Ok(Json(json!({ "ingestionJob": job })).into_response())
+}
+
+pub async fn list_ingestion_jobs(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let listed = knowledge_bases(&state)?
+        .list_ingestion_jobs(&call.input)
+        .await?;
+    Ok(page("ingestionJobSummaries", listed))
+}
+
+pub async fn stop_ingestion_job(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let job = knowledge_bases(&state)?
+        .stop_ingestion_job(
+            &call.string("knowledgeBaseId")?,
+            &call.string("dataSourceId")?,
+            &call.string("ingestionJobId")?,
+        )
+        .await?;
+    Ok(accepted(json!({ "ingestionJob": job })))
 }

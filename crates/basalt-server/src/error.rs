@@ -41,6 +41,14 @@ impl From<basalt_agent::AgentError> for ApiError {
                 tracing::error!(error = %message, "metadata store failed");
                 AwsError::new(AwsErrorCode::InternalServerException, message)
             }
+            AgentError::Model(model_error) => return ApiError::from(model_error),
+            AgentError::Index(basalt_kb::KbError::Validation { .. }) => {
+                AwsError::new(AwsErrorCode::ValidationException, message)
+            }
+            AgentError::Index(_) | AgentError::Internal(_) => {
+                tracing::error!(error = %message, "knowledge base failed");
+                AwsError::new(AwsErrorCode::InternalServerException, message)
+            }
         })
     }
 }

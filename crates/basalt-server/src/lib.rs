@@ -56,14 +56,17 @@ pub struct AppState {
 }
 
 pub struct AppInner {
-    pub runtime: BedrockRuntime,
+    pub runtime: Arc<BedrockRuntime>,
     pub config: ServerConfig,
 }
 
 impl AppState {
-    pub fn new(runtime: BedrockRuntime, config: ServerConfig) -> Self {
+    pub fn new(runtime: impl Into<Arc<BedrockRuntime>>, config: ServerConfig) -> Self {
         AppState {
-            inner: Arc::new(AppInner { runtime, config }),
+            inner: Arc::new(AppInner {
+                runtime: runtime.into(),
+                config,
+            }),
             objects: None,
             knowledge_bases: None,
         }

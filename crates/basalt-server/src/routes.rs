@@ -150,6 +150,26 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         "DeleteDataSource",
         handler!(agent::delete_data_source),
     ),
+    (
+        "bedrock-agent",
+        "StartIngestionJob",
+        handler!(agent::start_ingestion_job),
+    ),
+    (
+        "bedrock-agent",
+        "GetIngestionJob",
+        handler!(agent::get_ingestion_job),
+    ),
+    (
+        "bedrock-agent",
+        "ListIngestionJobs",
+        handler!(agent::list_ingestion_jobs),
+    ),
+    (
+        "bedrock-agent",
+        "StopIngestionJob",
+        handler!(agent::stop_ingestion_job),
+    ),
 ];
 
 pub fn handler(service: &str, operation: &str) -> Option<Handler> {

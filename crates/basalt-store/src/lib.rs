@@ -6,6 +6,10 @@
 //! `migrations/`; the SQL is plain enough for PostgreSQL to serve the same schema when basalt
 //! runs as many replicas. Nothing here knows what the documents mean.
 
+mod documents;
+
+pub use documents::IndexedDocument;
+
 use std::path::Path;
 use std::str::FromStr;
 
@@ -176,6 +180,25 @@ impl MetadataStore {
         )
         .bind(kind)
         .bind(parent_id)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(record).collect()
+    }
+
+    /// A page of every `kind` resource, whatever its parent, in id order after `after`.
+    pub async fn list_all(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, id, parent_id, name, document, created_at, updated_at
+             FROM resources WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(kind)
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)

@@ -189,9 +189,12 @@ fn serve(args: ServeArgs) -> Result<()> {
         None => Catalog::default_catalog()?,
     };
     tracing::info!(models_dir = %config.models_dir.display(), "loading models");
-    let runtime = BedrockRuntime::start(Arc::new(catalog), &config.models_dir)?;
+    let runtime = Arc::new(BedrockRuntime::start(
+        Arc::new(catalog),
+        &config.models_dir,
+    )?);
     let state = AppState::new(
-        runtime,
+        runtime.clone(),
         ServerConfig {
             auth: config.auth.clone(),
             max_body_bytes: config.max_body_bytes,
@@ -211,8 +214,22 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("opening the metadata store {}", database.display()))?;
     let knowledge_bases = {
         let catalog = state.runtime.catalog();
-        KnowledgeBases::new(store, &catalog.region, &catalog.account_id)
+        let mut knowledge_bases = KnowledgeBases::new(store, &catalog.region, &catalog.account_id);
+        if let Some(objects) = state.objects() {
+            knowledge_bases = knowledge_bases.with_engines(
+                state.runtime.clone(),
+                objects.clone(),
+                config.data_dir.join("knowledge-bases"),
+            );
+        }
+        knowledge_bases
     };
+    let interrupted = tokio
+        .block_on(knowledge_bases.fail_interrupted_jobs())
+        .context("checking for interrupted ingestion jobs")?;
+    if interrupted > 0 {
+        tracing::warn!(jobs = interrupted, "ingestion jobs interrupted by the last shutdown were marked FAILED; start them again to finish");
+    }
     let state = state.with_knowledge_bases(knowledge_bases);
     tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
