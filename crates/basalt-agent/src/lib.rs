@@ -10,6 +10,7 @@
 mod engines;
 mod ingestion;
 mod knowledge_bases;
+mod retrieval;
 
 pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::{KnowledgeBases, Page};

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::routes::Call;
 use crate::{ApiError, AppState};
 
-fn knowledge_bases(state: &AppState) -> Result<&KnowledgeBases, ApiError> {
+pub(crate) fn knowledge_bases(state: &AppState) -> Result<&KnowledgeBases, ApiError> {
     state.knowledge_bases.as_ref().ok_or_else(|| {
         ApiError(basalt_wire::AwsError::new(
             basalt_wire::AwsErrorCode::InternalServerException,

@@ -6,6 +6,7 @@
 //! Domain errors become AWS errors in exactly one place (`error`).
 
 mod agent;
+mod agent_runtime;
 mod auth;
 mod control;
 mod entry;

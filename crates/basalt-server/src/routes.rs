@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{agent, control, runtime, ApiError, AppState};
+use crate::{agent, agent_runtime, control, runtime, ApiError, AppState};
 
 /// One operation call, bound and validated against the service model.
 pub struct Call {
@@ -169,6 +169,16 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         "bedrock-agent",
         "StopIngestionJob",
         handler!(agent::stop_ingestion_job),
+    ),
+    (
+        "bedrock-agent-runtime",
+        "Retrieve",
+        handler!(agent_runtime::retrieve),
+    ),
+    (
+        "bedrock-agent-runtime",
+        "Rerank",
+        handler!(agent_runtime::rerank),
     ),
 ];
 
