@@ -1,0 +1,628 @@
+//! ApplyGuardrail: one guardrail version's policies run over text blocks, answered in Bedrock's
+//! shape — `action`, `outputs` (the blocked message, or the masked text), one `assessments`
+//! entry with what each evaluated policy found, `usage` in text units (1,000 characters, rounded
+//! up, per block) for each policy that ran, and `guardrailCoverage`.
+//!
+//! Only evaluated policies appear: content filters and contextual grounding are not evaluated
+//! yet (see the crate docs), so their assessments are absent and their units 0.
+
+use std::time::Instant;
+
+use regex::Regex;
+use serde_json::{json, Map, Value};
+
+use crate::definition::{compile_custom_regex, Directions, Policies};
+use crate::pii::{self, Finding};
+use crate::topics::{Embedder, TopicIndex};
+use crate::words::{WordMatcher, WordSource};
+use crate::{GuardrailError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentSource {
+    Input,
+    Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputScope {
+    /// Only what was detected (the default).
+    Interventions,
+    /// Also the topics that were checked and not detected.
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextBlock {
+    pub text: String,
+    pub qualifiers: Vec<String>,
+}
+
+/// ApplyGuardrail's input, without the guardrail's identifier and version.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    pub source: ContentSource,
+    pub texts: Vec<TextBlock>,
+    /// Image blocks: counted in the coverage, not evaluated.
+    pub images: usize,
+    pub output_scope: OutputScope,
+}
+
+impl ApplyRequest {
+    /// From the operation's input shape (already checked against the service model).
+    pub fn from_input(input: &Value) -> Result<Self> {
+        let source = match input.get("source").and_then(Value::as_str) {
+            Some("INPUT") => ContentSource::Input,
+            Some("OUTPUT") => ContentSource::Output,
+            _ => {
+                return Err(GuardrailError::Validation(
+                    "source must be INPUT or OUTPUT.".into(),
+                ))
+            }
+        };
+        let output_scope = match input.get("outputScope").and_then(Value::as_str) {
+            Some("FULL") => OutputScope::Full,
+            _ => OutputScope::Interventions,
+        };
+        let mut texts = Vec::new();
+        let mut images = 0;
+        for block in input
+            .get("content")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+        {
+            if let Some(text) = block.get("text") {
+                let qualifiers = text
+                    .get("qualifiers")
+                    .and_then(Value::as_array)
+                    .map(|q| {
+                        q.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                texts.push(TextBlock {
+                    text: text
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    qualifiers,
+                });
+            } else if block.get("image").is_some() {
+                images += 1;
+            } else {
+                return Err(GuardrailError::Validation(
+                    "Each content block must set text or image.".into(),
+                ));
+            }
+        }
+        if texts.is_empty() && images == 0 {
+            return Err(GuardrailError::Validation(
+                "content must hold at least one text or image block.".into(),
+            ));
+        }
+        Ok(ApplyRequest {
+            source,
+            texts,
+            images,
+            output_scope,
+        })
+    }
+}
+
+/// One guardrail version ready to run: word automaton and regexes compiled; topic vectors
+/// are made on first use (they need the embedding model).
+pub(crate) struct Compiled {
+    pub policies: Policies,
+    words: WordMatcher,
+    regexes: Vec<Regex>,
+    topics: tokio::sync::OnceCell<TopicIndex>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("words", &self.words)
+            .field("regexes", &self.regexes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compiled {
+    pub fn new(policies: Policies) -> Result<Self> {
+        let word_policy = policies.word_policy.clone().unwrap_or_default();
+        let custom: Vec<String> = word_policy.words.iter().map(|w| w.text.clone()).collect();
+        let profanity = word_policy
+            .managed_word_lists
+            .iter()
+            .any(|l| l.kind == "PROFANITY");
+        let words = WordMatcher::new(&custom, profanity)?;
+        let regexes = policies
+            .sensitive_information_policy
+            .as_ref()
+            .map(|p| {
+                p.regexes
+                    .iter()
+                    .map(|r| compile_custom_regex(&r.pattern).map_err(GuardrailError::Validation))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Compiled {
+            policies,
+            words,
+            regexes,
+            topics: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn topic_index(&self, embedder: Option<&dyn Embedder>) -> Result<&TopicIndex> {
+        let topics = self
+            .policies
+            .topic_policy
+            .as_ref()
+            .map_or(&[][..], |p| p.topics.as_slice());
+        self.topics
+            .get_or_try_init(|| async {
+                let embedder = embedder.ok_or_else(no_embedder)?;
+                TopicIndex::build(topics, embedder).await
+            })
+            .await
+    }
+}
+
+fn no_embedder() -> GuardrailError {
+    GuardrailError::Embedding(
+        "denied topics need an embedding model, and this server's catalog serves none".into(),
+    )
+}
+
+/// Who the guardrail is, for `appliedGuardrailDetails`.
+pub(crate) struct Applied<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    pub arn: &'a str,
+}
+
+/// One detected span to act on.
+struct Hit {
+    start: usize,
+    end: usize,
+    /// `{EMAIL}` / `{regex name}`, used when anonymizing.
+    placeholder: String,
+    anonymize: bool,
+}
+
+pub(crate) async fn apply(
+    compiled: &Compiled,
+    applied: &Applied<'_>,
+    request: &ApplyRequest,
+    embedder: Option<&dyn Embedder>,
+) -> Result<Value> {
+    let started = Instant::now();
+    let input = request.source == ContentSource::Input;
+    let policies = &compiled.policies;
+
+    // Blocks qualified as grounding sources or queries are references for contextual grounding,
+    // not content to guard; when some blocks are marked guard_content, only they are guarded.
+    let marked = request
+        .texts
+        .iter()
+        .any(|b| b.qualifiers.iter().any(|q| q == "guard_content"));
+    let guarded: Vec<&TextBlock> = request
+        .texts
+        .iter()
+        .filter(|b| {
+            if marked {
+                b.qualifiers.iter().any(|q| q == "guard_content")
+            } else {
+                !b.qualifiers
+                    .iter()
+                    .any(|q| q == "grounding_source" || q == "query")
+            }
+        })
+        .collect();
+
+    let mut blocked = false;
+    let mut intervened = false;
+    let mut custom_words = Vec::new();
+    let mut managed_words = Vec::new();
+    let mut pii_entities = Vec::new();
+    let mut regex_hits = Vec::new();
+    let mut topic_entries: Vec<Value> = Vec::new();
+    let mut masked_texts = Vec::with_capacity(guarded.len());
+
+    let word_policy = policies.word_policy.clone().unwrap_or_default();
+    let sensitive = policies
+        .sensitive_information_policy
+        .clone()
+        .unwrap_or_default();
+    let topics = policies
+        .topic_policy
+        .as_ref()
+        .map_or(&[][..], |p| p.topics.as_slice());
+    let topic_actions: Vec<Option<String>> = topics
+        .iter()
+        .map(|t| t.directions.action(input, "BLOCK"))
+        .collect();
+    let mut topic_detected = vec![false; topics.len()];
+
+    for block in &guarded {
+        let text = block.text.as_str();
+        let mut hits: Vec<Hit> = Vec::new();
+
+        for m in compiled.words.find(text) {
+            let (directions, default) = match m.source {
+                WordSource::Custom(i) => (&word_policy.words[i].directions, "BLOCK"),
+                WordSource::Profanity => match word_policy
+                    .managed_word_lists
+                    .iter()
+                    .find(|l| l.kind == "PROFANITY")
+                {
+                    Some(list) => (&list.directions, "BLOCK"),
+                    None => continue,
+                },
+            };
+            let Some(action) = directions.action(input, default) else {
+                continue;
+            };
+            let acted = action == "BLOCK";
+            blocked |= acted;
+            let entry = json!({
+                "match": &text[m.start..m.end],
+                "action": if acted { "BLOCKED" } else { "NONE" },
+                "detected": true,
+            });
+            match m.source {
+                WordSource::Custom(_) => custom_words.push(entry),
+                WordSource::Profanity => {
+                    let mut entry = entry;
+                    entry["type"] = json!("PROFANITY");
+                    managed_words.push(entry);
+                }
+            }
+        }
+
+        if !sensitive.pii_entities.is_empty() {
+            for Finding { kind, start, end } in pii::detect(text) {
+                let Some(entity) = sensitive.pii_entities.iter().find(|e| e.kind == kind) else {
+                    continue;
+                };
+                let Some(action) = entity_action(&entity.directions, input, &entity.action) else {
+                    continue;
+                };
+                let (reported, anonymize) = act(&action, &mut blocked);
+                pii_entities.push(json!({
+                    "match": &text[start..end],
+                    "type": kind,
+                    "action": reported,
+                    "detected": true,
+                }));
+                hits.push(Hit {
+                    start,
+                    end,
+                    placeholder: format!("{{{kind}}}"),
+                    anonymize,
+                });
+            }
+        }
+
+        for (regex, config) in compiled.regexes.iter().zip(&sensitive.regexes) {
+            let Some(action) = entity_action(&config.directions, input, &config.action) else {
+                continue;
+            };
+            for m in regex.find_iter(text).filter(|m| !m.is_empty()) {
+                let (reported, anonymize) = act(&action, &mut blocked);
+                regex_hits.push(json!({
+                    "name": config.name,
+                    "match": m.as_str(),
+                    "regex": config.pattern,
+                    "action": reported,
+                    "detected": true,
+                }));
+                hits.push(Hit {
+                    start: m.start(),
+                    end: m.end(),
+                    placeholder: format!("{{{}}}", config.name),
+                    anonymize,
+                });
+            }
+        }
+
+        if topic_actions.iter().any(Option::is_some) {
+            let index = compiled.topic_index(embedder).await?;
+            let embedder = embedder.ok_or_else(no_embedder)?;
+            for (i, score) in index.score(text, embedder).await?.iter().enumerate() {
+                topic_detected[i] |= score.detected;
+            }
+        }
+
+        intervened |= hits.iter().any(|h| h.anonymize);
+        masked_texts.push(mask(text, hits));
+    }
+
+    for ((topic, action), detected) in topics.iter().zip(&topic_actions).zip(&topic_detected) {
+        let Some(action) = action else { continue };
+        let acted = *detected && action == "BLOCK";
+        blocked |= acted;
+        if *detected || request.output_scope == OutputScope::Full {
+            topic_entries.push(json!({
+                "name": topic.name,
+                "type": "DENY",
+                "action": if acted { "BLOCKED" } else { "NONE" },
+                "detected": detected,
+            }));
+        }
+    }
+    intervened |= blocked;
+
+    let total_chars: usize = request.texts.iter().map(|b| b.text.chars().count()).sum();
+    let guarded_chars: usize = guarded.iter().map(|b| b.text.chars().count()).sum();
+    let units: usize = guarded
+        .iter()
+        .map(|b| b.text.chars().count().div_ceil(1000))
+        .sum();
+    let units_if = |ran: bool| if ran { units } else { 0 };
+    let usage = json!({
+        "topicPolicyUnits": units_if(topic_actions.iter().any(Option::is_some)),
+        "contentPolicyUnits": 0,
+        "wordPolicyUnits": units_if(policies.word_policy.is_some()),
+        "sensitiveInformationPolicyUnits": units_if(!sensitive.pii_entities.is_empty()),
+        "sensitiveInformationPolicyFreeUnits": units_if(!sensitive.regexes.is_empty()),
+        "contextualGroundingPolicyUnits": 0,
+    });
+    let mut coverage = json!({
+        "textCharacters": {"guarded": guarded_chars, "total": total_chars},
+    });
+    if request.images > 0 {
+        coverage["images"] = json!({"guarded": 0, "total": request.images});
+    }
+
+    let mut assessment = Map::new();
+    if !topic_entries.is_empty() {
+        assessment.insert("topicPolicy".into(), json!({ "topics": topic_entries }));
+    }
+    if !custom_words.is_empty() || !managed_words.is_empty() {
+        assessment.insert(
+            "wordPolicy".into(),
+            json!({ "customWords": custom_words, "managedWordLists": managed_words }),
+        );
+    }
+    if !pii_entities.is_empty() || !regex_hits.is_empty() {
+        assessment.insert(
+            "sensitiveInformationPolicy".into(),
+            json!({ "piiEntities": pii_entities, "regexes": regex_hits }),
+        );
+    }
+    assessment.insert(
+        "invocationMetrics".into(),
+        json!({
+            "guardrailProcessingLatency": started.elapsed().as_millis() as u64,
+            "usage": usage,
+            "guardrailCoverage": coverage,
+        }),
+    );
+    assessment.insert(
+        "appliedGuardrailDetails".into(),
+        json!({
+            "guardrailId": applied.id,
+            "guardrailVersion": applied.version,
+            "guardrailArn": applied.arn,
+            "guardrailOrigin": ["REQUEST"],
+            "guardrailOwnership": "SELF",
+        }),
+    );
+
+    let outputs: Vec<Value> = if blocked {
+        let message = if input {
+            &policies.blocked_input_messaging
+        } else {
+            &policies.blocked_outputs_messaging
+        };
+        vec![json!({ "text": message })]
+    } else if intervened {
+        masked_texts.iter().map(|t| json!({ "text": t })).collect()
+    } else {
+        Vec::new()
+    };
+
+    Ok(json!({
+        "usage": usage,
+        "action": if intervened { "GUARDRAIL_INTERVENED" } else { "NONE" },
+        "outputs": outputs,
+        "assessments": [Value::Object(assessment)],
+        "guardrailCoverage": coverage,
+    }))
+}
+
+/// A PII entity's or regex's action for this direction: `inputAction`/`outputAction` when set,
+/// else `action`; `None` when the direction is switched off.
+fn entity_action(directions: &Directions, input: bool, action: &str) -> Option<String> {
+    directions.action(input, action)
+}
+
+/// The reported action and whether to mask; BLOCK sets `blocked`.
+fn act(action: &str, blocked: &mut bool) -> (&'static str, bool) {
+    match action {
+        "BLOCK" => {
+            *blocked = true;
+            ("BLOCKED", false)
+        }
+        "ANONYMIZE" => ("ANONYMIZED", true),
+        _ => ("NONE", false),
+    }
+}
+
+/// The text with each anonymized span replaced by its placeholder; overlapping spans keep the
+/// earlier (then longer) one.
+fn mask(text: &str, mut hits: Vec<Hit>) -> String {
+    hits.retain(|h| h.anonymize);
+    hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for hit in hits {
+        if hit.start < at {
+            continue;
+        }
+        out.push_str(&text[at..hit.start]);
+        out.push_str(&hit.placeholder);
+        at = hit.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::definition::policy_document;
+
+    fn compiled(config: Value) -> Compiled {
+        let mut input = json!({
+            "name": "g", "blockedInputMessaging": "Blocked input.", "blockedOutputsMessaging": "Blocked output.",
+        });
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(config.as_object().unwrap().clone());
+        let doc = policy_document(&input, "us-east-1", "000000000000").unwrap();
+        Compiled::new(serde_json::from_value(doc).unwrap()).unwrap()
+    }
+
+    fn request(source: ContentSource, text: &str) -> ApplyRequest {
+        ApplyRequest {
+            source,
+            texts: vec![TextBlock {
+                text: text.into(),
+                qualifiers: vec![],
+            }],
+            images: 0,
+            output_scope: OutputScope::Interventions,
+        }
+    }
+
+    const APPLIED: Applied<'static> = Applied {
+        id: "abc",
+        version: "DRAFT",
+        arn: "arn:aws:bedrock:us-east-1:000000000000:guardrail/abc",
+    };
+
+    #[tokio::test]
+    async fn pii_is_anonymized_and_blocked() {
+        let g = compiled(
+            json!({"sensitiveInformationPolicyConfig": {"piiEntitiesConfig": [
+            {"type": "EMAIL", "action": "ANONYMIZE"}, {"type": "CREDIT_DEBIT_CARD_NUMBER", "action": "BLOCK"}]}}),
+        );
+        let out = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Input, "My email is john@example.com."),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["action"], "GUARDRAIL_INTERVENED");
+        assert_eq!(out["outputs"][0]["text"], "My email is {EMAIL}.");
+        assert_eq!(
+            out["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"][0],
+            json!({"match": "john@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": true})
+        );
+        assert_eq!(out["usage"]["sensitiveInformationPolicyUnits"], 1);
+
+        let out = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Output, "Card 4111 1111 1111 1111"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["outputs"][0]["text"], "Blocked output.");
+
+        let out = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Input, "Card 4111 1111 1111 1112"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["action"], "NONE");
+        assert_eq!(out["outputs"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn words_and_regexes_with_per_direction_actions() {
+        let g = compiled(json!({
+            "wordPolicyConfig": {"wordsConfig": [{"text": "badword1", "outputEnabled": false}],
+                                 "managedWordListsConfig": [{"type": "PROFANITY"}]},
+            "sensitiveInformationPolicyConfig": {"regexesConfig": [
+                {"name": "order-id", "pattern": "ORD-\\d{6}", "action": "ANONYMIZE"}]},
+        }));
+        let out = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Input, "badword1 about ORD-123456"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["outputs"][0]["text"], "Blocked input.");
+        assert_eq!(
+            out["assessments"][0]["wordPolicy"]["customWords"][0]["match"],
+            "badword1"
+        );
+        let out = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Output, "badword1 about ORD-123456"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["outputs"][0]["text"], "badword1 about {order-id}");
+        assert_eq!(
+            out["assessments"][0]["sensitiveInformationPolicy"]["regexes"][0]["name"],
+            "order-id"
+        );
+        assert_eq!(out["usage"]["sensitiveInformationPolicyFreeUnits"], 1);
+        let out = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Input, "You absolute shithead."),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out["assessments"][0]["wordPolicy"]["managedWordLists"][0],
+            json!({"match": "shithead", "type": "PROFANITY", "action": "BLOCKED", "detected": true})
+        );
+    }
+
+    #[tokio::test]
+    async fn topics_without_an_embedder_fail_rather_than_pass() {
+        let g = compiled(json!({"topicPolicyConfig": {"topicsConfig": [
+            {"name": "x", "definition": "anything", "type": "DENY"}]}}));
+        let err = apply(&g, &APPLIED, &request(ContentSource::Input, "hi"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GuardrailError::Embedding(_)));
+    }
+
+    #[tokio::test]
+    async fn catastrophic_looking_regexes_run_in_linear_time() {
+        let g = compiled(
+            json!({"sensitiveInformationPolicyConfig": {"regexesConfig": [
+            {"name": "evil", "pattern": "(a+)+$", "action": "BLOCK"}]}}),
+        );
+        let text = format!("{}!", "a".repeat(100_000));
+        let started = Instant::now();
+        apply(&g, &APPLIED, &request(ContentSource::Input, &text), None)
+            .await
+            .unwrap();
+        assert!(started.elapsed().as_secs_f64() < 2.0);
+    }
+}

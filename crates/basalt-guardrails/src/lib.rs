@@ -1,0 +1,52 @@
+//! Bedrock Guardrails: the definition CreateGuardrail states, its DRAFT and immutable numbered
+//! versions in the metadata store, and the policy engine ApplyGuardrail runs.
+//!
+//! Owns: checks beyond what the service model can say (name patterns, regexes that compile within
+//! a size limit), the stored GetGuardrail shape, and the evaluation of each policy on text —
+//! custom words and the managed PROFANITY list (`words`), PII entities and custom regexes
+//! (`pii`, `names`), denied topics matched by embedding similarity (`topics`) — into
+//! ApplyGuardrail's answer (`apply`). Knows nothing of HTTP; models come in through [`Embedder`].
+//!
+//! Not evaluated yet, and never reported as if they were: content filters (HATE, INSULTS, SEXUAL,
+//! VIOLENCE, MISCONDUCT, PROMPT_ATTACK), contextual grounding and automated reasoning. A guardrail
+//! may configure them (they are stored and returned by GetGuardrail), but ApplyGuardrail's
+//! assessments carry no `contentPolicy` / `contextualGroundingPolicy` entry and their usage units
+//! stay 0, so a caller can see that nothing judged the text on those grounds.
+
+mod apply;
+mod definition;
+mod names;
+mod pii;
+mod service;
+mod topics;
+mod words;
+
+pub use apply::{ApplyRequest, ContentSource, OutputScope, TextBlock};
+pub use definition::Policies;
+pub use service::{Guardrails, Page};
+pub use topics::{Embedder, RuntimeEmbedder, TOPIC_THRESHOLD};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum GuardrailError {
+    /// The request breaks a rule of the service (AWS `ValidationException`).
+    #[error("{0}")]
+    Validation(String),
+    /// No such guardrail or version (AWS `ResourceNotFoundException`).
+    #[error("{0}")]
+    NotFound(String),
+    /// A name already taken (AWS `ConflictException`).
+    #[error("{0}")]
+    Conflict(String),
+    /// More tags than a resource may carry (AWS `TooManyTagsException`).
+    #[error("{0}")]
+    TooManyTags(String),
+    #[error(transparent)]
+    Store(#[from] basalt_store::StoreError),
+    /// The embedding model behind denied topics failed or is missing: not the caller's fault.
+    #[error("{0}")]
+    Embedding(String),
+}
+
+pub type Result<T, E = GuardrailError> = std::result::Result<T, E>;

@@ -1,0 +1,168 @@
+//! Guardrails with the real all-MiniLM-L6-v2: the denied-topic calibration set
+//! (`tests/topic_calibration.json`) scored through ApplyGuardrail, and a guardrail of every
+//! evaluated policy applied end to end over an in-memory store.
+//!
+//! The model directory is `$BASALT_MODELS_DIR/all-MiniLM-L6-v2`, else
+//! /tmp/basalt-models/all-MiniLM-L6-v2. Tests skip (loudly) when it is absent and the variable
+//! is unset; with the variable set, a missing model fails them.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use basalt_embed::{EmbedOptions, EmbeddingConfig, EmbeddingEngine, Truncate};
+use basalt_guardrails::{Embedder, Guardrails};
+use basalt_store::MetadataStore;
+use serde_json::{json, Value};
+
+fn model_dir() -> Option<PathBuf> {
+    let (root, from_env) = match std::env::var_os("BASALT_MODELS_DIR") {
+        Some(root) => (PathBuf::from(root), true),
+        None => (PathBuf::from("/tmp/basalt-models"), false),
+    };
+    let dir = root.join("all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        !from_env,
+        "BASALT_MODELS_DIR is set but {} holds no model.safetensors",
+        dir.display()
+    );
+    eprintln!("SKIPPED: no embedding model at {}", dir.display());
+    None
+}
+
+struct MiniLm(EmbeddingEngine);
+
+#[async_trait]
+impl Embedder for MiniLm {
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        let options = EmbedOptions {
+            normalize: true,
+            truncate: Truncate::End,
+        };
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(32) {
+            let vectors = self
+                .0
+                .embed(batch.to_vec(), options)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.extend(vectors.into_iter().map(|e| e.vector));
+        }
+        Ok(out)
+    }
+}
+
+async fn guardrails() -> Option<Guardrails> {
+    let dir = model_dir()?;
+    let mut config = EmbeddingConfig::new(&dir);
+    config.threads = 2;
+    let embedder = MiniLm(EmbeddingEngine::start(config).unwrap());
+    let store = MetadataStore::in_memory().await.unwrap();
+    Some(Guardrails::new(store, "us-east-1", "000000000000").with_embedder(Arc::new(embedder)))
+}
+
+async fn apply(guardrails: &Guardrails, id: &str, text: &str) -> Value {
+    guardrails
+        .apply(
+            id,
+            "DRAFT",
+            &json!({"source": "INPUT", "content": [{"text": {"text": text}}]}),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_topics_on_the_calibration_set() {
+    let Some(guardrails) = guardrails().await else {
+        return;
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/topic_calibration.json");
+    let set: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for (i, topic) in set["topics"].as_array().unwrap().iter().enumerate() {
+        let mut config = topic.clone();
+        config["type"] = json!("DENY");
+        let created = guardrails
+            .create(&json!({
+                "name": format!("topic-{i}"),
+                "blockedInputMessaging": "Blocked.", "blockedOutputsMessaging": "Blocked.",
+                "topicPolicyConfig": {"topicsConfig": [config]},
+            }))
+            .await
+            .unwrap();
+        ids.insert(
+            topic["name"].as_str().unwrap().to_string(),
+            created["guardrailId"].as_str().unwrap().to_string(),
+        );
+    }
+    let (mut right, mut false_positives, mut misses) = (0, Vec::new(), Vec::new());
+    let texts = set["texts"].as_array().unwrap();
+    for case in texts {
+        let id = &ids[case["topic"].as_str().unwrap()];
+        let text = case["text"].as_str().unwrap();
+        let blocked = apply(&guardrails, id, text).await["action"] == "GUARDRAIL_INTERVENED";
+        match (case["expected"].as_bool().unwrap(), blocked) {
+            (true, true) | (false, false) => right += 1,
+            (false, true) => false_positives.push(text),
+            (true, false) => misses.push(text),
+        }
+    }
+    let accuracy = f64::from(right) / texts.len() as f64;
+    eprintln!(
+        "denied topics: {right}/{} right ({:.0}%); blocked benign: {false_positives:?}; missed: {misses:?}",
+        texts.len(),
+        accuracy * 100.0
+    );
+    assert!(accuracy >= 0.85, "accuracy {accuracy:.2} below 0.85");
+    assert!(false_positives.len() <= 1, "{false_positives:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_guardrail_applied_end_to_end() {
+    let Some(guardrails) = guardrails().await else {
+        return;
+    };
+    let created = guardrails
+        .create(&json!({
+            "name": "production-safety-guardrail",
+            "topicPolicyConfig": {"topicsConfig": [{"name": "legal-advice",
+                "definition": "Requests for specific legal advice, interpretation of contracts, or legal representation",
+                "examples": ["Can I sue my employer for this?", "Is my NDA enforceable?"], "type": "DENY"}]},
+            "sensitiveInformationPolicyConfig": {"piiEntitiesConfig": [
+                {"type": "EMAIL", "action": "ANONYMIZE"}, {"type": "NAME", "action": "ANONYMIZE"}]},
+            "wordPolicyConfig": {"managedWordListsConfig": [{"type": "PROFANITY"}]},
+            "blockedInputMessaging": "I cannot process that request.",
+            "blockedOutputsMessaging": "I cannot provide that information.",
+        }))
+        .await
+        .unwrap();
+    let id = created["guardrailId"].as_str().unwrap();
+    let out = apply(
+        &guardrails,
+        id,
+        "Hi, I'm Maria Garcia. My email is maria@example.com. What is your refund policy?",
+    )
+    .await;
+    assert_eq!(out["action"], "GUARDRAIL_INTERVENED", "{out}");
+    assert_eq!(
+        out["outputs"][0]["text"],
+        "Hi, I'm {NAME}. My email is {EMAIL}. What is your refund policy?"
+    );
+    let out = apply(
+        &guardrails,
+        id,
+        "Can I sue my landlord for keeping my deposit?",
+    )
+    .await;
+    assert_eq!(out["outputs"][0]["text"], "I cannot process that request.");
+    assert_eq!(
+        out["assessments"][0]["topicPolicy"]["topics"][0],
+        json!({"name": "legal-advice", "type": "DENY", "action": "BLOCKED", "detected": true})
+    );
+    assert_eq!(out["usage"]["topicPolicyUnits"], 1);
+}
