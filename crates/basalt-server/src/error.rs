@@ -53,6 +53,25 @@ impl From<basalt_agent::AgentError> for ApiError {
     }
 }
 
+/// Guardrail errors; `bedrock` sends ConflictException and TooManyTagsException as 400.
+impl From<basalt_guardrails::GuardrailError> for ApiError {
+    fn from(error: basalt_guardrails::GuardrailError) -> Self {
+        use basalt_guardrails::GuardrailError;
+        let message = error.to_string();
+        let code = match error {
+            GuardrailError::Validation(_) => AwsErrorCode::ValidationException,
+            GuardrailError::NotFound(_) => AwsErrorCode::ResourceNotFoundException,
+            GuardrailError::Conflict(_) => AwsErrorCode::ConflictException,
+            GuardrailError::TooManyTags(_) => AwsErrorCode::TooManyTagsException,
+            GuardrailError::Store(_) | GuardrailError::Embedding(_) => {
+                tracing::error!(error = %message, "guardrail failed");
+                AwsErrorCode::InternalServerException
+            }
+        };
+        ApiError(AwsError::new(code, message))
+    }
+}
+
 /// The one place domain errors meet AWS error codes. No wildcard: a new variant needs a row.
 impl From<ModelError> for ApiError {
     fn from(error: ModelError) -> Self {

@@ -11,6 +11,7 @@ mod auth;
 mod control;
 mod entry;
 mod error;
+mod guardrails;
 pub mod metrics;
 mod openai;
 mod routes;
@@ -24,6 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
 pub use basalt_agent::KnowledgeBases;
+pub use basalt_guardrails::{Guardrails, RuntimeEmbedder};
 use basalt_models::BedrockRuntime;
 pub use basalt_s3::S3Store;
 
@@ -54,6 +56,7 @@ pub struct AppState {
     inner: Arc<AppInner>,
     objects: Option<Arc<S3Store>>,
     knowledge_bases: Option<KnowledgeBases>,
+    guardrails: Option<Arc<Guardrails>>,
 }
 
 pub struct AppInner {
@@ -70,6 +73,7 @@ impl AppState {
             }),
             objects: None,
             knowledge_bases: None,
+            guardrails: None,
         }
     }
 
@@ -77,6 +81,13 @@ impl AppState {
     /// answer InternalServerException saying there is no metadata store.
     pub fn with_knowledge_bases(mut self, knowledge_bases: KnowledgeBases) -> Self {
         self.knowledge_bases = Some(knowledge_bases);
+        self
+    }
+
+    /// Serves the guardrail operations (the `bedrock` control plane and ApplyGuardrail) from
+    /// `guardrails`. Without it, they answer InternalServerException saying there is no store.
+    pub fn with_guardrails(mut self, guardrails: Guardrails) -> Self {
+        self.guardrails = Some(Arc::new(guardrails));
         self
     }
 

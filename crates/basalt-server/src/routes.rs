@@ -81,6 +81,11 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         handler!(runtime::count_tokens),
     ),
     (
+        "bedrock-runtime",
+        "ApplyGuardrail",
+        handler!(crate::guardrails::apply_guardrail),
+    ),
+    (
         "bedrock",
         "ListFoundationModels",
         handler!(control::list_foundation_models),
@@ -99,6 +104,51 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         "bedrock",
         "GetInferenceProfile",
         handler!(control::get_inference_profile),
+    ),
+    (
+        "bedrock",
+        "CreateGuardrail",
+        handler!(crate::guardrails::create_guardrail),
+    ),
+    (
+        "bedrock",
+        "GetGuardrail",
+        handler!(crate::guardrails::get_guardrail),
+    ),
+    (
+        "bedrock",
+        "UpdateGuardrail",
+        handler!(crate::guardrails::update_guardrail),
+    ),
+    (
+        "bedrock",
+        "DeleteGuardrail",
+        handler!(crate::guardrails::delete_guardrail),
+    ),
+    (
+        "bedrock",
+        "ListGuardrails",
+        handler!(crate::guardrails::list_guardrails),
+    ),
+    (
+        "bedrock",
+        "CreateGuardrailVersion",
+        handler!(crate::guardrails::create_guardrail_version),
+    ),
+    (
+        "bedrock",
+        "ListTagsForResource",
+        handler!(crate::guardrails::list_tags_for_resource),
+    ),
+    (
+        "bedrock",
+        "TagResource",
+        handler!(crate::guardrails::tag_resource),
+    ),
+    (
+        "bedrock",
+        "UntagResource",
+        handler!(crate::guardrails::untag_resource),
     ),
     (
         "bedrock-agent",
@@ -174,6 +224,16 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         "bedrock-agent-runtime",
         "Retrieve",
         handler!(agent_runtime::retrieve),
+    ),
+    (
+        "bedrock-agent-runtime",
+        "RetrieveAndGenerate",
+        handler!(agent_runtime::retrieve_and_generate),
+    ),
+    (
+        "bedrock-agent-runtime",
+        "RetrieveAndGenerateStream",
+        handler!(agent_runtime::retrieve_and_generate_stream),
     ),
     (
         "bedrock-agent-runtime",

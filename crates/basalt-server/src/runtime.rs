@@ -38,6 +38,7 @@ pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, Ap
 pub async fn invoke_model(state: AppState, call: Call) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
+    refuse_inline_guardrail(&call)?;
     let body = call.payload.clone().unwrap_or_default();
     let output = state.runtime.invoke_model(&model_id, &body).await?;
     Ok((
@@ -67,6 +68,7 @@ pub async fn invoke_model_with_response_stream(
 ) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
+    refuse_inline_guardrail(&call)?;
     let body = call.payload.clone().unwrap_or_default();
     let chunks = state.runtime.invoke_model_stream(&model_id, &body).await?;
     let mut response = event_stream_response(chunks, |chunk| {
@@ -108,6 +110,19 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
     };
     let input_tokens = state.runtime.count_tokens(&model_id, input)?;
     Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
+}
+
+/// Inline guardrails (`X-Amzn-Bedrock-GuardrailIdentifier`) are not applied to model calls yet;
+/// answering without the guardrail would silently skip a safety control, so the call fails.
+fn refuse_inline_guardrail(call: &Call) -> Result<(), ApiError> {
+    if call.input.get("guardrailIdentifier").is_some()
+        || call.input.get("guardrailVersion").is_some()
+    {
+        return Err(ApiError::validation(
+            "guardrailIdentifier: basalt does not apply guardrails inline on InvokeModel yet; call ApplyGuardrail on the input and the answer, or leave the guardrail out.",
+        ));
+    }
+    Ok(())
 }
 
 /// InvokeModel bodies must be JSON; Bedrock refuses other content types.

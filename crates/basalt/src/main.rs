@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use basalt_models::{BedrockRuntime, Catalog};
 use basalt_server::{AppState, AuthMode, KnowledgeBases, S3Store, ServerConfig};
+use basalt_server::{Guardrails, RuntimeEmbedder};
 use basalt_store::MetadataStore;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -212,6 +213,20 @@ fn serve(args: ServeArgs) -> Result<()> {
     let store = tokio
         .block_on(MetadataStore::open(&database))
         .with_context(|| format!("opening the metadata store {}", database.display()))?;
+    let guardrails = {
+        let catalog = state.runtime.catalog();
+        let guardrails = Guardrails::new(store.clone(), &catalog.region, &catalog.account_id);
+        match RuntimeEmbedder::from_catalog(state.runtime.clone()) {
+            Some(embedder) => {
+                tracing::info!(
+                    model = embedder.model_id(),
+                    "guardrail denied topics embed with this model"
+                );
+                guardrails.with_embedder(Arc::new(embedder))
+            }
+            None => guardrails,
+        }
+    };
     let knowledge_bases = {
         let catalog = state.runtime.catalog();
         let mut knowledge_bases = KnowledgeBases::new(store, &catalog.region, &catalog.account_id);
@@ -231,6 +246,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         tracing::warn!(jobs = interrupted, "ingestion jobs interrupted by the last shutdown were marked FAILED; start them again to finish");
     }
     let state = state.with_knowledge_bases(knowledge_bases);
+    let state = state.with_guardrails(guardrails);
     tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -1,0 +1,463 @@
+"""Guardrails: the seeds' create_guardrail calls as written, the control plane (CRUD, immutable
+numbered versions, tags), ApplyGuardrail for each evaluated policy with a benign near miss
+beside each block, and the errors Bedrock gives for bad input."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import CLAUDE
+
+BLOCKED_IN = "I cannot process that request."
+BLOCKED_OUT = "I cannot provide that response."
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def apply(runtime, guardrail_id, text, source="INPUT", version="DRAFT", **kw):
+    return runtime.apply_guardrail(
+        guardrailIdentifier=guardrail_id,
+        guardrailVersion=version,
+        source=source,
+        content=[{"text": {"text": text}}],
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def policy_guardrail(bedrock):
+    """One guardrail with every evaluated policy, shared by the policy tests."""
+    created = bedrock.create_guardrail(
+        name=unique("policies"),
+        topicPolicyConfig={
+            "topicsConfig": [
+                {
+                    "name": "Investment Advice",
+                    "definition": "Guidance or recommendations on managing or allocating funds or assets to generate returns or reach specific financial objectives.",
+                    "examples": ["Is investing in the stocks better than bonds?", "Should I invest in gold?"],
+                    "type": "DENY",
+                }
+            ]
+        },
+        wordPolicyConfig={
+            "wordsConfig": [{"text": "badword1"}, {"text": "project bluebird"}],
+            "managedWordListsConfig": [{"type": "PROFANITY"}],
+        },
+        sensitiveInformationPolicyConfig={
+            "piiEntitiesConfig": [
+                {"type": "EMAIL", "action": "ANONYMIZE"},
+                {"type": "PHONE", "action": "ANONYMIZE"},
+                {"type": "CREDIT_DEBIT_CARD_NUMBER", "action": "BLOCK"},
+                {"type": "US_SOCIAL_SECURITY_NUMBER", "action": "BLOCK"},
+                {"type": "INTERNATIONAL_BANK_ACCOUNT_NUMBER", "action": "ANONYMIZE"},
+                {"type": "NAME", "action": "ANONYMIZE"},
+            ],
+            "regexesConfig": [
+                {"name": "order-id", "pattern": r"ORD-\d{6}", "action": "ANONYMIZE"},
+                {"name": "project-code", "pattern": r"PRJ-[A-Z]{3}", "action": "BLOCK"},
+            ],
+        },
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )
+    return created["guardrailId"]
+
+
+# --- the seeds' calls, as written -----------------------------------------------------------------
+
+
+def test_seed_content_safety_guardrail(bedrock, bedrock_runtime, server_alive):
+    guardrail = bedrock.create_guardrail(
+        name='ContentSafetyGuardrail',
+        description='Prevent harmful content in AI responses',
+        topicPolicyConfig={
+            'topicsConfig': [
+                {
+                    'name': 'Violence',
+                    'definition': 'Content related to violence or harm',
+                    'type': 'DENY'
+                },
+                {
+                    'name': 'FinancialAdvice',
+                    'definition': 'Specific financial or investment advice',
+                    'type': 'DENY'
+                }
+            ]
+        },
+        contentPolicyConfig={
+            'filtersConfig': [
+                {'type': 'HATE', 'inputStrength': 'HIGH', 'outputStrength': 'HIGH'},
+                {'type': 'VIOLENCE', 'inputStrength': 'HIGH', 'outputStrength': 'HIGH'},
+                {'type': 'SEXUAL', 'inputStrength': 'MEDIUM', 'outputStrength': 'HIGH'}
+            ]
+        },
+        wordPolicyConfig={
+            'wordsConfig': [
+                {'text': 'badword1'},
+                {'text': 'badword2'}
+            ],
+            'managedWordListsConfig': [{'type': 'PROFANITY'}]
+        },
+        blockedInputMessaging='I cannot process that request.',
+        blockedOutputsMessaging='I cannot provide that response.'
+    )
+    assert guardrail["version"] == "DRAFT"
+    assert guardrail["guardrailArn"].endswith(":guardrail/" + guardrail["guardrailId"])
+    got = bedrock.get_guardrail(guardrailIdentifier=guardrail["guardrailId"])
+    assert got["status"] == "READY"
+    assert [t["name"] for t in got["topicPolicy"]["topics"]] == ["Violence", "FinancialAdvice"]
+    assert got["contentPolicy"]["filters"][2]["inputStrength"] == "MEDIUM"
+    assert got["wordPolicy"]["managedWordLists"][0]["type"] == "PROFANITY"
+
+    blocked = apply(bedrock_runtime, guardrail["guardrailId"], "Which stocks should I buy this year to maximize my returns?")
+    assert blocked["action"] == "GUARDRAIL_INTERVENED"
+    assert blocked["outputs"] == [{"text": "I cannot process that request."}]
+    topics = blocked["assessments"][0]["topicPolicy"]["topics"]
+    assert {"name": "FinancialAdvice", "type": "DENY", "action": "BLOCKED", "detected": True} in topics
+    # Content filters are configured but not evaluated yet: never reported as if they were.
+    assert "contentPolicy" not in blocked["assessments"][0]
+    assert blocked["usage"]["contentPolicyUnits"] == 0
+    passed = apply(bedrock_runtime, guardrail["guardrailId"], "How do I update the billing address on my account?")
+    assert passed["action"] == "NONE" and passed["outputs"] == []
+    bedrock.delete_guardrail(guardrailIdentifier=guardrail["guardrailId"])
+
+
+def test_seed_production_safety_guardrail(bedrock, bedrock_runtime, server_alive):
+    guardrail_response = bedrock.create_guardrail(
+        name="production-safety-guardrail",
+        description="Safety guardrail for customer-facing chatbot",
+        # Block harmful content categories
+        contentPolicyConfig={
+            "filtersConfig": [
+                {"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH"},
+                {"type": "VIOLENCE", "inputStrength": "MEDIUM", "outputStrength": "HIGH"},
+                {"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"},
+                {"type": "INSULTS", "inputStrength": "MEDIUM", "outputStrength": "MEDIUM"},
+                {"type": "MISCONDUCT", "inputStrength": "HIGH", "outputStrength": "HIGH"},
+            ]
+        },
+        # Deny specific topics entirely
+        topicPolicyConfig={
+            "topicsConfig": [
+                {
+                    "name": "legal-advice",
+                    "definition": "Requests for specific legal advice, interpretation of contracts, or legal representation",
+                    "examples": [
+                        "Can I sue my employer for this?",
+                        "Is my NDA enforceable?",
+                    ],
+                    "type": "DENY",
+                },
+                {
+                    "name": "competitor-comparison",
+                    "definition": "Questions asking to compare Techoral products against specific named competitors",
+                    "examples": ["How does Techoral compare to Competitor X?"],
+                    "type": "DENY",
+                },
+            ]
+        },
+        # Redact PII from inputs and outputs
+        sensitiveInformationPolicyConfig={
+            "piiEntitiesConfig": [
+                {"type": "EMAIL", "action": "ANONYMIZE"},
+                {"type": "PHONE", "action": "ANONYMIZE"},
+                {"type": "CREDIT_DEBIT_CARD_NUMBER", "action": "BLOCK"},
+                {"type": "US_SOCIAL_SECURITY_NUMBER", "action": "BLOCK"},
+                {"type": "NAME", "action": "ANONYMIZE"},
+            ]
+        },
+        # Custom word blocklist
+        wordPolicyConfig={
+            "wordsConfig": [
+                {"text": "competitors-product-name"},
+            ],
+            "managedWordListsConfig": [{"type": "PROFANITY"}],
+        },
+        blockedInputMessaging="I cannot process that request. Please rephrase your question.",
+        blockedOutputsMessaging="I cannot provide that information. How else can I help you?",
+    )
+    guardrail_id = guardrail_response["guardrailId"]
+    guardrail_version = guardrail_response["version"]
+    assert guardrail_version == "DRAFT"
+
+    # The seed's message: the e-mail address is anonymized, the question goes through.
+    out = apply(bedrock_runtime, guardrail_id, "My email is john@example.com. What is your refund policy?")
+    assert out["action"] == "GUARDRAIL_INTERVENED"
+    assert out["outputs"] == [{"text": "My email is {EMAIL}. What is your refund policy?"}]
+    assert out["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"] == [
+        {"match": "john@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": True}
+    ]
+    legal = apply(bedrock_runtime, guardrail_id, "Can I sue my landlord for keeping my security deposit?")
+    assert legal["outputs"] == [{"text": "I cannot process that request. Please rephrase your question."}]
+    compare = apply(bedrock_runtime, guardrail_id, "Is Techoral better than Acme Cloud?", source="OUTPUT")
+    assert compare["outputs"] == [{"text": "I cannot provide that information. How else can I help you?"}]
+    bedrock.delete_guardrail(guardrailIdentifier=guardrail_id)
+
+
+# --- the control plane --------------------------------------------------------------------------
+
+
+def test_crud_and_immutable_versions(bedrock, bedrock_runtime, server_alive):
+    name = unique("versions")
+    created = bedrock.create_guardrail(
+        name=name,
+        description="v1 words",
+        wordPolicyConfig={"wordsConfig": [{"text": "alpha"}]},
+        blockedInputMessaging="no",
+        blockedOutputsMessaging="no out",
+        tags=[{"key": "team", "value": "safety"}],
+    )
+    gid, arn = created["guardrailId"], created["guardrailArn"]
+    v1 = bedrock.create_guardrail_version(guardrailIdentifier=gid, description="first")
+    assert v1 == {"guardrailId": gid, "version": "1", "ResponseMetadata": v1["ResponseMetadata"]}
+
+    updated = bedrock.update_guardrail(
+        guardrailIdentifier=arn,
+        name=name,
+        wordPolicyConfig={"wordsConfig": [{"text": "beta"}]},
+        blockedInputMessaging="no",
+        blockedOutputsMessaging="no out",
+    )
+    assert updated["version"] == "DRAFT"
+    assert bedrock.get_guardrail(guardrailIdentifier=gid)["wordPolicy"]["words"][0]["text"] == "beta"
+    one = bedrock.get_guardrail(guardrailIdentifier=gid, guardrailVersion="1")
+    assert one["version"] == "1" and one["description"] == "first"
+    assert one["wordPolicy"]["words"][0]["text"] == "alpha"
+
+    # Each version applies its own policies.
+    assert apply(bedrock_runtime, gid, "alpha", version="1")["action"] == "GUARDRAIL_INTERVENED"
+    assert apply(bedrock_runtime, gid, "beta", version="1")["action"] == "NONE"
+    assert apply(bedrock_runtime, gid, "beta")["action"] == "GUARDRAIL_INTERVENED"
+
+    assert bedrock.create_guardrail_version(guardrailIdentifier=gid)["version"] == "2"
+    versions = bedrock.list_guardrails(guardrailIdentifier=gid)["guardrails"]
+    assert [v["version"] for v in versions] == ["DRAFT", "1", "2"]
+    assert all(v["id"] == gid and v["name"] == name for v in versions)
+    drafts = bedrock.list_guardrails()["guardrails"]
+    assert any(g["id"] == gid and g["version"] == "DRAFT" for g in drafts)
+
+    # Tags on the guardrail's ARN.
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "team", "value": "safety"}]
+    bedrock.tag_resource(resourceARN=arn, tags=[{"key": "env", "value": "prod"}])
+    bedrock.untag_resource(resourceARN=arn, tagKeys=["team"])
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "env", "value": "prod"}]
+
+    bedrock.delete_guardrail(guardrailIdentifier=gid, guardrailVersion="1")
+    with pytest.raises(ClientError) as e:
+        bedrock.get_guardrail(guardrailIdentifier=gid, guardrailVersion="1")
+    assert error_code(e) == "ResourceNotFoundException"
+    assert bedrock.get_guardrail(guardrailIdentifier=gid, guardrailVersion="2")["version"] == "2"
+    bedrock.delete_guardrail(guardrailIdentifier=gid)
+    with pytest.raises(ClientError) as e:
+        bedrock.get_guardrail(guardrailIdentifier=gid)
+    assert error_code(e) == "ResourceNotFoundException"
+
+
+def test_names_are_unique_and_tokens_idempotent(bedrock, server_alive):
+    name = unique("dup")
+    kw = dict(name=name, blockedInputMessaging="a", blockedOutputsMessaging="b",
+              wordPolicyConfig={"wordsConfig": [{"text": "x"}]})
+    token = uuid.uuid4().hex
+    first = bedrock.create_guardrail(clientRequestToken=token, **kw)
+    again = bedrock.create_guardrail(clientRequestToken=token, **kw)
+    assert again["guardrailId"] == first["guardrailId"]
+    with pytest.raises(ClientError) as e:
+        bedrock.create_guardrail(**kw)
+    assert error_code(e) == "ConflictException"
+    bedrock.delete_guardrail(guardrailIdentifier=first["guardrailId"])
+
+
+# --- each policy blocks what it should and passes its near miss ------------------------------------
+
+
+def test_pii_email_anonymized_and_card_luhn(bedrock_runtime, policy_guardrail, server_alive):
+    out = apply(bedrock_runtime, policy_guardrail, "Reach me at jane.doe@example.org or (555) 123-4567.")
+    assert out["action"] == "GUARDRAIL_INTERVENED"
+    assert out["outputs"] == [{"text": "Reach me at {EMAIL} or {PHONE}."}]
+    assert out["usage"]["sensitiveInformationPolicyUnits"] == 1
+
+    card = apply(bedrock_runtime, policy_guardrail, "My card is 4111 1111 1111 1111.")
+    assert card["outputs"] == [{"text": BLOCKED_IN}]
+    assert card["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"][0]["action"] == "BLOCKED"
+    # One digit off: the Luhn check fails, so it is no card number (and no phone number either).
+    near = apply(bedrock_runtime, policy_guardrail, "My card is 4111 1111 1111 1112.")
+    assert near["action"] == "NONE", near["assessments"]
+    assert "sensitiveInformationPolicy" not in near["assessments"][0]
+
+    iban = apply(bedrock_runtime, policy_guardrail, "Pay to GB82 WEST 1234 5698 7654 32 today.")
+    assert iban["outputs"] == [{"text": "Pay to {INTERNATIONAL_BANK_ACCOUNT_NUMBER} today."}]
+    bad_iban = apply(bedrock_runtime, policy_guardrail, "Pay to GB82 WEST 1234 5698 7654 31 today.")
+    assert bad_iban["action"] == "NONE"
+
+    name = apply(bedrock_runtime, policy_guardrail, "Please forward this to Maria Garcia.")
+    assert name["outputs"] == [{"text": "Please forward this to {NAME}."}]
+    no_name = apply(bedrock_runtime, policy_guardrail, "Will it rain in May?")
+    assert no_name["action"] == "NONE"
+
+    ssn = apply(bedrock_runtime, policy_guardrail, "SSN 123-45-6789", source="OUTPUT")
+    assert ssn["outputs"] == [{"text": BLOCKED_OUT}]
+
+
+def test_custom_regexes(bedrock_runtime, policy_guardrail, server_alive):
+    out = apply(bedrock_runtime, policy_guardrail, "Order ORD-123456 shipped.")
+    assert out["outputs"] == [{"text": "Order {order-id} shipped."}]
+    regexes = out["assessments"][0]["sensitiveInformationPolicy"]["regexes"]
+    assert regexes == [{"name": "order-id", "match": "ORD-123456", "regex": r"ORD-\d{6}",
+                        "action": "ANONYMIZED", "detected": True}]
+    assert out["usage"]["sensitiveInformationPolicyFreeUnits"] == 1
+    assert apply(bedrock_runtime, policy_guardrail, "Code PRJ-ABC")["outputs"] == [{"text": BLOCKED_IN}]
+    assert apply(bedrock_runtime, policy_guardrail, "Order ORD-12345 and PRJ-AB1")["action"] == "NONE"
+
+
+def test_words_and_profanity(bedrock_runtime, policy_guardrail, server_alive):
+    out = apply(bedrock_runtime, policy_guardrail, "Tell me about BADWORD1 and Project  Bluebird.")
+    assert out["outputs"] == [{"text": BLOCKED_IN}]
+    words = out["assessments"][0]["wordPolicy"]["customWords"]
+    assert [w["match"] for w in words] == ["BADWORD1", "Project  Bluebird"]
+    assert all(w["action"] == "BLOCKED" for w in words)
+    assert apply(bedrock_runtime, policy_guardrail, "badword12 and the bluebird project")["action"] == "NONE"
+
+    profane = apply(bedrock_runtime, policy_guardrail, "You are a complete shithead.")
+    assert profane["assessments"][0]["wordPolicy"]["managedWordLists"] == [
+        {"match": "shithead", "type": "PROFANITY", "action": "BLOCKED", "detected": True}
+    ]
+    # Listed words inside other words are no match (the Scunthorpe problem).
+    clean = apply(bedrock_runtime, policy_guardrail, "The class assessment in Scunthorpe was fine.")
+    assert clean["action"] == "NONE"
+
+
+def test_denied_topic_and_its_neighbour(bedrock_runtime, policy_guardrail, server_alive):
+    blocked = apply(bedrock_runtime, policy_guardrail, "Should I move my retirement savings into tech stocks?")
+    assert blocked["action"] == "GUARDRAIL_INTERVENED"
+    assert blocked["assessments"][0]["topicPolicy"]["topics"] == [
+        {"name": "Investment Advice", "type": "DENY", "action": "BLOCKED", "detected": True}
+    ]
+    assert blocked["usage"]["topicPolicyUnits"] == 1
+    neighbour = apply(bedrock_runtime, policy_guardrail, "How do I open a checking account?")
+    assert neighbour["action"] == "NONE"
+    assert "topicPolicy" not in neighbour["assessments"][0]
+    full = apply(bedrock_runtime, policy_guardrail, "How do I open a checking account?", outputScope="FULL")
+    assert full["assessments"][0]["topicPolicy"]["topics"] == [
+        {"name": "Investment Advice", "type": "DENY", "action": "NONE", "detected": False}
+    ]
+
+
+def test_coverage_and_qualifiers(bedrock_runtime, policy_guardrail, server_alive):
+    out = bedrock_runtime.apply_guardrail(
+        guardrailIdentifier=policy_guardrail,
+        guardrailVersion="DRAFT",
+        source="OUTPUT",
+        content=[
+            {"text": {"text": "Contact jane@example.org", "qualifiers": ["guard_content"]}},
+            {"text": {"text": "source text with bob@example.org", "qualifiers": ["grounding_source"]}},
+        ],
+    )
+    assert out["outputs"] == [{"text": "Contact {EMAIL}"}]
+    assert out["guardrailCoverage"]["textCharacters"] == {"guarded": 24, "total": 56}
+    details = out["assessments"][0]["appliedGuardrailDetails"]
+    assert details["guardrailId"] == policy_guardrail and details["guardrailVersion"] == "DRAFT"
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_unknown_guardrail_and_version(bedrock, bedrock_runtime, policy_guardrail, server_alive):
+    for call in (
+        lambda: bedrock.get_guardrail(guardrailIdentifier="doesnotexist1"),
+        lambda: apply(bedrock_runtime, "doesnotexist1", "hi"),
+        lambda: apply(bedrock_runtime, policy_guardrail, "hi", version="99"),
+        lambda: bedrock.get_guardrail(guardrailIdentifier=policy_guardrail, guardrailVersion="42"),
+        lambda: bedrock.create_guardrail_version(guardrailIdentifier="doesnotexist1"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "ResourceNotFoundException", e.value.response
+    with pytest.raises(ClientError) as e:
+        apply(bedrock_runtime, policy_guardrail, "hi", version="01")
+    assert error_code(e) == "ValidationException"
+
+
+def create_error(bedrock, **config) -> ClientError:
+    with pytest.raises(ClientError) as e:
+        bedrock.create_guardrail(
+            name=unique("bad"), blockedInputMessaging="a", blockedOutputsMessaging="b", **config
+        )
+    return e
+
+
+def test_invalid_configurations(bedrock, server_alive):
+    e = create_error(bedrock, contentPolicyConfig={"filtersConfig": [
+        {"type": "HATE", "inputStrength": "EXTREME", "outputStrength": "HIGH"}]})
+    assert error_code(e) == "ValidationException"
+    assert "EXTREME" in e.value.response["Error"]["Message"]
+
+    e = create_error(bedrock, sensitiveInformationPolicyConfig={"regexesConfig": [
+        {"name": "broken", "pattern": "(unclosed", "action": "BLOCK"}]})
+    assert error_code(e) == "ValidationException"
+    assert "regexesConfig.1.member.pattern" in e.value.response["Error"]["Message"]
+
+    # Compiles to far more states than allowed: refused up front, never run per request.
+    e = create_error(bedrock, sensitiveInformationPolicyConfig={"regexesConfig": [
+        {"name": "huge", "pattern": "((a{100}){100}){100}", "action": "BLOCK"}]})
+    assert error_code(e) == "ValidationException"
+
+    e = create_error(bedrock, wordPolicyConfig={"wordsConfig": [{"text": f"w{i}"} for i in range(10001)]})
+    assert error_code(e) == "ValidationException"
+    assert "10000" in e.value.response["Error"]["Message"]
+
+    e = create_error(bedrock, topicPolicyConfig={"topicsConfig": [
+        {"name": "bad/name", "definition": "d", "type": "DENY"}]})
+    assert error_code(e) == "ValidationException"
+
+    with pytest.raises(ClientError) as e:
+        bedrock.create_guardrail(name="has spaces", blockedInputMessaging="a", blockedOutputsMessaging="b")
+    assert error_code(e) == "ValidationException"
+
+
+def test_backtracking_regex_runs_in_bounded_time(bedrock, bedrock_runtime, server_alive):
+    import time
+
+    gid = bedrock.create_guardrail(
+        name=unique("redos"),
+        sensitiveInformationPolicyConfig={"regexesConfig": [
+            {"name": "redos", "pattern": "(a+)+$", "action": "BLOCK"}]},
+        blockedInputMessaging="a",
+        blockedOutputsMessaging="b",
+    )["guardrailId"]
+    started = time.monotonic()
+    out = apply(bedrock_runtime, gid, "a" * 50_000 + "!")
+    assert time.monotonic() - started < 5
+    assert out["action"] == "NONE"
+    bedrock.delete_guardrail(guardrailIdentifier=gid)
+
+
+@pytest.mark.models
+def test_model_calls_with_a_guardrail_answer_a_clear_error(bedrock_runtime, policy_guardrail, server_alive):
+    """Inline guardrails on model calls are not served yet: the call fails, never runs unguarded."""
+    with pytest.raises(ClientError) as e:
+        bedrock_runtime.converse(
+            modelId=CLAUDE,
+            messages=[{"role": "user", "content": [{"text": "hi"}]}],
+            guardrailConfig={"guardrailIdentifier": policy_guardrail, "guardrailVersion": "DRAFT"},
+        )
+    assert error_code(e) == "ValidationException"
+    assert "guardrail" in e.value.response["Error"]["Message"].lower()
+    with pytest.raises(ClientError) as e:
+        bedrock_runtime.invoke_model(
+            modelId=CLAUDE,
+            body=b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, '
+            b'"messages": [{"role": "user", "content": "hi"}]}',
+            guardrailIdentifier=policy_guardrail,
+            guardrailVersion="DRAFT",
+        )
+    assert error_code(e) == "ValidationException"
+    assert "guardrail" in e.value.response["Error"]["Message"].lower()
