@@ -232,7 +232,8 @@ def test_unknown_path_is_aws_shaped(endpoint, method, path):
 # --- features a later release brings: a clear error, never a silent answer without them ---------
 
 
-def test_guardrail_config_is_refused_until_guardrails_exist(bedrock_runtime):
+def test_guardrail_config_with_a_malformed_identifier(bedrock_runtime):
+    # Guardrails exist now (test_guardrails.py); an identifier outside their pattern is refused.
     err = client_error(bedrock_runtime.converse, modelId=CLAUDE, messages=[USER],
                        guardrailConfig={"guardrailIdentifier": "gr-123", "guardrailVersion": "1"})
     assert code(err) == "ValidationException"

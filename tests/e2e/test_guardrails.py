@@ -440,22 +440,151 @@ def test_backtracking_regex_runs_in_bounded_time(bedrock, bedrock_runtime, serve
     bedrock.delete_guardrail(guardrailIdentifier=gid)
 
 
+# --- inline on model calls ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def output_guardrail(bedrock):
+    """Masks every word of a model's answer (outputs only): deterministic whatever the model says."""
+    return bedrock.create_guardrail(
+        name=unique("outputs"),
+        sensitiveInformationPolicyConfig={"regexesConfig": [
+            {"name": "word", "pattern": "[A-Za-z]+", "action": "ANONYMIZE", "inputEnabled": False}]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )["guardrailId"]
+
+
+def converse(runtime, guardrail_id, content, trace="enabled", **kw):
+    return runtime.converse(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": content}],
+        inferenceConfig={"maxTokens": 16, "temperature": 0},
+        guardrailConfig={"guardrailIdentifier": guardrail_id, "guardrailVersion": "DRAFT", "trace": trace},
+        **kw,
+    )
+
+
 @pytest.mark.models
-def test_model_calls_with_a_guardrail_answer_a_clear_error(bedrock_runtime, policy_guardrail, server_alive):
-    """Inline guardrails on model calls are not served yet: the call fails, never runs unguarded."""
+def test_converse_input_blocked_without_calling_the_model(bedrock_runtime, policy_guardrail, server_alive):
+    out = converse(bedrock_runtime, policy_guardrail, [{"text": "Tell me about badword1."}])
+    assert out["stopReason"] == "guardrail_intervened"
+    assert out["output"]["message"]["content"] == [{"text": BLOCKED_IN}]
+    assert out["usage"]["outputTokens"] == 0
+    words = out["trace"]["guardrail"]["inputAssessment"][policy_guardrail]["wordPolicy"]["customWords"]
+    assert words[0]["match"] == "badword1"
+    untraced = converse(bedrock_runtime, policy_guardrail, [{"text": "Tell me about badword1."}], trace="disabled")
+    assert "trace" not in untraced
+
+
+@pytest.mark.models
+def test_converse_input_anonymized_then_answered(bedrock_runtime, policy_guardrail, server_alive):
+    out = converse(bedrock_runtime, policy_guardrail, [{"text": "My email is john@example.com. Say hello."}])
+    assert out["usage"]["outputTokens"] > 0
+    pii = out["trace"]["guardrail"]["inputAssessment"][policy_guardrail]["sensitiveInformationPolicy"]["piiEntities"]
+    assert pii == [{"match": "john@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": True}]
+    assert "john@example.com" not in out["output"]["message"]["content"][0]["text"]
+
+
+@pytest.mark.models
+def test_converse_output_masked_and_streamed(bedrock_runtime, output_guardrail, server_alive):
+    out = converse(bedrock_runtime, output_guardrail, [{"text": "Say hello."}])
+    text = out["output"]["message"]["content"][0]["text"]
+    assert out["stopReason"] == "guardrail_intervened"
+    assert "{word}" in text and not any(c.isalpha() and c not in "word" for c in text.replace("{word}", ""))
+    assessment = out["trace"]["guardrail"]["outputAssessments"][output_guardrail][0]
+    assert assessment["sensitiveInformationPolicy"]["regexes"][0]["action"] == "ANONYMIZED"
+
+    stream = bedrock_runtime.converse_stream(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": [{"text": "Say hello."}]}],
+        inferenceConfig={"maxTokens": 16, "temperature": 0},
+        guardrailConfig={"guardrailIdentifier": output_guardrail, "guardrailVersion": "DRAFT", "trace": "enabled"},
+    )
+    events = list(stream["stream"])
+    streamed = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    assert "{word}" in streamed
+    stop = next(e["messageStop"] for e in events if "messageStop" in e)
+    assert stop["stopReason"] == "guardrail_intervened"
+    metadata = next(e["metadata"] for e in events if "metadata" in e)
+    assert output_guardrail in metadata["trace"]["guardrail"]["outputAssessments"]
+
+
+@pytest.mark.models
+def test_converse_stream_input_blocked(bedrock_runtime, policy_guardrail, server_alive):
+    stream = bedrock_runtime.converse_stream(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": [{"text": "You are a shithead."}]}],
+        guardrailConfig={"guardrailIdentifier": policy_guardrail, "guardrailVersion": "DRAFT"},
+    )
+    events = list(stream["stream"])
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    assert text == BLOCKED_IN
+    assert next(e["messageStop"] for e in events if "messageStop" in e)["stopReason"] == "guardrail_intervened"
+
+
+@pytest.mark.models
+def test_guard_content_selects_what_is_checked(bedrock_runtime, policy_guardrail, server_alive):
+    # Only the guardContent block is checked: the custom word in the plain text block is not.
+    out = converse(bedrock_runtime, policy_guardrail, [
+        {"text": "Background: badword1 appears in our docs."},
+        {"guardContent": {"text": {"text": "Say hello."}}},
+    ])
+    assert out["stopReason"] != "guardrail_intervened", out
     with pytest.raises(ClientError) as e:
         bedrock_runtime.converse(
             modelId=CLAUDE,
-            messages=[{"role": "user", "content": [{"text": "hi"}]}],
-            guardrailConfig={"guardrailIdentifier": policy_guardrail, "guardrailVersion": "DRAFT"},
+            messages=[{"role": "user", "content": [{"guardContent": {"text": {"text": "hi"}}}]}],
         )
     assert error_code(e) == "ValidationException"
-    assert "guardrail" in e.value.response["Error"]["Message"].lower()
+    assert "guardrailConfig" in e.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as e:
-        bedrock_runtime.invoke_model(
+        converse(bedrock_runtime, "doesnotexist1", [{"text": "hi"}])
+    assert error_code(e) == "ResourceNotFoundException"
+
+
+@pytest.mark.models
+def test_invoke_model_with_the_seed_guardrail(bedrock, bedrock_runtime, policy_guardrail, server_alive):
+    import json
+
+    version = bedrock.create_guardrail_version(guardrailIdentifier=policy_guardrail)["version"]
+    # The seed's call (004), with this guardrail.
+    response = bedrock_runtime.invoke_model(
+        modelId="anthropic.claude-3-5-sonnet-20241022-v2:0",
+        body=json.dumps({
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "My email is john@example.com. What is your refund policy?"}],
+        }),
+        contentType="application/json",
+        accept="application/json",
+        guardrailIdentifier=policy_guardrail,
+        guardrailVersion=version,
+        trace="ENABLED",
+    )
+    result = json.loads(response["body"].read())
+    assert isinstance(result["content"][0]["text"], str)
+    assert result["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    pii = result["amazon-bedrock-trace"]["guardrail"]["inputAssessment"][policy_guardrail]
+    assert pii["sensitiveInformationPolicy"]["piiEntities"][0]["action"] == "ANONYMIZED"
+
+    blocked = json.loads(bedrock_runtime.invoke_model(
+        modelId=CLAUDE,
+        body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
+                         "messages": [{"role": "user", "content": "SSN 123-45-6789"}]}),
+        guardrailIdentifier=policy_guardrail,
+        guardrailVersion=version,
+    )["body"].read())
+    assert blocked["content"][0]["text"] == BLOCKED_IN
+    assert blocked["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "amazon-bedrock-trace" not in blocked
+
+    # Not served inline yet: refused rather than run unguarded.
+    with pytest.raises(ClientError) as e:
+        bedrock_runtime.invoke_model_with_response_stream(
             modelId=CLAUDE,
-            body=b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, '
-            b'"messages": [{"role": "user", "content": "hi"}]}',
+            body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8,
+                             "messages": [{"role": "user", "content": "hi"}]}),
             guardrailIdentifier=policy_guardrail,
             guardrailVersion="DRAFT",
         )

@@ -7,6 +7,8 @@
 //! (`pii`, `names`), denied topics matched by embedding similarity (`topics`) — into
 //! ApplyGuardrail's answer (`apply`). Knows nothing of HTTP; models come in through [`Embedder`].
 //!
+//! `inline` runs a guardrail around Converse, ConverseStream and InvokeModel calls.
+//!
 //! Not evaluated yet, and never reported as if they were: content filters (HATE, INSULTS, SEXUAL,
 //! VIOLENCE, MISCONDUCT, PROMPT_ATTACK), contextual grounding and automated reasoning. A guardrail
 //! may configure them (they are stored and returned by GetGuardrail), but ApplyGuardrail's
@@ -15,6 +17,7 @@
 
 mod apply;
 mod definition;
+mod inline;
 mod names;
 mod pii;
 mod service;
@@ -23,6 +26,7 @@ mod words;
 
 pub use apply::{ApplyRequest, ContentSource, OutputScope, TextBlock};
 pub use definition::Policies;
+pub use inline::{refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail};
 pub use service::{Guardrails, Page};
 pub use topics::{Embedder, RuntimeEmbedder, TOPIC_THRESHOLD};
 
@@ -44,6 +48,9 @@ pub enum GuardrailError {
     TooManyTags(String),
     #[error(transparent)]
     Store(#[from] basalt_store::StoreError),
+    /// The model a guarded call went to refused or failed.
+    #[error(transparent)]
+    Model(#[from] basalt_models::ModelError),
     /// The embedding model behind denied topics failed or is missing: not the caller's fault.
     #[error("{0}")]
     Embedding(String),

@@ -63,6 +63,7 @@ impl From<basalt_guardrails::GuardrailError> for ApiError {
             GuardrailError::NotFound(_) => AwsErrorCode::ResourceNotFoundException,
             GuardrailError::Conflict(_) => AwsErrorCode::ConflictException,
             GuardrailError::TooManyTags(_) => AwsErrorCode::TooManyTagsException,
+            GuardrailError::Model(model_error) => return ApiError::from(model_error),
             GuardrailError::Store(_) | GuardrailError::Embedding(_) => {
                 tracing::error!(error = %message, "guardrail failed");
                 AwsErrorCode::InternalServerException

@@ -2,6 +2,7 @@
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use basalt_guardrails::InlineGuardrail;
 use basalt_models::CountTokensInput;
 use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
 use base64::Engine as _;
@@ -18,8 +19,21 @@ pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError>
         .additional_model_response_field_paths
         .clone()
         .unwrap_or_default();
-    let output = state.runtime.converse(&model_id, request).await?;
+    basalt_guardrails::refuse_guard_content_without_guardrail(&request)?;
+    let (output, trace) = match request.guardrail_config.clone() {
+        Some(config) => {
+            let guard = InlineGuardrail::from_converse(&config)?;
+            let guarded = crate::guardrails::service(&state)?
+                .converse(&state.runtime, &model_id, request, &guard)
+                .await?;
+            (guarded.output, guarded.trace)
+        }
+        None => (state.runtime.converse(&model_id, request).await?, None),
+    };
     let mut body = converse_response(&output);
+    if let Some(trace) = trace {
+        body["trace"] = trace;
+    }
     if let Some(fields) = additional_response_fields(&field_paths, &output) {
         body["additionalModelResponseFields"] = fields;
     }
@@ -29,6 +43,25 @@ pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError>
 pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     let request: ConverseRequest = call.decode(None)?;
+    basalt_guardrails::refuse_guard_content_without_guardrail(&request)?;
+    if let Some(config) = request.guardrail_config.clone() {
+        let guard = InlineGuardrail::from_converse(&config)?;
+        let (events, trace) = crate::guardrails::service(&state)?
+            .converse_stream(&state.runtime, &model_id, request, &guard)
+            .await?;
+        let events = futures::stream::iter(events.into_iter().map(Ok::<_, ApiError>));
+        return Ok(event_stream_response(events, move |event| {
+            Ok(match (&event, &trace) {
+                (StreamEvent::Metadata { usage, metrics }, Some(trace)) => EncodedEvent {
+                    event_type: "metadata",
+                    payload: json!({ "usage": usage, "metrics": metrics, "trace": trace })
+                        .to_string()
+                        .into_bytes(),
+                },
+                _ => converse_stream_event(&event),
+            })
+        }));
+    }
     let events = state.runtime.converse_stream(&model_id, request).await?;
     Ok(event_stream_response(events, |event| {
         Ok(converse_stream_event(&event))
@@ -38,9 +71,15 @@ pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, Ap
 pub async fn invoke_model(state: AppState, call: Call) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
-    refuse_inline_guardrail(&call)?;
     let body = call.payload.clone().unwrap_or_default();
-    let output = state.runtime.invoke_model(&model_id, &body).await?;
+    let output = match InlineGuardrail::from_invoke(&call.input)? {
+        Some(guard) => {
+            crate::guardrails::service(&state)?
+                .invoke_model(&state.runtime, &model_id, &body, &guard)
+                .await?
+        }
+        None => state.runtime.invoke_model(&model_id, &body).await?,
+    };
     Ok((
         [
             (http::header::CONTENT_TYPE, "application/json".to_string()),
@@ -112,14 +151,15 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
     Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
 }
 
-/// Inline guardrails (`X-Amzn-Bedrock-GuardrailIdentifier`) are not applied to model calls yet;
-/// answering without the guardrail would silently skip a safety control, so the call fails.
+/// Inline guardrails on InvokeModelWithResponseStream are not applied yet (Converse, ConverseStream
+/// and InvokeModel have them); answering without the guardrail would silently skip a safety
+/// control, so the call fails.
 fn refuse_inline_guardrail(call: &Call) -> Result<(), ApiError> {
     if call.input.get("guardrailIdentifier").is_some()
         || call.input.get("guardrailVersion").is_some()
     {
         return Err(ApiError::validation(
-            "guardrailIdentifier: basalt does not apply guardrails inline on InvokeModel yet; call ApplyGuardrail on the input and the answer, or leave the guardrail out.",
+            "guardrailIdentifier: basalt does not apply guardrails inline on InvokeModelWithResponseStream yet; use InvokeModel or ConverseStream with the guardrail, or call ApplyGuardrail on the input and the answer.",
         ));
     }
     Ok(())
