@@ -25,6 +25,8 @@ const TWO_PASS_FROM_ROWS: usize = 20_000;
 /// between a top-10 row and the 100th.
 const CANDIDATES_PER_RESULT: usize = 10;
 const MIN_CANDIDATES: usize = 256;
+/// Rows one task of the 8-bit pass scores (1.5 MB of codes at 384 dimensions).
+const ROWS_PER_BLOCK: usize = 4096;
 
 /// What a row knows besides its vector.
 #[derive(Debug, Clone)]
@@ -180,14 +182,27 @@ impl Rows {
         } else {
             let mut query_codes = Vec::with_capacity(self.dim);
             let query_scale = quantize_into(&unit, &mut query_codes);
+            // Blocks of rows, each keeping only its best candidates: no per-query vector of
+            // every row to allocate and sort.
             let mut rough: Vec<(usize, f32)> = self
                 .codes
-                .par_chunks_exact(self.dim)
+                .par_chunks(self.dim * ROWS_PER_BLOCK)
                 .enumerate()
-                .filter(|(row, _)| self.live[*row] && admit(&self.info[*row]))
-                .map(|(row, codes)| {
-                    let approximate = dot_i8(&query_codes, codes) as f32;
-                    (row, approximate * query_scale * self.code_scales[row])
+                .flat_map_iter(|(block, codes)| {
+                    let first = block * ROWS_PER_BLOCK;
+                    let mut best = Vec::with_capacity(ROWS_PER_BLOCK);
+                    for (offset, codes) in codes.chunks_exact(self.dim).enumerate() {
+                        let row = first + offset;
+                        if self.live[row] && admit(&self.info[row]) {
+                            let approximate = dot_i8(&query_codes, codes) as f32;
+                            best.push((row, approximate * query_scale * self.code_scales[row]));
+                        }
+                    }
+                    if best.len() > candidates {
+                        best.select_nth_unstable_by(candidates - 1, by_score);
+                        best.truncate(candidates);
+                    }
+                    best
                 })
                 .collect();
             if rough.len() > candidates {
