@@ -46,15 +46,26 @@ def server(workdir):
     server.stop()
 
 
+def runtime_client(endpoint: str, validate: bool = True):
+    """make_client's client with room for a long answer: the seeds set no maxTokens, and a 135M
+    model on a busy CPU can take minutes to finish one."""
+    return boto3.client(
+        "bedrock-agent-runtime", endpoint_url=endpoint, region_name=REGION,
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=10,
+                      read_timeout=900, parameter_validation=validate),
+    )
+
+
 @pytest.fixture(scope="module")
 def runtime(server):
-    return make_client("bedrock-agent-runtime", server.endpoint)
+    return runtime_client(server.endpoint)
 
 
 @pytest.fixture(scope="module")
 def runtime_unvalidated(server):
     """Sends what boto3's own checks refuse (numberOfResults 0, two filter operators at once)."""
-    return make_client("bedrock-agent-runtime", server.endpoint, validate=False)
+    return runtime_client(server.endpoint, validate=False)
 
 
 def wait_for_job(agent, kb_id, ds_id, job_id, timeout=300):
@@ -253,14 +264,278 @@ def test_rerank_says_no_reranker_is_served(runtime):
     assert "reranking model" in message and "amazon.rerank-v1:0" in message, message
 
 
+# --- RetrieveAndGenerate -------------------------------------------------------------------------
+
+SHORT = {"textInferenceConfig": {"maxTokens": 64, "temperature": 0.0}}
+SESSIONS: dict[str, str] = {}
+
+
+def kb_config(kb_id, **extra):
+    config = {"knowledgeBaseId": kb_id, "modelArn": SONNET_ARN}
+    config.update(extra)
+    return {"type": "KNOWLEDGE_BASE", "knowledgeBaseConfiguration": config}
+
+
+def check_citations(text: str, citations: list) -> set[str]:
+    """Spans index into the answer in order; returns the cited locations."""
+    cited = set()
+    previous_end = 0
+    for citation in citations:
+        part = citation["generatedResponsePart"]["textResponsePart"]
+        start, end = part["span"]["start"], part["span"]["end"]
+        assert previous_end <= start < end <= len(text), (part, len(text))
+        assert text[start:end] == part["text"], (text, part)
+        previous_end = end
+        assert citation["retrievedReferences"], citation
+        for ref in citation["retrievedReferences"]:
+            assert ref["content"]["text"]
+            location = ref["location"]
+            if location["type"] == "S3":
+                cited.add(location["s3Location"]["uri"])
+            else:
+                cited.add(location["customDocumentLocation"]["id"])
+    return cited
+
+
+def test_answers_cite_the_file_they_come_from(runtime, kb_id):
+    response = runtime.retrieve_and_generate(
+        input={"text": "How do honeybees tell other workers where the flowers are?"},
+        retrieveAndGenerateConfiguration=kb_config(
+            kb_id, retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": 3}},
+            generationConfiguration={"inferenceConfig": SHORT}),
+    )
+    text = response["output"]["text"]
+    assert text.strip()
+    assert len(response["sessionId"]) == 36
+    assert response["citations"], response
+    cited = check_citations(text, response["citations"])
+    assert uri("honeybees.txt") in cited, (text, cited)
+    refs = [r for c in response["citations"] for r in c["retrievedReferences"]]
+    bees = next(r for r in refs if r["location"]["s3Location"]["uri"] == uri("honeybees.txt"))
+    assert "waggle dance" in bees["content"]["text"]
+    assert bees["metadata"]["category"] == "biology"
+    SESSIONS["bees"] = response["sessionId"]
+
+
+def test_a_follow_up_continues_the_session(runtime, kb_id):
+    first = runtime.retrieve_and_generate(
+        input={"text": "Who reached North America around the year 1000?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id, generationConfiguration={"inferenceConfig": SHORT}),
+    )
+    session = first["sessionId"]
+    follow_up = runtime.retrieve_and_generate(
+        input={"text": "Where was the settlement?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id, generationConfiguration={"inferenceConfig": SHORT}),
+        sessionId=session,
+    )
+    assert follow_up["sessionId"] == session
+    assert follow_up["output"]["text"].strip()
+    # The follow-up's retrieval used the conversation: the Viking document is still cited.
+    assert uri("vikings.txt") in check_citations(follow_up["output"]["text"], follow_up["citations"])
+    SESSIONS["vikings"] = session
+
+    code, message, status = error_of(
+        runtime.retrieve_and_generate, input={"text": "And then?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id), sessionId="not-a-session-of-ours")
+    assert (code, status) == ("ValidationException", 400)
+    assert message == "Session with Id not-a-session-of-ours is not valid. Please check and try again."
+
+
+def test_the_seeds_retrieve_and_generate_calls(runtime, kb_id):
+    # seed 000, as written but for the knowledge base id.
+    response = runtime.retrieve_and_generate(
+        input={"text": "What are our refund policies for SaaS subscriptions?"},
+        retrieveAndGenerateConfiguration={
+            "type": "KNOWLEDGE_BASE",
+            "knowledgeBaseConfiguration": {
+                "knowledgeBaseId": kb_id,
+                "modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0",
+                "retrievalConfiguration": {
+                    "vectorSearchConfiguration": {"numberOfResults": 5}
+                }
+            }
+        }
+    )
+    assert response["output"]["text"].strip()
+    check_citations(response["output"]["text"], response["citations"])
+
+    # seed 004 (first): its filter matches nothing here, so Bedrock's fixed answer and no citations.
+    response = runtime.retrieve_and_generate(
+        input={'text': 'What is our refund policy for digital products?'},
+        retrieveAndGenerateConfiguration={
+            'type': 'KNOWLEDGE_BASE',
+            'knowledgeBaseConfiguration': {
+                'knowledgeBaseId': kb_id,
+                'modelArn': 'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0',
+                'retrievalConfiguration': {
+                    'vectorSearchConfiguration': {
+                        'numberOfResults': 5,
+                        'overrideSearchType': 'HYBRID',  # semantic + keyword
+                        'filter': {
+                            'equals': {'key': 'category', 'value': 'policy'}
+                        }
+                    }
+                },
+                'generationConfiguration': {
+                    'promptTemplate': {
+                        'textPromptTemplate': 'Answer based on the provided context: $search_results$\n\nQuestion: $query$'
+                    }
+                }
+            }
+        }
+    )
+    assert response['output']['text'] == "Sorry, I am unable to assist you with this request."
+    assert response['citations'] == []
+
+    # seed 004 (second), with its loop over the citations.
+    response = runtime.retrieve_and_generate(
+        input={"text": "What is the return policy for enterprise subscriptions?"},
+        retrieveAndGenerateConfiguration={
+            "type": "KNOWLEDGE_BASE",
+            "knowledgeBaseConfiguration": {
+                "knowledgeBaseId": kb_id,
+                "modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0",
+                "retrievalConfiguration": {
+                    "vectorSearchConfiguration": {
+                        "numberOfResults": 5,  # Retrieve top 5 chunks
+                        "overrideSearchType": "HYBRID",  # Hybrid: semantic + keyword
+                    }
+                },
+                "generationConfiguration": {
+                    "promptTemplate": {
+                        "textPromptTemplate": "You are a support agent. Use only the provided context to answer. Context: $search_results$ Question: $query$"
+                    }
+                },
+            },
+        },
+    )
+    assert response["output"]["text"].strip()
+    for citation in response.get("citations", []):
+        for ref in citation.get("retrievedReferences", []):
+            loc = ref["location"]["s3Location"]
+            assert loc["uri"].startswith(f"s3://{BUCKET}/docs/")
+
+
+def test_external_sources(server, runtime):
+    document = (b"The Skerra lighthouse stands on a granite islet north of the harbour. It was lit for the "
+                b"first time in 1887 and its lamp is visible for 18 nautical miles.\n\n"
+                b"The keepers left in 1976, when the light was automated.")
+    response = runtime.retrieve_and_generate(
+        input={"text": "When was the Skerra lighthouse first lit?"},
+        retrieveAndGenerateConfiguration={"type": "EXTERNAL_SOURCES", "externalSourcesConfiguration": {
+            "modelArn": SONNET_ARN,
+            "sources": [{"sourceType": "BYTE_CONTENT", "byteContent": {
+                "identifier": "skerra.txt", "contentType": "text/plain", "data": document}}],
+            "generationConfiguration": {"inferenceConfig": SHORT}}},
+    )
+    text = response["output"]["text"]
+    assert text.strip()
+    assert check_citations(text, response["citations"]) == {"skerra.txt"}
+    assert "1887" in response["citations"][0]["retrievedReferences"][0]["content"]["text"]
+
+    response = runtime.retrieve_and_generate(
+        input={"text": "When is castling not allowed?"},
+        retrieveAndGenerateConfiguration={"type": "EXTERNAL_SOURCES", "externalSourcesConfiguration": {
+            "modelArn": SONNET_ARN,
+            "sources": [{"sourceType": "S3", "s3Location": {"uri": uri("chess.txt")}}],
+            "generationConfiguration": {"inferenceConfig": SHORT}}},
+    )
+    assert check_citations(response["output"]["text"], response["citations"]) == {uri("chess.txt")}
+
+    code, _, _ = error_of(
+        runtime.retrieve_and_generate, input={"text": "?"},
+        retrieveAndGenerateConfiguration={"type": "EXTERNAL_SOURCES", "externalSourcesConfiguration": {
+            "modelArn": SONNET_ARN, "sources": [{"sourceType": "S3", "s3Location": {"uri": uri("nope.txt")}}]}})
+    assert code == "ResourceNotFoundException"
+    code, message, _ = error_of(
+        runtime.retrieve_and_generate, input={"text": "?"},
+        retrieveAndGenerateConfiguration={"type": "EXTERNAL_SOURCES", "externalSourcesConfiguration": {
+            "modelArn": SONNET_ARN, "sources": [{"sourceType": "BYTE_CONTENT", "byteContent": {
+                "identifier": "x.png", "contentType": "image/png", "data": b"\x89PNG"}}]}})
+    assert code == "ValidationException" and "contentType" in message, message
+
+
+def test_generation_errors(runtime, kb_id):
+    code, message, status = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id, generationConfiguration={
+            "guardrailConfiguration": {"guardrailId": "abc123", "guardrailVersion": "1"}}))
+    assert (code, status) == ("ValidationException", 400)
+    assert "generationConfiguration.guardrailConfiguration" in message and "not supported" in message, message
+    code, message, status = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=kb_config("NOSUCHKB00"))
+    assert (code, status) == ("ResourceNotFoundException", 404) and "NOSUCHKB00" in message
+    code, message, _ = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id, retrievalConfiguration={"vectorSearchConfiguration": {
+            "filter": {"startsWith": {"key": "category", "value": 7}}}}))
+    assert code == "ValidationException" and "filter.startsWith.value" in message, message
+    code, message, _ = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration={"type": "KNOWLEDGE_BASE", "knowledgeBaseConfiguration": {
+            "knowledgeBaseId": kb_id, "modelArn": "arn:aws:bedrock:us-east-1::foundation-model/no.such-model-v1:0"}})
+    assert code == "ValidationException" and "model identifier is invalid" in message, message
+
+
+# --- RetrieveAndGenerateStream -------------------------------------------------------------------
+
+def test_the_stream_gives_text_then_citations(runtime, kb_id):
+    response = runtime.retrieve_and_generate_stream(
+        input={"text": "What causes spring tides?"},
+        retrieveAndGenerateConfiguration=kb_config(
+            kb_id, retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": 3}},
+            generationConfiguration={"inferenceConfig": SHORT}),
+    )
+    session = response["sessionId"]
+    assert len(session) == 36
+    pieces, citations = [], []
+    for event in response["stream"]:
+        if "output" in event:
+            pieces.append(event["output"]["text"])
+        elif "citation" in event:
+            citation = event["citation"]
+            assert citation["citation"]["generatedResponsePart"] == citation["generatedResponsePart"]
+            citations.append(citation)
+        else:
+            pytest.fail(f"unexpected event {event}")
+    text = "".join(pieces)
+    assert len(pieces) > 1 and text.strip()
+    assert citations
+    assert uri("tides.txt") in check_citations(text, citations)
+
+    # The streamed turn is in the session: a follow-up on it works.
+    follow_up = runtime.retrieve_and_generate(
+        input={"text": "And neap tides?"}, sessionId=session,
+        retrieveAndGenerateConfiguration=kb_config(kb_id, generationConfiguration={"inferenceConfig": SHORT}))
+    assert follow_up["sessionId"] == session
+
+
+def test_stream_errors_come_before_the_stream(runtime, kb_id):
+    code, _, status = error_of(
+        runtime.retrieve_and_generate_stream, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=kb_config("NOSUCHKB00"))
+    assert (code, status) == ("ResourceNotFoundException", 404)
+    code, message, _ = error_of(
+        runtime.retrieve_and_generate_stream, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id), sessionId="no-such-session")
+    assert code == "ValidationException" and "no-such-session" in message
+
+
 # --- After a restart -----------------------------------------------------------------------------
 
 def test_retrieve_survives_a_restart(server, workdir, kb_id):
     server.stop()
     again = BasaltServer(workdir)
     try:
-        results = retrieve(make_client("bedrock-agent-runtime", again.endpoint), kb_id,
+        client = runtime_client(again.endpoint)
+        results = retrieve(client, kb_id,
                            "What causes spring tides?", numberOfResults=1)
         assert results[0]["location"]["s3Location"]["uri"] == uri("tides.txt")
+        # Sessions live in the metadata store: a follow-up still finds its conversation.
+        follow_up = client.retrieve_and_generate(
+            input={"text": "What else did they do?"}, sessionId=SESSIONS["vikings"],
+            retrieveAndGenerateConfiguration=kb_config(kb_id, generationConfiguration={"inferenceConfig": SHORT}))
+        assert follow_up["sessionId"] == SESSIONS["vikings"]
     finally:
         again.stop()

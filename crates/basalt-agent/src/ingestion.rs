@@ -795,7 +795,7 @@ impl DocumentContext {
 }
 
 /// The parser for a key's extension: the file types Bedrock knowledge bases read.
-fn document_format(key: &str) -> Result<&'static str, String> {
+pub(crate) fn document_format(key: &str) -> Result<&'static str, String> {
     let extension = key
         .rsplit_once('.')
         .map(|(_, ext)| ext.to_ascii_lowercase())

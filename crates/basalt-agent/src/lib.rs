@@ -7,11 +7,15 @@
 //! ingestion. Every Bedrock `storageConfiguration` type is accepted and stored; until an
 //! external engine is configured for one, the embedded store serves it.
 
+mod citations;
 mod engines;
+mod generation;
 mod ingestion;
 mod knowledge_bases;
 mod retrieval;
+mod sessions;
 
+pub use generation::{GenerationEvent, GenerationStream};
 pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::{KnowledgeBases, Page};
 

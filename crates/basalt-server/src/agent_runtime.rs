@@ -1,10 +1,15 @@
-//! bedrock-agent-runtime handlers: Retrieve and Rerank over knowledge bases.
+//! bedrock-agent-runtime handlers: Retrieve, RetrieveAndGenerate (plain and streamed) and Rerank
+//! over knowledge bases.
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use basalt_agent::{AgentError, GenerationEvent};
+use basalt_wire::{AwsError, AwsErrorCode};
+use futures::StreamExt;
 
 use crate::agent::knowledge_bases;
 use crate::routes::Call;
+use crate::stream::{event_stream_response_with, EncodedEvent};
 use crate::{ApiError, AppState};
 
 pub async fn retrieve(state: AppState, call: Call) -> Result<Response, ApiError> {
@@ -12,7 +17,78 @@ pub async fn retrieve(state: AppState, call: Call) -> Result<Response, ApiError>
     Ok(Json(answer).into_response())
 }
 
+pub async fn retrieve_and_generate(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let answer = knowledge_bases(&state)?
+        .retrieve_and_generate(&call.input)
+        .await
+        .map_err(service_error)?;
+    Ok(Json(answer).into_response())
+}
+
+pub async fn retrieve_and_generate_stream(
+    state: AppState,
+    call: Call,
+) -> Result<Response, ApiError> {
+    let generated = knowledge_bases(&state)?
+        .retrieve_and_generate_stream(&call.input)
+        .await
+        .map_err(service_error)?;
+    let events = generated.events.map(|event| event.map_err(service_error));
+    let mut response = event_stream_response_with(
+        events,
+        |event| {
+            let (event_type, payload) = match event {
+                GenerationEvent::Output(payload) => ("output", payload),
+                GenerationEvent::Citation(payload) => ("citation", payload),
+            };
+            Ok(EncodedEvent {
+                event_type,
+                payload: payload.to_string().into_bytes(),
+            })
+        },
+        stream_exception,
+    );
+    if let Ok(session) = http::HeaderValue::from_str(&generated.session_id) {
+        response.headers_mut().insert(
+            http::HeaderName::from_static("x-amzn-bedrock-knowledge-base-session-id"),
+            session,
+        );
+    }
+    Ok(response)
+}
+
 pub async fn rerank(state: AppState, call: Call) -> Result<Response, ApiError> {
     let answer = knowledge_bases(&state)?.rerank(&call.input)?;
     Ok(Json(answer).into_response())
+}
+
+/// bedrock-agent-runtime has no model exceptions: a model that fails is a dependency that
+/// failed, as Bedrock reports it for RetrieveAndGenerate.
+fn service_error(error: AgentError) -> ApiError {
+    let ApiError(error) = ApiError::from(error);
+    let code = match error.code {
+        AwsErrorCode::ModelErrorException
+        | AwsErrorCode::ModelStreamErrorException
+        | AwsErrorCode::ModelTimeoutException
+        | AwsErrorCode::ModelNotReadyException => AwsErrorCode::DependencyFailedException,
+        AwsErrorCode::ServiceUnavailableException => AwsErrorCode::BadGatewayException,
+        _ => return ApiError(error),
+    };
+    ApiError(AwsError::new(code, error.message))
+}
+
+/// The exceptions RetrieveAndGenerateStream's event union models; anything else is internal.
+fn stream_exception(error: AwsError) -> AwsError {
+    match error.code {
+        AwsErrorCode::AccessDeniedException
+        | AwsErrorCode::BadGatewayException
+        | AwsErrorCode::ConflictException
+        | AwsErrorCode::DependencyFailedException
+        | AwsErrorCode::InternalServerException
+        | AwsErrorCode::ResourceNotFoundException
+        | AwsErrorCode::ServiceQuotaExceededException
+        | AwsErrorCode::ThrottlingException
+        | AwsErrorCode::ValidationException => error,
+        _ => AwsError::new(AwsErrorCode::InternalServerException, error.message),
+    }
 }

@@ -24,9 +24,23 @@ where
     T: Send + 'static,
     E: Into<ApiError> + Send + 'static,
 {
+    event_stream_response_with(items, encode, as_stream_exception)
+}
+
+/// As [`event_stream_response`], for a stream whose union models other exceptions:
+/// `as_exception` turns an error into one the union has.
+pub fn event_stream_response_with<T, E>(
+    items: impl Stream<Item = Result<T, E>> + Send + 'static,
+    encode: impl Fn(T) -> Result<EncodedEvent, ApiError> + Send + 'static,
+    as_exception: fn(AwsError) -> AwsError,
+) -> Response
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
     let frames = items
         .map(move |item| item.map_err(Into::into).and_then(&encode))
-        .scan(false, |failed, item| {
+        .scan(false, move |failed, item| {
             if *failed {
                 return futures::future::ready(None);
             }
@@ -34,7 +48,7 @@ where
                 Ok(event) => eventstream::event_frame(event.event_type, &event.payload),
                 Err(ApiError(error)) => {
                     *failed = true;
-                    let error = as_stream_exception(error);
+                    let error = as_exception(error);
                     tracing::warn!(code = error.code.name(), message = %error.message, "stream ended by an error");
                     eventstream::aws_error_frame(&error)
                 }
