@@ -2,6 +2,8 @@
 //! them, checked beyond what the service model can say (name patterns, which configuration a
 //! `type` needs, that the embedding model is one the catalog serves) and kept in the metadata
 //! store. Inputs and outputs are the operations' JSON shapes; nothing here knows about HTTP.
+//! bedrock-agent-runtime's Retrieve and RetrieveAndGenerate (plain and streamed) run here too, over
+//! the same knowledge bases: `retrieval`, `generation`, `citations`, `sessions`.
 //!
 //! A knowledge base is ACTIVE as soon as it is created: its embedded index is made on first
 //! ingestion. Every Bedrock `storageConfiguration` type is accepted and stored; until an
