@@ -1,7 +1,7 @@
 """bedrock-agent-runtime over a real knowledge base: the 15-document corpus of basalt-kb's tests
 (with .metadata.json sidecars) uploaded through the S3 API, synced by an ingestion job, then
 Retrieve (SEMANTIC, HYBRID, filters, errors), RetrieveAndGenerate and its stream (citations,
-sessions, external sources), and Retrieve again after a restart on the same data dir.
+sessions, external sources, guardrails), and Retrieve again after a restart on the same data dir.
 
 The chat model is a 135M model: answers are checked for structure and citations, not wording."""
 
@@ -458,12 +458,6 @@ def test_external_sources(server, runtime):
 def test_generation_errors(runtime, kb_id):
     code, message, status = error_of(
         runtime.retrieve_and_generate, input={"text": "bees?"},
-        retrieveAndGenerateConfiguration=kb_config(kb_id, generationConfiguration={
-            "guardrailConfiguration": {"guardrailId": "abc123", "guardrailVersion": "1"}}))
-    assert (code, status) == ("ValidationException", 400)
-    assert "generationConfiguration.guardrailConfiguration" in message and "not supported" in message, message
-    code, message, status = error_of(
-        runtime.retrieve_and_generate, input={"text": "bees?"},
         retrieveAndGenerateConfiguration=kb_config("NOSUCHKB00"))
     assert (code, status) == ("ResourceNotFoundException", 404) and "NOSUCHKB00" in message
     code, message, _ = error_of(
@@ -520,6 +514,126 @@ def test_stream_errors_come_before_the_stream(runtime, kb_id):
         runtime.retrieve_and_generate_stream, input={"text": "bees?"},
         retrieveAndGenerateConfiguration=kb_config(kb_id), sessionId="no-such-session")
     assert code == "ValidationException" and "no-such-session" in message
+
+
+# --- Guardrails ----------------------------------------------------------------------------------
+BLOCKED_IN = "Sorry, I cannot answer questions about that project."
+BLOCKED_OUT = "Sorry, the answer mentioned something I cannot share."
+BEES = "How do honeybees tell other workers where the flowers are?"
+
+
+@pytest.fixture(scope="module")
+def guardrail(server):
+    """A word policy blocking 'bluebird' and PII EMAIL ANONYMIZE, as version 1."""
+    bedrock = make_client("bedrock", server.endpoint)
+    created = bedrock.create_guardrail(
+        name="rag-guardrail",
+        wordPolicyConfig={"wordsConfig": [{"text": "bluebird"}]},
+        sensitiveInformationPolicyConfig={"piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )
+    version = bedrock.create_guardrail_version(guardrailIdentifier=created["guardrailId"])["version"]
+    assert version == "1"
+    return created
+
+
+def guarded(kb_id, guardrail_id, version="1", **generation):
+    generation.setdefault("inferenceConfig", SHORT)
+    generation["guardrailConfiguration"] = {"guardrailId": guardrail_id, "guardrailVersion": version}
+    return kb_config(kb_id, retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": 3}},
+                     generationConfiguration=generation)
+
+
+def test_a_blocked_question_gets_the_guardrails_message(runtime, kb_id, guardrail):
+    for identifier in (guardrail["guardrailId"], guardrail["guardrailArn"]):
+        response = runtime.retrieve_and_generate(
+            input={"text": "Tell me about the Bluebird project and the honeybees."},
+            retrieveAndGenerateConfiguration=guarded(kb_id, identifier))
+        assert response["output"]["text"] == BLOCKED_IN
+        assert response["guardrailAction"] == "INTERVENED"
+        assert response["citations"] == []
+        assert len(response["sessionId"]) == 36
+
+
+def test_a_question_the_guardrail_lets_through_is_answered(runtime, kb_id, guardrail):
+    response = runtime.retrieve_and_generate(
+        input={"text": BEES}, retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailId"]))
+    text = response["output"]["text"]
+    assert text.strip() and text not in (BLOCKED_IN, BLOCKED_OUT)
+    # Intervened only if the model itself wrote an email address.
+    assert response.get("guardrailAction", "NONE") in ("NONE", "INTERVENED")
+    if "@" not in text and "{EMAIL}" not in text:
+        assert response["guardrailAction"] == "NONE"
+    assert uri("honeybees.txt") in check_citations(text, response["citations"])
+
+    # An email address in the question is masked before retrieval and generation: INTERVENED,
+    # but answered, its citations still fitting the text returned.
+    response = runtime.retrieve_and_generate(
+        input={"text": f"My email is jane@example.com. {BEES}"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailId"]))
+    text = response["output"]["text"]
+    assert response["guardrailAction"] == "INTERVENED"
+    assert text.strip() and text != BLOCKED_IN and "jane@example.com" not in text
+    check_citations(text, response["citations"])
+
+
+def test_unknown_guardrails_are_not_found(runtime, kb_id, guardrail):
+    # The seed's guardrail id breaks the id pattern ([a-z0-9]+), as Bedrock also says.
+    code, message, status = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, "guardrail-abc"))
+    assert (code, status) == ("ValidationException", 400) and "guardrail-abc" in message, message
+    code, _, status = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, "abc123"))
+    assert (code, status) == ("ResourceNotFoundException", 404)
+    code, _, status = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailId"], version="9"))
+    assert (code, status) == ("ResourceNotFoundException", 404)
+    code, _, status = error_of(
+        runtime.retrieve_and_generate_stream, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, "abc123"))
+    assert (code, status) == ("ResourceNotFoundException", 404)
+
+
+def stream_events(response):
+    text, citations, actions = "", [], []
+    for event in response["stream"]:
+        if "output" in event:
+            text += event["output"]["text"]
+        elif "citation" in event:
+            citations.append(event["citation"])
+        elif "guardrail" in event:
+            actions.append(event["guardrail"]["action"])
+        else:
+            pytest.fail(f"unexpected event {event}")
+    return text, citations, actions
+
+
+def test_the_stream_applies_the_guardrail(runtime, kb_id, guardrail):
+    text, citations, actions = stream_events(runtime.retrieve_and_generate_stream(
+        input={"text": "What does bluebird have to do with spring tides?"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailId"])))
+    assert (text, citations, actions) == (BLOCKED_IN, [], ["INTERVENED"])
+
+    text, citations, actions = stream_events(runtime.retrieve_and_generate_stream(
+        input={"text": "What causes spring tides?"},
+        retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailId"])))
+    assert text.strip() and text not in (BLOCKED_IN, BLOCKED_OUT)
+    assert len(actions) == 1 and actions[0] in ("NONE", "INTERVENED")
+    if "@" not in text and "{EMAIL}" not in text:
+        assert actions == ["NONE"]
+    assert uri("tides.txt") in check_citations(text, citations)
+
+
+def test_orchestration_configuration_is_still_refused(runtime, kb_id):
+    code, message, _ = error_of(
+        runtime.retrieve_and_generate, input={"text": "bees?"},
+        retrieveAndGenerateConfiguration=kb_config(kb_id, orchestrationConfiguration={
+            "queryTransformationConfiguration": {"type": "QUERY_DECOMPOSITION"}}))
+    assert code == "ValidationException" and "orchestrationConfiguration" in message, message
 
 
 # --- After a restart -----------------------------------------------------------------------------

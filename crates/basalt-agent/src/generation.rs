@@ -11,10 +11,19 @@
 //! template places them. When nothing is retrieved the answer is Bedrock's fixed refusal and no
 //! model runs.
 //!
-//! What is not served is refused, never ignored: guardrails, the orchestration (query
-//! reformulation) step, reranking.
+//! A `guardrailConfiguration` is applied through the [`GenerationGuard`] the caller passes (the
+//! guardrail store is not this crate's): the question is checked before anything is retrieved
+//! (blocked: the blocked-input message is the answer, no model runs; masked: the masked question
+//! is what is searched for and asked), the model's answer after it is generated and before any
+//! of it is sent (blocked: the blocked-output message, no citations; masked: the masked answer,
+//! cited anew). The answer's `guardrailAction` (the stream's `guardrail` event) is `INTERVENED`
+//! or `NONE`.
+//!
+//! What is not served is refused, never ignored: the orchestration (query reformulation) step,
+//! reranking.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use basalt_kb::{chunk_document, ChunkingConfiguration, Embedder, KbError, WordTokens};
@@ -30,9 +39,7 @@ use tokio::sync::mpsc;
 use crate::citations::{cite, content_words, CitationBuilder, CitedPart};
 use crate::ingestion::document_format;
 use crate::knowledge_bases::{missing, required_str};
-use crate::retrieval::{
-    knowledge_base_id, location_json, metadata_json, refuse_guardrails, VectorSearch,
-};
+use crate::retrieval::{knowledge_base_id, location_json, metadata_json, VectorSearch};
 use crate::sessions::{Session, Turn};
 use crate::{AgentError, KnowledgeBases};
 
@@ -53,6 +60,63 @@ const EXCERPT_TOKENS: usize = 300;
 /// …and at most this many (the best matches for the question) go into the prompt.
 const MAX_EXCERPTS: usize = 8;
 
+/// Which side of the model a guarded text is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardSource {
+    /// The user's question (Bedrock's `INPUT`).
+    Input,
+    /// The model's answer (Bedrock's `OUTPUT`).
+    Output,
+}
+
+/// What a guardrail decided on one text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardVerdict {
+    Pass,
+    /// Blocked: this message replaces the text.
+    Blocked(String),
+    /// Masked: this text replaces it.
+    Masked(String),
+}
+
+/// Applies guardrails for RetrieveAndGenerate. An unknown guardrail or version answers
+/// `AgentError::NotFound`.
+#[async_trait]
+pub trait GenerationGuard: Send + Sync {
+    async fn check(
+        &self,
+        guardrail_id: &str,
+        guardrail_version: &str,
+        source: GuardSource,
+        text: &str,
+    ) -> Result<GuardVerdict, AgentError>;
+}
+
+/// The guardrail a request names, with what applies it.
+#[derive(Clone)]
+struct Guard {
+    checker: Arc<dyn GenerationGuard>,
+    id: String,
+    version: String,
+}
+
+impl Guard {
+    async fn check(&self, source: GuardSource, text: &str) -> Result<GuardVerdict, AgentError> {
+        self.checker
+            .check(&self.id, &self.version, source, text)
+            .await
+    }
+}
+
+/// Bedrock's `guardrailAction`.
+fn guardrail_action(intervened: bool) -> &'static str {
+    if intervened {
+        "INTERVENED"
+    } else {
+        "NONE"
+    }
+}
+
 /// One passage the answer may cite, and the `RetrievedReference` that cites it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Source {
@@ -67,6 +131,8 @@ pub enum GenerationEvent {
     Output(Value),
     /// `citation`: a `CitationEvent` for a finished part of the answer.
     Citation(Value),
+    /// `guardrail`: a `GuardrailEvent` (`{"action": ...}`) when the request names a guardrail.
+    Guardrail(Value),
 }
 
 /// RetrieveAndGenerateStream's answer: the session (sent before the events) and the events.
@@ -82,6 +148,11 @@ struct Prepared {
     model_arn: String,
     request: ConverseRequest,
     sources: Vec<Source>,
+    guard: Option<Guard>,
+    /// The blocked-input message when the guardrail blocked the question (nothing retrieved).
+    blocked: Option<String>,
+    /// Whether the guardrail changed or blocked the question.
+    input_intervened: bool,
 }
 
 /// `generationConfiguration`, checked.
@@ -91,26 +162,47 @@ struct Generation {
     inference: InferenceConfig,
     additional_model_request_fields: Option<Value>,
     performance_config: Option<Value>,
+    /// `guardrailConfiguration`: the guardrail's id (or ARN) and version.
+    guardrail: Option<(String, String)>,
 }
 
 impl KnowledgeBases {
     /// RetrieveAndGenerate. `input` is the operation's input shape; the answer its output shape.
-    pub async fn retrieve_and_generate(&self, input: &Value) -> Result<Value, AgentError> {
-        let prepared = self.prepare_generation(input).await?;
-        let answer = if prepared.sources.is_empty() {
-            NO_RESULTS_ANSWER.to_string()
+    /// `guard` applies a `guardrailConfiguration` (a request naming one without it is refused).
+    pub async fn retrieve_and_generate(
+        &self,
+        input: &Value,
+        guard: Option<Arc<dyn GenerationGuard>>,
+    ) -> Result<Value, AgentError> {
+        let prepared = self.prepare_generation(input, guard).await?;
+        if let Some(message) = prepared.blocked {
+            return Ok(json!({
+                "output": {"text": message},
+                "sessionId": prepared.session.id,
+                "citations": [],
+                "guardrailAction": guardrail_action(true),
+            }));
+        }
+        let (answer, output_blocked, output_intervened) = if prepared.sources.is_empty() {
+            (NO_RESULTS_ANSWER.to_string(), false, false)
         } else {
             let runtime = &self.engines()?.runtime;
-            runtime
+            let answer = runtime
                 .converse(&prepared.model_arn, prepared.request)
                 .await?
-                .text()
+                .text();
+            guard_output(prepared.guard.as_ref(), answer).await?
         };
-        let texts: Vec<&str> = prepared.sources.iter().map(|s| s.text.as_str()).collect();
-        let citations: Vec<Value> = cite(&answer, &texts)
-            .iter()
-            .map(|part| citation_json(part, &prepared.sources))
-            .collect();
+        let citations: Vec<Value> = if output_blocked {
+            Vec::new()
+        } else {
+            let texts: Vec<&str> = prepared.sources.iter().map(|s| s.text.as_str()).collect();
+            // Cited on the text returned (masked or not), so the spans fit it.
+            cite(&answer, &texts)
+                .iter()
+                .map(|part| citation_json(part, &prepared.sources))
+                .collect()
+        };
         self.record_turn(
             &prepared.session.id,
             Turn {
@@ -119,30 +211,56 @@ impl KnowledgeBases {
             },
         )
         .await?;
-        Ok(json!({
+        let mut body = json!({
             "output": {"text": answer},
             "sessionId": prepared.session.id,
             "citations": citations,
-        }))
+        });
+        if prepared.guard.is_some() {
+            body["guardrailAction"] = json!(guardrail_action(
+                prepared.input_intervened || output_intervened
+            ));
+        }
+        Ok(body)
     }
 
     /// RetrieveAndGenerateStream: the answer's text as the model writes it, each part's
     /// citation once the part is complete. Errors before the first event are returned here;
     /// later ones end the stream.
+    ///
+    /// With a guardrail the whole answer is generated and checked before any of it is sent.
     pub async fn retrieve_and_generate_stream(
         &self,
         input: &Value,
+        guard: Option<Arc<dyn GenerationGuard>>,
     ) -> Result<GenerationStream, AgentError> {
-        let prepared = self.prepare_generation(input).await?;
-        let model_events = if prepared.sources.is_empty() {
-            None
+        let prepared = self.prepare_generation(input, guard).await?;
+        let mut guardrail = None;
+        let mut cited = true;
+        // A blocked question is not a turn of the conversation.
+        let record = prepared.blocked.is_none();
+        let answer = if let Some(message) = prepared.blocked {
+            guardrail = Some(true);
+            cited = false;
+            Answer::Fixed(message)
+        } else if prepared.sources.is_empty() {
+            guardrail = prepared.guard.as_ref().map(|_| prepared.input_intervened);
+            Answer::Fixed(NO_RESULTS_ANSWER.to_string())
         } else {
             let runtime = &self.engines()?.runtime;
-            Some(
-                runtime
-                    .converse_stream(&prepared.model_arn, prepared.request)
-                    .await?,
-            )
+            let events = runtime
+                .converse_stream(&prepared.model_arn, prepared.request)
+                .await?;
+            match &prepared.guard {
+                None => Answer::Model(events),
+                Some(guard) => {
+                    let text = collect_text(events).await?;
+                    let (text, blocked, intervened) = guard_output(Some(guard), text).await?;
+                    guardrail = Some(prepared.input_intervened || intervened);
+                    cited = !blocked;
+                    Answer::Fixed(text)
+                }
+            }
         };
         let session_id = prepared.session.id.clone();
         let (sender, receiver) = mpsc::channel(32);
@@ -151,10 +269,12 @@ impl KnowledgeBases {
             StreamedAnswer {
                 session_id: prepared.session.id,
                 question: prepared.question,
-                sources: prepared.sources,
+                sources: if cited { prepared.sources } else { Vec::new() },
+                record,
+                guardrail,
                 sender,
             },
-            model_events,
+            answer,
         ));
         let events = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|event| (event, receiver))
@@ -165,7 +285,11 @@ impl KnowledgeBases {
         })
     }
 
-    async fn prepare_generation(&self, input: &Value) -> Result<Prepared, AgentError> {
+    async fn prepare_generation(
+        &self,
+        input: &Value,
+        checker: Option<Arc<dyn GenerationGuard>>,
+    ) -> Result<Prepared, AgentError> {
         let question = input
             .pointer("/input/text")
             .and_then(Value::as_str)
@@ -182,7 +306,7 @@ impl KnowledgeBases {
         let kms_key_arn = input
             .pointer("/sessionConfiguration/kmsKeyArn")
             .and_then(Value::as_str);
-        let (model_arn, generation, session, sources) =
+        let (model_arn, generation, session, sources, guard, guarded) =
             match configuration.get("type").and_then(Value::as_str) {
                 Some("KNOWLEDGE_BASE") => {
                     let path = "retrieveAndGenerateConfiguration.knowledgeBaseConfiguration";
@@ -207,6 +331,7 @@ impl KnowledgeBases {
                         kb.get("generationConfiguration"),
                         &format!("{path}.generationConfiguration"),
                     )?;
+                    let guard = guard_of(&generation, checker)?;
                     let search = VectorSearch::parse(
                         kb.get("retrievalConfiguration"),
                         &format!("{path}.retrievalConfiguration"),
@@ -214,10 +339,16 @@ impl KnowledgeBases {
                     self.knowledge_base(knowledge_base_id).await?;
                     self.check_model(model_arn)?;
                     let session = self.open_session(session_id, kms_key_arn).await?;
-                    let query = retrieval_query(question, &session.turns);
-                    let sources = self
-                        .search(knowledge_base_id, &query, "input.text", &search)
-                        .await?
+                    let guarded = guard_input(guard.as_ref(), question).await?;
+                    let query = retrieval_query(&guarded.question, &session.turns);
+                    let found = match guarded.blocked {
+                        Some(_) => Vec::new(),
+                        None => {
+                            self.search(knowledge_base_id, &query, "input.text", &search)
+                                .await?
+                        }
+                    };
+                    let sources = found
                         .iter()
                         .map(|result| Source {
                             text: result.text.clone(),
@@ -228,7 +359,7 @@ impl KnowledgeBases {
                             }),
                         })
                         .collect::<Vec<_>>();
-                    (model_arn, generation, session, sources)
+                    (model_arn, generation, session, sources, guard, guarded)
                 }
                 Some("EXTERNAL_SOURCES") => {
                     let path = "retrieveAndGenerateConfiguration.externalSourcesConfiguration";
@@ -243,6 +374,7 @@ impl KnowledgeBases {
                         external.get("generationConfiguration"),
                         &format!("{path}.generationConfiguration"),
                     )?;
+                    let guard = guard_of(&generation, checker)?;
                     let documents = external
                         .get("sources")
                         .and_then(Value::as_array)
@@ -258,8 +390,12 @@ impl KnowledgeBases {
                         .external_document(document, &format!("{path}.sources[0]"))
                         .await?;
                     let session = self.open_session(session_id, kms_key_arn).await?;
-                    let sources = excerpts(&text, question)
-                        .await?
+                    let guarded = guard_input(guard.as_ref(), question).await?;
+                    let found = match guarded.blocked {
+                        Some(_) => Vec::new(),
+                        None => excerpts(&text, &guarded.question).await?,
+                    };
+                    let sources = found
                         .into_iter()
                         .map(|excerpt| Source {
                             reference: json!({
@@ -269,7 +405,7 @@ impl KnowledgeBases {
                             text: excerpt,
                         })
                         .collect();
-                    (model_arn, generation, session, sources)
+                    (model_arn, generation, session, sources, guard, guarded)
                 }
                 Some(other) => {
                     return Err(AgentError::Validation(format!(
@@ -279,6 +415,7 @@ impl KnowledgeBases {
                 None => return Err(missing("retrieveAndGenerateConfiguration.type")),
             };
         let texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
+        let question = guarded.question.as_str();
         let (system, messages) = build_prompt(
             generation.template.as_deref(),
             question,
@@ -299,6 +436,9 @@ impl KnowledgeBases {
             model_arn: model_arn.to_string(),
             request,
             sources,
+            guard,
+            input_intervened: guarded.intervened,
+            blocked: guarded.blocked,
         })
     }
 
@@ -396,10 +536,20 @@ impl Generation {
         let Some(configuration) = configuration else {
             return Ok(Generation::default());
         };
-        refuse_guardrails(
-            configuration.get("guardrailConfiguration"),
-            &format!("{path}.guardrailConfiguration"),
-        )?;
+        let guardrail = match configuration.get("guardrailConfiguration") {
+            None => None,
+            Some(guardrail) => {
+                let member = |name: &str| {
+                    guardrail
+                        .get(name)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .ok_or_else(|| missing(&format!("{path}.guardrailConfiguration.{name}")))
+                };
+                Some((member("guardrailId")?, member("guardrailVersion")?))
+            }
+        };
         let text = configuration.pointer("/inferenceConfig/textInferenceConfig");
         let number = |member: &str| text.and_then(|t| t.get(member)).and_then(Value::as_f64);
         let inference = InferenceConfig {
@@ -427,6 +577,7 @@ impl Generation {
                 .get("additionalModelRequestFields")
                 .cloned(),
             performance_config: configuration.get("performanceConfig").cloned(),
+            guardrail,
         })
     }
 }
@@ -436,7 +587,100 @@ struct StreamedAnswer {
     session_id: String,
     question: String,
     sources: Vec<Source>,
+    /// Whether the turn goes into the session.
+    record: bool,
+    /// With a guardrail, whether it intervened (sent as the `guardrail` event).
+    guardrail: Option<bool>,
     sender: mpsc::Sender<Result<GenerationEvent, AgentError>>,
+}
+
+/// Where a streamed answer's text comes from.
+enum Answer {
+    /// Known before it is sent: Bedrock's fixed answer, a guardrail's message, a checked answer.
+    Fixed(String),
+    /// The model's stream, sent as it comes.
+    Model(EventStream),
+}
+
+/// The question after the input check.
+struct GuardedQuestion {
+    /// What is searched for and asked: the question, masked when the guardrail masked it.
+    question: String,
+    /// The blocked-input message when the guardrail blocked it.
+    blocked: Option<String>,
+    intervened: bool,
+}
+
+/// The guardrail `generationConfiguration` names, applied through `checker`.
+fn guard_of(
+    generation: &Generation,
+    checker: Option<Arc<dyn GenerationGuard>>,
+) -> Result<Option<Guard>, AgentError> {
+    let Some((id, version)) = generation.guardrail.clone() else {
+        return Ok(None);
+    };
+    let checker = checker.ok_or_else(|| {
+        AgentError::Internal(format!(
+            "guardrail {id} cannot be applied: this server has no guardrails service"
+        ))
+    })?;
+    Ok(Some(Guard {
+        checker,
+        id,
+        version,
+    }))
+}
+
+/// The question checked on input (a missing guardrail fails here, before anything is retrieved).
+async fn guard_input(guard: Option<&Guard>, question: &str) -> Result<GuardedQuestion, AgentError> {
+    let verdict = match guard {
+        Some(guard) => guard.check(GuardSource::Input, question).await?,
+        None => GuardVerdict::Pass,
+    };
+    Ok(match verdict {
+        GuardVerdict::Pass => GuardedQuestion {
+            question: question.to_string(),
+            blocked: None,
+            intervened: false,
+        },
+        GuardVerdict::Blocked(message) => GuardedQuestion {
+            question: question.to_string(),
+            blocked: Some(message),
+            intervened: true,
+        },
+        GuardVerdict::Masked(masked) => GuardedQuestion {
+            question: masked,
+            blocked: None,
+            intervened: true,
+        },
+    })
+}
+
+/// The model's answer checked on output: the text to return, whether it was blocked, and
+/// whether the guardrail intervened.
+async fn guard_output(
+    guard: Option<&Guard>,
+    answer: String,
+) -> Result<(String, bool, bool), AgentError> {
+    let Some(guard) = guard else {
+        return Ok((answer, false, false));
+    };
+    Ok(match guard.check(GuardSource::Output, &answer).await? {
+        GuardVerdict::Pass => (answer, false, false),
+        GuardVerdict::Blocked(message) => (message, true, true),
+        GuardVerdict::Masked(masked) => (masked, false, true),
+    })
+}
+
+/// A model stream's whole text.
+async fn collect_text(mut events: EventStream) -> Result<String, AgentError> {
+    let mut text = String::new();
+    while let Some(event) = events.next().await {
+        if let StreamEvent::ContentBlockDelta { text: piece, .. } = event? {
+            text.push_str(&piece);
+        }
+    }
+    Ok(text)
 }
 
 impl StreamedAnswer {
@@ -464,25 +708,20 @@ impl StreamedAnswer {
 
 /// Feeds the model's stream to the client as `output` and `citation` events, then records the
 /// turn. Dropping `model_events` (the client went away) stops the generation.
-async fn stream_answer(
-    knowledge_bases: KnowledgeBases,
-    answer: StreamedAnswer,
-    model_events: Option<EventStream>,
-) {
+async fn stream_answer(knowledge_bases: KnowledgeBases, answer: StreamedAnswer, source: Answer) {
     let texts: Vec<&str> = answer.sources.iter().map(|s| s.text.as_str()).collect();
     let mut builder = CitationBuilder::new(&texts);
     let mut text = String::new();
-    let mut pieces: Pin<Box<dyn Stream<Item = Result<String, AgentError>> + Send>> =
-        match model_events {
-            None => Box::pin(futures::stream::iter([Ok(NO_RESULTS_ANSWER.to_string())])),
-            Some(events) => Box::pin(events.filter_map(|event| async move {
-                match event {
-                    Ok(StreamEvent::ContentBlockDelta { text, .. }) => Some(Ok(text)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(AgentError::from(e))),
-                }
-            })),
-        };
+    let mut pieces: Pin<Box<dyn Stream<Item = Result<String, AgentError>> + Send>> = match source {
+        Answer::Fixed(text) => Box::pin(futures::stream::iter([Ok(text)])),
+        Answer::Model(events) => Box::pin(events.filter_map(|event| async move {
+            match event {
+                Ok(StreamEvent::ContentBlockDelta { text, .. }) => Some(Ok(text)),
+                Ok(_) => None,
+                Err(e) => Some(Err(AgentError::from(e))),
+            }
+        })),
+    };
     while let Some(piece) = pieces.next().await {
         let piece = match piece {
             Ok(piece) => piece,
@@ -501,16 +740,24 @@ async fn stream_answer(
     drop(pieces);
     // The turn is recorded before the last events go out, so a client that asks its follow-up
     // as soon as it has read them finds it.
-    let turn = Turn {
-        input: answer.question.clone(),
-        output: text,
-    };
-    if let Err(e) = knowledge_bases.record_turn(&answer.session_id, turn).await {
-        tracing::warn!(session = %answer.session_id, error = %e, "recording the session's turn failed");
-        answer.send(Err(e)).await;
+    if answer.record {
+        let turn = Turn {
+            input: answer.question.clone(),
+            output: text,
+        };
+        if let Err(e) = knowledge_bases.record_turn(&answer.session_id, turn).await {
+            tracing::warn!(session = %answer.session_id, error = %e, "recording the session's turn failed");
+            answer.send(Err(e)).await;
+            return;
+        }
+    }
+    if !answer.send_citations(builder.finish()).await {
         return;
     }
-    answer.send_citations(builder.finish()).await;
+    if let Some(intervened) = answer.guardrail {
+        let event = json!({ "action": guardrail_action(intervened) });
+        answer.send(Ok(GenerationEvent::Guardrail(event))).await;
+    }
 }
 
 /// A `Citation`: the part of the answer and the references it cites.
@@ -821,19 +1068,86 @@ mod tests {
         assert_eq!(generation.inference.temperature, Some(0.5));
         assert_eq!(generation.inference.stop_sequences, vec!["END".to_string()]);
         assert_eq!(generation.template.as_deref(), Some("T $query$"));
-        let err = Generation::parse(
+        let guarded = Generation::parse(
             Some(
                 &json!({"guardrailConfiguration": {"guardrailId": "g1", "guardrailVersion": "1"}}),
             ),
+            "g",
+        )
+        .unwrap();
+        assert_eq!(guarded.guardrail, Some(("g1".into(), "1".into())));
+        let err = Generation::parse(
+            Some(&json!({"guardrailConfiguration": {"guardrailId": "g1"}})),
             "retrieveAndGenerateConfiguration.knowledgeBaseConfiguration.generationConfiguration",
         )
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("generationConfiguration.guardrailConfiguration")
-                && err.contains("not supported"),
+            err.contains("generationConfiguration.guardrailConfiguration.guardrailVersion"),
             "{err}"
         );
+        assert!(guard_of(&guarded, None).is_err());
+    }
+
+    struct Words;
+
+    #[async_trait]
+    impl GenerationGuard for Words {
+        async fn check(
+            &self,
+            id: &str,
+            _: &str,
+            source: GuardSource,
+            text: &str,
+        ) -> Result<GuardVerdict, AgentError> {
+            if id != "g1" {
+                return Err(AgentError::NotFound(format!("no guardrail {id}")));
+            }
+            Ok(if text.contains("secret") {
+                GuardVerdict::Blocked(format!("blocked {source:?}"))
+            } else if text.contains("a@b.c") {
+                GuardVerdict::Masked(text.replace("a@b.c", "{EMAIL}"))
+            } else {
+                GuardVerdict::Pass
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn guardrails_check_the_question_and_the_answer() {
+        let guard = Guard {
+            checker: Arc::new(Words),
+            id: "g1".into(),
+            version: "1".into(),
+        };
+        let blocked = guard_input(Some(&guard), "tell me the secret")
+            .await
+            .unwrap();
+        assert_eq!(blocked.blocked.as_deref(), Some("blocked Input"));
+        assert!(blocked.intervened);
+        let masked = guard_input(Some(&guard), "mail a@b.c").await.unwrap();
+        assert_eq!(masked.question, "mail {EMAIL}");
+        assert!(masked.blocked.is_none() && masked.intervened);
+        let plain = guard_input(None, "anything secret").await.unwrap();
+        assert!(plain.blocked.is_none() && !plain.intervened);
+        assert_eq!(
+            guard_output(Some(&guard), "the secret".into())
+                .await
+                .unwrap(),
+            ("blocked Output".to_string(), true, true)
+        );
+        assert_eq!(
+            guard_output(Some(&guard), "fine".into()).await.unwrap(),
+            ("fine".to_string(), false, false)
+        );
+        let unknown = Guard {
+            id: "nope".into(),
+            ..guard
+        };
+        assert!(matches!(
+            guard_input(Some(&unknown), "hi").await,
+            Err(AgentError::NotFound(_))
+        ));
     }
 
     #[tokio::test]

@@ -17,7 +17,9 @@ mod knowledge_bases;
 mod retrieval;
 mod sessions;
 
-pub use generation::{GenerationEvent, GenerationStream};
+pub use generation::{
+    GenerationEvent, GenerationGuard, GenerationStream, GuardSource, GuardVerdict,
+};
 pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::{KnowledgeBases, Page};
 

@@ -172,13 +172,13 @@ pub(crate) fn knowledge_base_id(given: &str) -> &str {
         .map_or(given, |(_, id)| id)
 }
 
-/// Guardrails are not applied to Retrieve and RetrieveAndGenerate yet; a request that asks for
-/// one must not run without it. `path`
-/// names the `guardrailConfiguration` member in the request.
+/// Guardrails are not applied to Retrieve yet (RetrieveAndGenerate applies them); a request that
+/// asks for one must not run without it. `path` names the `guardrailConfiguration` member in the
+/// request.
 pub(crate) fn refuse_guardrails(guardrail: Option<&Value>, path: &str) -> Result<(), AgentError> {
     match guardrail {
         Some(guardrail) => Err(AgentError::Validation(format!(
-            "{path}: guardrails are not supported on knowledge-base retrieval and generation by basalt yet, so guardrail {} cannot be applied; remove {path} to run without one.",
+            "{path}: guardrails are not supported on Retrieve by basalt yet (RetrieveAndGenerate applies them), so guardrail {} cannot be applied; remove {path} to run without one.",
             guardrail
                 .get("guardrailId")
                 .and_then(Value::as_str)

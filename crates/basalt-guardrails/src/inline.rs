@@ -389,6 +389,32 @@ impl Guardrails {
         }
     }
 
+    /// One text checked as `source` (`INPUT` or `OUTPUT`) against a guardrail version, for
+    /// callers that guard text of their own (RetrieveAndGenerate's question and answer). An
+    /// unknown guardrail or version is `NotFound`.
+    pub async fn check_text(
+        &self,
+        identifier: &str,
+        version: &str,
+        source: &str,
+        text: &str,
+    ) -> Result<TextVerdict> {
+        let answer = self
+            .apply(
+                identifier,
+                version,
+                &json!({"source": source, "content": [{"text": {"text": text}}]}),
+            )
+            .await?;
+        Ok(match verdict(&answer) {
+            Verdict::Pass => TextVerdict::Pass,
+            Verdict::Blocked(message) => TextVerdict::Blocked(message),
+            Verdict::Masked(masked) => {
+                TextVerdict::Masked(masked.into_iter().next().unwrap_or_default())
+            }
+        })
+    }
+
     async fn apply_texts(
         &self,
         guard: &InlineGuardrail,
@@ -424,6 +450,17 @@ impl Guardrails {
         }
         Some(json!({ "guardrail": trace }))
     }
+}
+
+/// What a guardrail decided on one text ([`Guardrails::check_text`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextVerdict {
+    /// Nothing to do: the text goes on as it is.
+    Pass,
+    /// Blocked: the guardrail's blocked message for that side replaces it.
+    Blocked(String),
+    /// Sensitive information masked: the masked text replaces it.
+    Masked(String),
 }
 
 enum Verdict {

@@ -7,7 +7,8 @@
 //! (`pii`, `names`), denied topics matched by embedding similarity (`topics`) — into
 //! ApplyGuardrail's answer (`apply`). Knows nothing of HTTP; models come in through [`Embedder`].
 //!
-//! `inline` runs a guardrail around Converse, ConverseStream and InvokeModel calls.
+//! `inline` runs a guardrail around Converse, ConverseStream and InvokeModel calls, and checks
+//! single texts for callers that guard their own (RetrieveAndGenerate).
 //!
 //! Not evaluated yet, and never reported as if they were: content filters (HATE, INSULTS, SEXUAL,
 //! VIOLENCE, MISCONDUCT, PROMPT_ATTACK), contextual grounding and automated reasoning. A guardrail
@@ -16,6 +17,7 @@
 //! stay 0, so a caller can see that nothing judged the text on those grounds.
 
 mod apply;
+mod content;
 mod definition;
 mod inline;
 mod names;
@@ -25,8 +27,11 @@ mod topics;
 mod words;
 
 pub use apply::{ApplyRequest, ContentSource, OutputScope, TextBlock};
+pub use content::{Confidence, ContentClassifier, FILTER_TYPES};
 pub use definition::Policies;
-pub use inline::{refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail};
+pub use inline::{
+    refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail, TextVerdict,
+};
 pub use service::{Guardrails, Page};
 pub use topics::{Embedder, RuntimeEmbedder, TOPIC_THRESHOLD};
 

@@ -1,9 +1,13 @@
 //! bedrock-agent-runtime handlers: Retrieve, RetrieveAndGenerate (plain and streamed) and Rerank
 //! over knowledge bases.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_agent::{AgentError, GenerationEvent};
+use basalt_agent::{AgentError, GenerationEvent, GenerationGuard, GuardSource, GuardVerdict};
+use basalt_guardrails::{GuardrailError, Guardrails, TextVerdict};
 use basalt_wire::{AwsError, AwsErrorCode};
 use futures::StreamExt;
 
@@ -19,7 +23,7 @@ pub async fn retrieve(state: AppState, call: Call) -> Result<Response, ApiError>
 
 pub async fn retrieve_and_generate(state: AppState, call: Call) -> Result<Response, ApiError> {
     let answer = knowledge_bases(&state)?
-        .retrieve_and_generate(&call.input)
+        .retrieve_and_generate(&call.input, generation_guard(&state))
         .await
         .map_err(service_error)?;
     Ok(Json(answer).into_response())
@@ -30,7 +34,7 @@ pub async fn retrieve_and_generate_stream(
     call: Call,
 ) -> Result<Response, ApiError> {
     let generated = knowledge_bases(&state)?
-        .retrieve_and_generate_stream(&call.input)
+        .retrieve_and_generate_stream(&call.input, generation_guard(&state))
         .await
         .map_err(service_error)?;
     let events = generated.events.map(|event| event.map_err(service_error));
@@ -40,6 +44,7 @@ pub async fn retrieve_and_generate_stream(
             let (event_type, payload) = match event {
                 GenerationEvent::Output(payload) => ("output", payload),
                 GenerationEvent::Citation(payload) => ("citation", payload),
+                GenerationEvent::Guardrail(payload) => ("guardrail", payload),
             };
             Ok(EncodedEvent {
                 event_type,
@@ -55,6 +60,52 @@ pub async fn retrieve_and_generate_stream(
         );
     }
     Ok(response)
+}
+
+/// The guardrails service as RetrieveAndGenerate's guard (none without a metadata store).
+fn generation_guard(state: &AppState) -> Option<Arc<dyn GenerationGuard>> {
+    state
+        .guardrails
+        .clone()
+        .map(|guardrails| Arc::new(StoredGuardrails(guardrails)) as Arc<dyn GenerationGuard>)
+}
+
+/// Guardrails from the store, applied to RetrieveAndGenerate's question and answer.
+struct StoredGuardrails(Arc<Guardrails>);
+
+#[async_trait]
+impl GenerationGuard for StoredGuardrails {
+    async fn check(
+        &self,
+        guardrail_id: &str,
+        guardrail_version: &str,
+        source: GuardSource,
+        text: &str,
+    ) -> Result<GuardVerdict, AgentError> {
+        let source = match source {
+            GuardSource::Input => "INPUT",
+            GuardSource::Output => "OUTPUT",
+        };
+        let verdict = self
+            .0
+            .check_text(guardrail_id, guardrail_version, source, text)
+            .await
+            .map_err(|e| match e {
+                GuardrailError::Validation(m) => AgentError::Validation(m),
+                GuardrailError::NotFound(m) => AgentError::NotFound(m),
+                GuardrailError::Conflict(m) => AgentError::Conflict(m),
+                GuardrailError::Store(e) => AgentError::Store(e),
+                GuardrailError::Model(e) => AgentError::Model(e),
+                other => {
+                    AgentError::Internal(format!("applying guardrail {guardrail_id}: {other}"))
+                }
+            })?;
+        Ok(match verdict {
+            TextVerdict::Pass => GuardVerdict::Pass,
+            TextVerdict::Blocked(message) => GuardVerdict::Blocked(message),
+            TextVerdict::Masked(masked) => GuardVerdict::Masked(masked),
+        })
+    }
 }
 
 pub async fn rerank(state: AppState, call: Call) -> Result<Response, ApiError> {
