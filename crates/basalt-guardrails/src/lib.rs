@@ -17,7 +17,6 @@
 //! stay 0, so a caller can see that nothing judged the text on those grounds.
 
 mod apply;
-mod content;
 mod definition;
 mod inline;
 mod names;
@@ -27,7 +26,6 @@ mod topics;
 mod words;
 
 pub use apply::{ApplyRequest, ContentSource, OutputScope, TextBlock};
-pub use content::{Confidence, ContentClassifier, FILTER_TYPES};
 pub use definition::Policies;
 pub use inline::{
     refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail, TextVerdict,
