@@ -3,14 +3,15 @@
 //! entry with what each evaluated policy found, `usage` in text units (1,000 characters, rounded
 //! up, per block) for each policy that ran, and `guardrailCoverage`.
 //!
-//! Only evaluated policies appear: content filters and contextual grounding are not evaluated
-//! yet (see the crate docs), so their assessments are absent and their units 0.
+//! Only evaluated policies appear: contextual grounding is not evaluated yet (see the crate
+//! docs), so its assessment is absent and its units 0.
 
 use std::time::Instant;
 
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
+use crate::content::{ContentClassifier, FILTER_TYPES};
 use crate::definition::{compile_custom_regex, Directions, Policies};
 use crate::pii::{self, Finding};
 use crate::topics::{Embedder, TopicIndex};
@@ -112,12 +113,13 @@ impl ApplyRequest {
 }
 
 /// One guardrail version ready to run: word automaton and regexes compiled; topic vectors
-/// are made on first use (they need the embedding model).
+/// are made, and the embedding model checked for the content filters, on first use.
 pub(crate) struct Compiled {
     pub policies: Policies,
     words: WordMatcher,
     regexes: Vec<Regex>,
     topics: tokio::sync::OnceCell<TopicIndex>,
+    content_model_checked: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -154,7 +156,24 @@ impl Compiled {
             words,
             regexes,
             topics: tokio::sync::OnceCell::new(),
+            content_model_checked: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The content-filter heads, once the embedding model is known to be theirs.
+    async fn content_classifier(
+        &self,
+        embedder: Option<&dyn Embedder>,
+    ) -> Result<&'static ContentClassifier> {
+        let classifier = ContentClassifier::builtin()?;
+        self.content_model_checked
+            .get_or_try_init(|| async {
+                classifier
+                    .check_model(embedder.ok_or_else(no_embedder)?)
+                    .await
+            })
+            .await?;
+        Ok(classifier)
     }
 
     async fn topic_index(&self, embedder: Option<&dyn Embedder>) -> Result<&TopicIndex> {
@@ -174,7 +193,7 @@ impl Compiled {
 
 fn no_embedder() -> GuardrailError {
     GuardrailError::Embedding(
-        "denied topics need an embedding model, and this server's catalog serves none".into(),
+        "denied topics and content filters need an embedding model, and this server's catalog serves none".into(),
     )
 }
 
@@ -247,6 +266,22 @@ pub(crate) async fn apply(
         .map(|t| t.directions.action(input, "BLOCK"))
         .collect();
     let mut topic_detected = vec![false; topics.len()];
+    let filters = policies
+        .content_policy
+        .as_ref()
+        .map_or(&[][..], |p| p.filters.as_slice());
+    // Each filter's strength, action and head for this direction; None where it does not run.
+    let filter_settings: Vec<_> = filters
+        .iter()
+        .map(|f| {
+            let head = FILTER_TYPES.iter().position(|t| *t == f.kind)?;
+            let (strength, action) = f.setting(input)?;
+            Some((strength, action, head))
+        })
+        .collect();
+    let content_runs = filter_settings.iter().any(Option::is_some);
+    let mut content_scores = [0.0f32; FILTER_TYPES.len()];
+    let mut classifier = None;
 
     for block in &guarded {
         let text = block.text.as_str();
@@ -338,8 +373,41 @@ pub(crate) async fn apply(
             }
         }
 
+        if content_runs {
+            let heads = compiled.content_classifier(embedder).await?;
+            let embedder = embedder.ok_or_else(no_embedder)?;
+            let scores = heads.score(text, embedder).await?;
+            for (best, score) in content_scores.iter_mut().zip(scores) {
+                *best = best.max(score);
+            }
+            classifier = Some(heads);
+        }
+
         intervened |= hits.iter().any(|h| h.anonymize);
         masked_texts.push(mask(text, hits));
+    }
+
+    // One entry per filter that ran, judged on its highest-scoring text block.
+    let mut filter_entries: Vec<Value> = Vec::new();
+    if let Some(classifier) = classifier {
+        for (filter, setting) in filters.iter().zip(&filter_settings) {
+            let Some((strength, action, head)) = setting else {
+                continue;
+            };
+            let confidence = classifier.confidence(*head, content_scores[*head]);
+            let detected = confidence.caught_at(*strength);
+            let acted = detected && action == "BLOCK";
+            blocked |= acted;
+            if detected || request.output_scope == OutputScope::Full {
+                filter_entries.push(json!({
+                    "type": filter.kind,
+                    "confidence": confidence.as_str(),
+                    "filterStrength": strength.as_str(),
+                    "action": if acted { "BLOCKED" } else { "NONE" },
+                    "detected": detected,
+                }));
+            }
+        }
     }
 
     for ((topic, action), detected) in topics.iter().zip(&topic_actions).zip(&topic_detected) {
@@ -366,7 +434,7 @@ pub(crate) async fn apply(
     let units_if = |ran: bool| if ran { units } else { 0 };
     let usage = json!({
         "topicPolicyUnits": units_if(topic_actions.iter().any(Option::is_some)),
-        "contentPolicyUnits": 0,
+        "contentPolicyUnits": units_if(content_runs),
         "wordPolicyUnits": units_if(policies.word_policy.is_some()),
         "sensitiveInformationPolicyUnits": units_if(!sensitive.pii_entities.is_empty()),
         "sensitiveInformationPolicyFreeUnits": units_if(!sensitive.regexes.is_empty()),
@@ -382,6 +450,9 @@ pub(crate) async fn apply(
     let mut assessment = Map::new();
     if !topic_entries.is_empty() {
         assessment.insert("topicPolicy".into(), json!({ "topics": topic_entries }));
+    }
+    if !filter_entries.is_empty() {
+        assessment.insert("contentPolicy".into(), json!({ "filters": filter_entries }));
     }
     if !custom_words.is_empty() || !managed_words.is_empty() {
         assessment.insert(
@@ -610,6 +681,163 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, GuardrailError::Embedding(_)));
+    }
+
+    /// Texts to the vectors `ContentClassifier::test_vector` picks.
+    struct Towards;
+
+    #[async_trait::async_trait]
+    impl Embedder for Towards {
+        async fn embed(&self, texts: Vec<String>) -> std::result::Result<Vec<Vec<f32>>, String> {
+            let heads = ContentClassifier::builtin().unwrap();
+            Ok(texts.iter().map(|t| heads.test_vector(t)).collect())
+        }
+    }
+
+    fn filters(config: Value) -> Compiled {
+        compiled(json!({"contentPolicyConfig": {"filtersConfig": config}}))
+    }
+
+    async fn run(g: &Compiled, source: ContentSource, text: &str, scope: OutputScope) -> Value {
+        let mut request = request(source, text);
+        request.output_scope = scope;
+        apply(g, &APPLIED, &request, Some(&Towards)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn content_filters_report_confidence_and_block_by_strength() {
+        let g = filters(json!([
+            {"type": "HATE", "inputStrength": "HIGH", "outputStrength": "LOW"},
+            {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH", "inputAction": "NONE"},
+            {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "NONE"},
+        ]));
+        let out = run(&g, ContentSource::Input, "HATE", OutputScope::Interventions).await;
+        assert_eq!(out["action"], "GUARDRAIL_INTERVENED");
+        assert_eq!(out["outputs"][0]["text"], "Blocked input.");
+        assert_eq!(
+            out["assessments"][0]["contentPolicy"]["filters"][0],
+            json!({"type": "HATE", "confidence": "HIGH", "filterStrength": "HIGH",
+                   "action": "BLOCKED", "detected": true})
+        );
+        assert_eq!(out["usage"]["contentPolicyUnits"], 1);
+
+        // Detect-only: reported, not blocked.
+        let out = run(
+            &g,
+            ContentSource::Input,
+            "VIOLENCE",
+            OutputScope::Interventions,
+        )
+        .await;
+        assert_eq!(out["action"], "NONE");
+        let entries = &out["assessments"][0]["contentPolicy"]["filters"];
+        let violence = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "VIOLENCE")
+            .unwrap();
+        assert_eq!(violence["action"], "NONE");
+        assert_eq!(violence["detected"], true);
+
+        // Nothing harmful: nothing reported unless FULL asks for every filter that ran.
+        let out = run(
+            &g,
+            ContentSource::Input,
+            "neutral",
+            OutputScope::Interventions,
+        )
+        .await;
+        assert_eq!(out["action"], "NONE");
+        assert!(out["assessments"][0].get("contentPolicy").is_none());
+        let out = run(&g, ContentSource::Input, "neutral", OutputScope::Full).await;
+        let entries = out["assessments"][0]["contentPolicy"]["filters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(entries.len(), 3);
+        assert!(entries
+            .iter()
+            .all(|e| e["detected"] == false && e["action"] == "NONE" && e["confidence"] == "NONE"));
+
+        // PROMPT_ATTACK screens inputs only.
+        let out = run(
+            &g,
+            ContentSource::Output,
+            "PROMPT_ATTACK",
+            OutputScope::Full,
+        )
+        .await;
+        let entries = out["assessments"][0]["contentPolicy"]["filters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(entries.iter().all(|e| e["type"] != "PROMPT_ATTACK"));
+        let out = run(
+            &g,
+            ContentSource::Input,
+            "PROMPT_ATTACK",
+            OutputScope::Interventions,
+        )
+        .await;
+        assert_eq!(
+            out["assessments"][0]["contentPolicy"]["filters"][0]["type"],
+            "PROMPT_ATTACK"
+        );
+    }
+
+    #[tokio::test]
+    async fn strength_none_and_switched_off_directions_never_block() {
+        let g = filters(json!([
+            {"type": "HATE", "inputStrength": "NONE", "outputStrength": "HIGH", "outputEnabled": false},
+            {"type": "INSULTS", "inputStrength": "HIGH", "outputStrength": "HIGH", "inputModalities": ["IMAGE"]},
+        ]));
+        for source in [ContentSource::Input, ContentSource::Output] {
+            for text in ["HATE", "INSULTS"] {
+                let out = run(&g, source, text, OutputScope::Full).await;
+                let expect_insults = source == ContentSource::Output && text == "INSULTS";
+                assert_eq!(
+                    out["action"],
+                    if expect_insults {
+                        "GUARDRAIL_INTERVENED"
+                    } else {
+                        "NONE"
+                    },
+                    "{source:?} {text}: {out}"
+                );
+                let ran = out["usage"]["contentPolicyUnits"] == 1;
+                assert_eq!(ran, source == ContentSource::Output);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn content_filters_refuse_another_embedding_model() {
+        struct Other;
+        #[async_trait::async_trait]
+        impl Embedder for Other {
+            async fn embed(
+                &self,
+                texts: Vec<String>,
+            ) -> std::result::Result<Vec<Vec<f32>>, String> {
+                Ok(texts.iter().map(|_| vec![1.0; 384]).collect())
+            }
+        }
+        let g =
+            filters(json!([{"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"}]));
+        let err = apply(
+            &g,
+            &APPLIED,
+            &request(ContentSource::Input, "hi"),
+            Some(&Other),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, GuardrailError::Embedding(_)), "{err}");
+        let err = apply(&g, &APPLIED, &request(ContentSource::Input, "hi"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GuardrailError::Embedding(_)), "{err}");
     }
 
     #[tokio::test]

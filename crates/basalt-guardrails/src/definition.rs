@@ -11,6 +11,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::content::Confidence;
 use crate::{GuardrailError, Result};
 
 /// Compiled size limit for a custom regex: the NFA and each lazy DFA stay under this, so a
@@ -313,7 +314,7 @@ pub struct Policies {
     #[serde(default)]
     pub blocked_outputs_messaging: String,
     pub topic_policy: Option<TopicPolicy>,
-    pub content_policy: Option<Value>,
+    pub content_policy: Option<ContentPolicy>,
     pub word_policy: Option<WordPolicy>,
     pub sensitive_information_policy: Option<SensitiveInformationPolicy>,
     pub contextual_grounding_policy: Option<Value>,
@@ -359,6 +360,47 @@ impl Directions {
             return None;
         }
         Some(action.clone().unwrap_or_else(|| default.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ContentPolicy {
+    #[serde(default)]
+    pub filters: Vec<ContentFilter>,
+}
+
+/// One content filter as GetGuardrail shows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentFilter {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub input_strength: Option<String>,
+    pub output_strength: Option<String>,
+    pub input_modalities: Option<Vec<String>>,
+    pub output_modalities: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub directions: Directions,
+}
+
+impl ContentFilter {
+    /// The strength and action this filter runs with on `input` or output text; `None` when it
+    /// does not run there: strength NONE, the direction switched off, TEXT not among its
+    /// modalities, or PROMPT_ATTACK on output (it screens what users send).
+    pub(crate) fn setting(&self, input: bool) -> Option<(Confidence, String)> {
+        let (strength, modalities) = if input {
+            (&self.input_strength, &self.input_modalities)
+        } else {
+            (&self.output_strength, &self.output_modalities)
+        };
+        let strength = Confidence::parse(strength.as_deref().unwrap_or("NONE"));
+        let text = modalities
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|m| m == "TEXT"));
+        if strength == Confidence::None || !text || (!input && self.kind == "PROMPT_ATTACK") {
+            return None;
+        }
+        Some((strength, self.directions.action(input, "BLOCK")?))
     }
 }
 

@@ -3,20 +3,21 @@
 //!
 //! Owns: checks beyond what the service model can say (name patterns, regexes that compile within
 //! a size limit), the stored GetGuardrail shape, and the evaluation of each policy on text —
-//! custom words and the managed PROFANITY list (`words`), PII entities and custom regexes
-//! (`pii`, `names`), denied topics matched by embedding similarity (`topics`) — into
-//! ApplyGuardrail's answer (`apply`). Knows nothing of HTTP; models come in through [`Embedder`].
+//! content filters by classifier heads over sentence vectors (`content`), custom words and the
+//! managed PROFANITY list (`words`), PII entities and custom regexes (`pii`, `names`), denied
+//! topics matched by embedding similarity (`topics`) — into ApplyGuardrail's answer (`apply`).
+//! Knows nothing of HTTP; models come in through [`Embedder`].
 //!
 //! `inline` runs a guardrail around Converse, ConverseStream and InvokeModel calls, and checks
 //! single texts for callers that guard their own (RetrieveAndGenerate).
 //!
-//! Not evaluated yet, and never reported as if they were: content filters (HATE, INSULTS, SEXUAL,
-//! VIOLENCE, MISCONDUCT, PROMPT_ATTACK), contextual grounding and automated reasoning. A guardrail
-//! may configure them (they are stored and returned by GetGuardrail), but ApplyGuardrail's
-//! assessments carry no `contentPolicy` / `contextualGroundingPolicy` entry and their usage units
+//! Not evaluated yet, and never reported as if they were: contextual grounding and automated
+//! reasoning. A guardrail may configure them (they are stored and returned by GetGuardrail), but
+//! ApplyGuardrail's assessments carry no `contextualGroundingPolicy` entry and its usage units
 //! stay 0, so a caller can see that nothing judged the text on those grounds.
 
 mod apply;
+mod content;
 mod definition;
 mod inline;
 mod names;
@@ -26,6 +27,7 @@ mod topics;
 mod words;
 
 pub use apply::{ApplyRequest, ContentSource, OutputScope, TextBlock};
+pub use content::{Confidence, ContentClassifier, FILTER_TYPES};
 pub use definition::Policies;
 pub use inline::{
     refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail, TextVerdict,
