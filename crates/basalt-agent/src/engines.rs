@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use basalt_kb::{EmbeddedIndex, Embedder, KbError, TokenCounter, TokenizerJson, WordTokens};
-use basalt_models::{BedrockRuntime, ModelError};
+use basalt_models::BedrockRuntime;
 use basalt_s3::S3Store;
 use serde_json::Value;
 
@@ -18,8 +17,6 @@ use crate::AgentError;
 
 /// Texts per embedding call: the local engine's batch, so one call fills one forward pass.
 const EMBED_BATCH: usize = 32;
-/// How often an embedding call refused for a full queue is tried again (about 10 s in all).
-const THROTTLED_RETRIES: u64 = 20;
 
 pub(crate) struct Engines {
     pub runtime: Arc<BedrockRuntime>,
@@ -144,22 +141,11 @@ impl Embedder for ModelEmbedder {
     async fn embed(&self, texts: Vec<String>) -> basalt_kb::Result<Vec<Vec<f32>>> {
         let mut vectors = Vec::with_capacity(texts.len());
         for batch in texts.chunks(EMBED_BATCH) {
-            let mut attempt = 0;
-            let embedded = loop {
-                match self
-                    .runtime
-                    .embed(&self.model_arn, batch.to_vec(), self.dimensions)
-                    .await
-                {
-                    Ok(embedded) => break embedded,
-                    // The model's queue is full (Retrieve calls share it): wait for a slot.
-                    Err(ModelError::Throttled { .. }) if attempt < THROTTLED_RETRIES => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                    }
-                    Err(e) => return Err(KbError::Embedding(e.to_string())),
-                }
-            };
+            let embedded = self
+                .runtime
+                .embed_when_ready(&self.model_arn, batch.to_vec(), self.dimensions)
+                .await
+                .map_err(|e| KbError::Embedding(e.to_string()))?;
             vectors.extend(embedded.vectors);
         }
         Ok(vectors)

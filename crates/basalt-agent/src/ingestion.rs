@@ -153,6 +153,8 @@ impl KnowledgeBases {
             engines,
             knowledge_base: knowledge_base.document,
             data_source: data_source.document,
+            knowledge_base_id: knowledge_base_id.to_string(),
+            data_source_id: data_source_id.to_string(),
             job_id: job_id.clone(),
             job_document: document,
             stop,
@@ -202,17 +204,10 @@ impl KnowledgeBases {
             None => None,
         };
         // Jobs per data source are few; filter and sort them whole, then page by position.
-        let mut jobs = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let batch = self
-                .store
-                .list(INGESTION_JOB, data_source_id, after.as_deref(), 1000)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.id.clone());
-            jobs.extend(batch);
-        }
+        let mut jobs = self
+            .store
+            .list_every(INGESTION_JOB, Some(data_source_id))
+            .await?;
         jobs.retain(|job| {
             statuses.as_ref().is_none_or(|wanted| {
                 wanted.contains(&job.document["status"].as_str().unwrap_or_default())
@@ -300,30 +295,21 @@ impl KnowledgeBases {
     /// start-up, before serving.
     pub async fn fail_interrupted_jobs(&self) -> Result<usize, AgentError> {
         let mut failed = 0;
-        let mut after: Option<String> = None;
-        loop {
-            let batch = self
-                .store
-                .list_all(INGESTION_JOB, after.as_deref(), 500)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.id.clone());
-            for job in batch {
-                let status = job.document["status"].as_str().unwrap_or_default();
-                if !matches!(status, "STARTING" | "IN_PROGRESS" | "STOPPING") {
-                    continue;
-                }
-                let mut document = job.document.clone();
-                document["status"] = json!("FAILED");
-                document["failureReasons"] = json!([
-                    "basalt stopped while this job ran. The index holds every document recorded before that; start a new ingestion job to finish the sync."
-                ]);
-                self.store
-                    .update(INGESTION_JOB, &job.id, &job.name, &document)
-                    .await?;
-                tracing::warn!(job = %job.id, "ingestion job interrupted by a restart, marked FAILED");
-                failed += 1;
+        for job in self.store.list_every(INGESTION_JOB, None).await? {
+            let status = job.document["status"].as_str().unwrap_or_default();
+            if !matches!(status, "STARTING" | "IN_PROGRESS" | "STOPPING") {
+                continue;
             }
+            let mut document = job.document.clone();
+            document["status"] = json!("FAILED");
+            document["failureReasons"] = json!([
+                "basalt stopped while this job ran. The index holds every document recorded before that; start a new ingestion job to finish the sync."
+            ]);
+            self.store
+                .update(INGESTION_JOB, &job.id, &job.name, &document)
+                .await?;
+            tracing::warn!(job = %job.id, "ingestion job interrupted by a restart, marked FAILED");
+            failed += 1;
         }
         Ok(failed)
     }
@@ -399,6 +385,8 @@ struct JobRunner {
     engines: Arc<Engines>,
     knowledge_base: Value,
     data_source: Value,
+    knowledge_base_id: String,
+    data_source_id: String,
     job_id: String,
     job_document: Value,
     stop: Arc<AtomicBool>,
@@ -412,10 +400,6 @@ enum Finish {
 
 impl JobRunner {
     async fn run(mut self) {
-        let knowledge_base_id = self.job_document["knowledgeBaseId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
         let started = Instant::now();
         let mut statistics = IngestionStatistics::default();
         let mut reasons = Vec::new();
@@ -429,7 +413,7 @@ impl JobRunner {
             }
         };
         self.save(status, statistics, &reasons).await;
-        self.engines.running().remove(&knowledge_base_id);
+        self.engines.running().remove(&self.knowledge_base_id);
         tracing::info!(
             job = %self.job_id,
             status,
@@ -472,14 +456,7 @@ impl JobRunner {
         statistics: &mut IngestionStatistics,
         reasons: &mut Vec<String>,
     ) -> Result<Finish, AgentError> {
-        let knowledge_base_id = self.job_document["knowledgeBaseId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let data_source_id = self.job_document["dataSourceId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let data_source_id = self.data_source_id.clone();
         let chunking = match self
             .data_source
             .pointer("/vectorIngestionConfiguration/chunkingConfiguration")
@@ -492,7 +469,7 @@ impl JobRunner {
         };
         let embedder = self.engines.embedder(&self.knowledge_base)?;
         let counter = self.engines.token_counter(&embedder.model_arn)?;
-        let index = self.engines.index(&knowledge_base_id).await?;
+        let index = self.engines.index(&self.knowledge_base_id).await?;
         let (bucket, documents, sidecars) = self.scan().await?;
         statistics.documents_scanned = documents.len() as u64;
         statistics.metadata_documents_scanned = sidecars as u64;

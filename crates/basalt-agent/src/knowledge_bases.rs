@@ -130,17 +130,8 @@ impl KnowledgeBases {
     pub async fn delete_knowledge_base(&self, id: &str) -> Result<Value, AgentError> {
         self.knowledge_base(id).await?;
         self.refuse_while_ingesting(id)?;
-        let mut after: Option<String> = None;
-        loop {
-            let sources = self
-                .store
-                .list(DATA_SOURCE, id, after.as_deref(), 500)
-                .await?;
-            let Some(last) = sources.last() else { break };
-            after = Some(last.id.clone());
-            for source in &sources {
-                self.store.forget_indexed_documents(&source.id).await?;
-            }
+        for source in self.store.list_every(DATA_SOURCE, Some(id)).await? {
+            self.store.forget_indexed_documents(&source.id).await?;
         }
         if let Some(engines) = &self.engines {
             engines.drop_index(id).await?;

@@ -195,16 +195,7 @@ impl Guardrails {
         let id = parse_identifier(identifier)?;
         let draft = self.draft(&id).await?;
         let mut records = vec![draft];
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list(VERSION, &id, after.as_deref(), 1000)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            records.extend(page);
-        }
+        records.extend(self.store.list_every(VERSION, Some(&id)).await?);
         let start: usize = match next_token {
             Some(token) => token.parse().map_err(|_| {
                 GuardrailError::Validation(format!(

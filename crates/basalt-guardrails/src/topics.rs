@@ -11,10 +11,9 @@
 //! measured accuracy is in that integration test).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use basalt_models::{BedrockRuntime, InvokeFormat, ModelError};
+use basalt_models::{BedrockRuntime, InvokeFormat};
 
 use crate::definition::Topic;
 use crate::{GuardrailError, Result};
@@ -68,21 +67,13 @@ impl RuntimeEmbedder {
 #[async_trait]
 impl Embedder for RuntimeEmbedder {
     async fn embed(&self, texts: Vec<String>) -> std::result::Result<Vec<Vec<f32>>, String> {
-        let mut attempt = 0u64;
-        loop {
-            match self
-                .runtime
-                .embed(&self.model_id, texts.clone(), None)
-                .await
-            {
-                Ok(embedded) => return Ok(embedded.vectors.into_iter().map(unit).collect()),
-                // The model's queue is full (other calls share it): wait for a slot, ~10 s at most.
-                Err(ModelError::Throttled { .. }) if attempt < 20 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                }
-                Err(e) => return Err(e.to_string()),
-            }
+        match self
+            .runtime
+            .embed_when_ready(&self.model_id, texts, None)
+            .await
+        {
+            Ok(embedded) => Ok(embedded.vectors.into_iter().map(unit).collect()),
+            Err(e) => Err(e.to_string()),
         }
     }
 }

@@ -290,6 +290,28 @@ impl BedrockRuntime {
         Ok(output)
     }
 
+    /// [`Self::embed`] for work that shares the model with API callers (ingestion, guardrail
+    /// policies): a full model queue is waited out, up to about 10 s, instead of failing the
+    /// work with ThrottlingException.
+    pub async fn embed_when_ready(
+        &self,
+        model_id: &str,
+        texts: Vec<String>,
+        dimensions: Option<u32>,
+    ) -> Result<Embeddings, ModelError> {
+        const RETRIES: u64 = 20;
+        let mut attempt = 0;
+        loop {
+            match self.embed(model_id, texts.clone(), dimensions).await {
+                Err(ModelError::Throttled { .. }) if attempt < RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// The `tokenizer.json` of the embedding model behind `model_id`, if it has one here.
     pub fn embedding_tokenizer(&self, model_id: &str) -> Result<Option<PathBuf>, ModelError> {
         match self.served_for(model_id)? {

@@ -173,32 +173,44 @@ impl MetadataStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, id, parent_id, name, document, created_at, updated_at
-             FROM resources WHERE kind = ? AND parent_id = ? AND id > ?
-             ORDER BY id LIMIT ?",
-        )
-        .bind(kind)
-        .bind(parent_id)
-        .bind(after.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(record).collect()
+        self.page(kind, Some(parent_id), after, limit).await
     }
 
-    /// A page of every `kind` resource, whatever its parent, in id order after `after`.
-    pub async fn list_all(
+    /// Every `kind` resource under `parent_id` (`None`: under any parent), in id order, read a
+    /// page at a time. For the few-per-parent kinds (versions, data sources, jobs) and start-up
+    /// sweeps; API listings page with [`Self::list`].
+    pub async fn list_every(
         &self,
         kind: &str,
+        parent_id: Option<&str>,
+    ) -> Result<Vec<Record>, StoreError> {
+        const PAGE: u32 = 500;
+        let mut records: Vec<Record> = Vec::new();
+        loop {
+            let after = records.last().map(|r| r.id.clone());
+            let page = self.page(kind, parent_id, after.as_deref(), PAGE).await?;
+            let full = page.len() == PAGE as usize;
+            records.extend(page);
+            if !full {
+                return Ok(records);
+            }
+        }
+    }
+
+    async fn page(
+        &self,
+        kind: &str,
+        parent_id: Option<&str>,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, id, parent_id, name, document, created_at, updated_at
-             FROM resources WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
+             FROM resources WHERE kind = ?1 AND (?2 IS NULL OR parent_id = ?2) AND id > ?3
+             ORDER BY id LIMIT ?4",
         )
         .bind(kind)
+        .bind(parent_id)
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -375,6 +387,40 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(!store.delete("knowledge-base", "AAAAAAAAAA").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn list_every_reads_past_one_page_under_one_parent_or_all() {
+        let store = MetadataStore::in_memory().await.unwrap();
+        let doc = json!({});
+        for n in 0..1203 {
+            let parent = if n % 3 == 0 { "P1" } else { "P2" };
+            store
+                .insert(NewRecord {
+                    kind: "ingestion-job",
+                    id: &format!("J{n:09}"),
+                    parent_id: parent,
+                    name: &format!("job-{n}"),
+                    client_token: None,
+                    document: &doc,
+                })
+                .await
+                .unwrap();
+        }
+        let under_p1 = store.list_every("ingestion-job", Some("P1")).await.unwrap();
+        assert_eq!(under_p1.len(), 401);
+        assert!(under_p1.iter().all(|r| r.parent_id == "P1"));
+        let all = store.list_every("ingestion-job", None).await.unwrap();
+        assert_eq!(all.len(), 1203);
+        assert!(
+            all.windows(2).all(|w| w[0].id < w[1].id),
+            "id order, no repeats"
+        );
+        assert!(store
+            .list_every("data-source", None)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]
