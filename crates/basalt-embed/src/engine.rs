@@ -235,6 +235,20 @@ impl EmbeddingEngine {
             .collect())
     }
 
+    /// Unit-length vectors for `texts`, long texts cut at the end: what similarity search and
+    /// the classifiers over these vectors read.
+    pub async fn embed_unit_vectors(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let options = EmbedOptions {
+            normalize: true,
+            truncate: Truncate::End,
+        };
+        let embeddings = self.embed(texts, options).await?;
+        Ok(embeddings.into_iter().map(|e| e.vector).collect())
+    }
+
     fn tokenize(&self, text: &str) -> Result<Tokens, EmbedError> {
         let lowered;
         let text = if self.inner.lowercase {

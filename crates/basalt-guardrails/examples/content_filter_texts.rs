@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use basalt_embed::{EmbedOptions, EmbeddingConfig, EmbeddingEngine, Truncate};
+use basalt_embed::{EmbeddingConfig, EmbeddingEngine};
 use basalt_guardrails::{ContentClassifier, Embedder};
 use serde::Deserialize;
 use tokio::task::JoinSet;
@@ -41,20 +41,10 @@ struct MiniLm(EmbeddingEngine);
 #[async_trait]
 impl Embedder for MiniLm {
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
-        let options = EmbedOptions {
-            normalize: true,
-            truncate: Truncate::End,
-        };
-        let mut out = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(32) {
-            let vectors = self
-                .0
-                .embed(batch.to_vec(), options)
-                .await
-                .map_err(|e| e.to_string())?;
-            out.extend(vectors.into_iter().map(|e| e.vector));
-        }
-        Ok(out)
+        self.0
+            .embed_unit_vectors(texts)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use basalt_embed::{EmbedOptions, EmbeddingConfig, EmbeddingEngine, Truncate};
+use basalt_embed::{EmbeddingConfig, EmbeddingEngine};
 use basalt_kb::{
     ingest_document, retrieve, ChunkingConfiguration, DocumentMetadata, DocumentToIngest,
     EmbeddedIndex, Embedder, Fusion, KbError, KnowledgeIndex, RetrieveRequest, SearchType,
@@ -135,20 +135,10 @@ struct MiniLm(EmbeddingEngine);
 #[async_trait]
 impl Embedder for MiniLm {
     async fn embed(&self, texts: Vec<String>) -> basalt_kb::Result<Vec<Vec<f32>>> {
-        let options = EmbedOptions {
-            normalize: true,
-            truncate: Truncate::End,
-        };
-        let mut out = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(32) {
-            let vectors = self
-                .0
-                .embed(batch.to_vec(), options)
-                .await
-                .map_err(|e| KbError::Embedding(e.to_string()))?;
-            out.extend(vectors.into_iter().map(|e| e.vector));
-        }
-        Ok(out)
+        self.0
+            .embed_unit_vectors(texts)
+            .await
+            .map_err(|e| KbError::Embedding(e.to_string()))
     }
 }
 

@@ -5,8 +5,7 @@
 //! /tmp/basalt-models/all-MiniLM-L6-v2. Tests skip (loudly) when it is absent and the variable
 //! is unset; with the variable set, a missing model fails them.
 
-use std::path::PathBuf;
-
+use basalt_embed::test_support::model_dir;
 use basalt_embed::{EmbedError, EmbedOptions, EmbeddingConfig, EmbeddingEngine, Pooling, Truncate};
 use serde::Deserialize;
 
@@ -28,29 +27,8 @@ fn reference() -> Reference {
     serde_json::from_str(text).expect("reference.json parses")
 }
 
-fn model_dir() -> Option<PathBuf> {
-    let (root, from_env) = match std::env::var_os("BASALT_MODELS_DIR") {
-        Some(root) => (PathBuf::from(root), true),
-        None => (PathBuf::from("/tmp/basalt-models"), false),
-    };
-    let dir = root.join("all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        !from_env,
-        "BASALT_MODELS_DIR is set but {} holds no model.safetensors",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED: no embedding model at {}; run `basalt models fetch` or set BASALT_MODELS_DIR",
-        dir.display()
-    );
-    None
-}
-
 fn engine_with(config: impl FnOnce(&mut EmbeddingConfig)) -> Option<EmbeddingEngine> {
-    let mut cfg = EmbeddingConfig::new(model_dir()?);
+    let mut cfg = EmbeddingConfig::new(model_dir("all-MiniLM-L6-v2")?);
     cfg.threads = 2;
     config(&mut cfg);
     Some(EmbeddingEngine::start(cfg).expect("engine starts"))

@@ -7,10 +7,11 @@
 //! is unset; with the variable set, a missing model fails them.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
-use basalt_embed::{EmbedOptions, EmbeddingConfig, EmbeddingEngine, Truncate};
+use basalt_embed::test_support::model_dir;
+use basalt_embed::{EmbeddingConfig, EmbeddingEngine};
 use basalt_kb::{
     chunking::{chunk_document, ChunkingConfiguration},
     ingest_document, parse_metadata_file, retrieve, DocumentToIngest, EmbeddedIndex, Embedder,
@@ -19,44 +20,16 @@ use basalt_kb::{
 };
 use serde_json::json;
 
-fn model_dir() -> Option<PathBuf> {
-    let (root, from_env) = match std::env::var_os("BASALT_MODELS_DIR") {
-        Some(root) => (PathBuf::from(root), true),
-        None => (PathBuf::from("/tmp/basalt-models"), false),
-    };
-    let dir = root.join("all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        !from_env,
-        "BASALT_MODELS_DIR is set but {} holds no model.safetensors",
-        dir.display()
-    );
-    eprintln!("SKIPPED: no embedding model at {}", dir.display());
-    None
-}
-
 /// The engine behind the crate's trait, as the ingestion runner will wire it.
 struct MiniLm(EmbeddingEngine);
 
 #[async_trait]
 impl Embedder for MiniLm {
     async fn embed(&self, texts: Vec<String>) -> basalt_kb::Result<Vec<Vec<f32>>> {
-        let options = EmbedOptions {
-            normalize: true,
-            truncate: Truncate::End,
-        };
-        let mut out = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(32) {
-            let vectors = self
-                .0
-                .embed(batch.to_vec(), options)
-                .await
-                .map_err(|e| KbError::Embedding(e.to_string()))?;
-            out.extend(vectors.into_iter().map(|e| e.vector));
-        }
-        Ok(out)
+        self.0
+            .embed_unit_vectors(texts)
+            .await
+            .map_err(|e| KbError::Embedding(e.to_string()))
     }
 }
 
@@ -66,7 +39,7 @@ struct Engines {
 }
 
 fn engines() -> Option<Engines> {
-    let dir = model_dir()?;
+    let dir = model_dir("all-MiniLM-L6-v2")?;
     let mut config = EmbeddingConfig::new(&dir);
     config.threads = 2;
     Some(Engines {
