@@ -87,6 +87,7 @@ def make_text(tokens: int, tokenizer_path: Path) -> tuple[str, int]:
 
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     tokenizer.no_truncation()
+    tokenizer.no_padding()
     pii = [
         "Reach the maintainer at jane.doe@example.org or +1 (415) 555-0132.",
         "The order ORD-2024117 shipped to 1600 Amphitheatre Parkway, Mountain View, CA 94043.",

@@ -6,15 +6,16 @@
 //! Only evaluated policies appear: contextual grounding is not evaluated yet (see the crate
 //! docs), so its assessment is absent and its units 0.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
-use crate::content::{ContentClassifier, FILTER_TYPES};
+use crate::content::{self, ContentClassifier, FILTER_TYPES};
 use crate::definition::{compile_custom_regex, Directions, Policies};
 use crate::pii::{self, Finding};
-use crate::topics::{Embedder, TopicIndex};
+use crate::topics::{self, unit, Embedder, TopicIndex};
 use crate::words::{WordMatcher, WordSource};
 use crate::{GuardrailError, Result};
 
@@ -282,6 +283,11 @@ pub(crate) async fn apply(
     let content_runs = filter_settings.iter().any(Option::is_some);
     let mut content_scores = [0.0f32; FILTER_TYPES.len()];
     let mut classifier = None;
+    let topics_run = topic_actions.iter().any(Option::is_some);
+    let mut to_embed = EmbeddingBatch::default();
+    // Per guarded block, where its topic units and filter windows are in `to_embed`.
+    let mut topic_units: Vec<Vec<usize>> = Vec::new();
+    let mut content_units: Vec<Vec<usize>> = Vec::new();
 
     for block in &guarded {
         let text = block.text.as_str();
@@ -365,26 +371,52 @@ pub(crate) async fn apply(
             }
         }
 
-        if topic_actions.iter().any(Option::is_some) {
-            let index = compiled.topic_index(embedder).await?;
-            let embedder = embedder.ok_or_else(no_embedder)?;
-            for (i, score) in index.score(text, embedder).await?.iter().enumerate() {
-                topic_detected[i] |= score.detected;
-            }
+        if topics_run {
+            topic_units.push(
+                topics::units(text)
+                    .into_iter()
+                    .map(|u| to_embed.add(u))
+                    .collect(),
+            );
         }
-
         if content_runs {
-            let heads = compiled.content_classifier(embedder).await?;
-            let embedder = embedder.ok_or_else(no_embedder)?;
-            let scores = heads.score(text, embedder).await?;
-            for (best, score) in content_scores.iter_mut().zip(scores) {
-                *best = best.max(score);
-            }
-            classifier = Some(heads);
+            content_units.push(
+                content::windows(text)
+                    .into_iter()
+                    .map(|u| to_embed.add(u))
+                    .collect(),
+            );
         }
 
         intervened |= hits.iter().any(|h| h.anonymize);
         masked_texts.push(mask(text, hits));
+    }
+
+    // Denied topics and content filters read the same model: every text they need, from every
+    // block, goes through it once (a short text is both a topic unit and a filter window).
+    let vectors = if to_embed.is_empty() {
+        Vec::new()
+    } else {
+        to_embed.embed(embedder.ok_or_else(no_embedder)?).await?
+    };
+    if topics_run {
+        let index = compiled.topic_index(embedder).await?;
+        for units in &topic_units {
+            let scores = index.score_vectors(units.iter().map(|&i| vectors[i].as_slice()));
+            for (detected, score) in topic_detected.iter_mut().zip(scores) {
+                *detected |= score.detected;
+            }
+        }
+    }
+    if content_runs {
+        let heads = compiled.content_classifier(embedder).await?;
+        for units in &content_units {
+            let scores = heads.score_vectors(units.iter().map(|&i| vectors[i].as_slice()));
+            for (best, score) in content_scores.iter_mut().zip(scores) {
+                *best = best.max(score);
+            }
+        }
+        classifier = Some(heads);
     }
 
     // One entry per filter that ran, judged on its highest-scoring text block.
@@ -505,6 +537,47 @@ pub(crate) async fn apply(
         "assessments": [Value::Object(assessment)],
         "guardrailCoverage": coverage,
     }))
+}
+
+/// Texts for the embedding model, each once however many policies and blocks read it.
+#[derive(Default)]
+struct EmbeddingBatch {
+    texts: Vec<String>,
+    positions: HashMap<String, usize>,
+}
+
+impl EmbeddingBatch {
+    /// The position `text`'s vector will have.
+    fn add(&mut self, text: String) -> usize {
+        if let Some(&at) = self.positions.get(&text) {
+            return at;
+        }
+        let at = self.texts.len();
+        self.positions.insert(text.clone(), at);
+        self.texts.push(text);
+        at
+    }
+
+    fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// One unit vector per added text, in order.
+    async fn embed(self, embedder: &dyn Embedder) -> Result<Vec<Vec<f32>>> {
+        let n = self.texts.len();
+        let vectors = embedder.embed(self.texts).await.map_err(|e| {
+            GuardrailError::Embedding(format!(
+                "denied topics and content filters: the embedding model failed: {e}"
+            ))
+        })?;
+        if vectors.len() != n {
+            return Err(GuardrailError::Embedding(format!(
+                "the embedding model returned {} vectors for {n} texts",
+                vectors.len()
+            )));
+        }
+        Ok(vectors.into_iter().map(unit).collect())
+    }
 }
 
 /// A PII entity's or regex's action for this direction: `inputAction`/`outputAction` when set,

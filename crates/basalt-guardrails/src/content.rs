@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::topics::Embedder;
+use crate::topics::{unit, Embedder};
 use crate::{GuardrailError, Result};
 
 const HEADS: &str = include_str!("../data/content_filters.json");
@@ -191,16 +191,22 @@ impl ContentClassifier {
     /// [`FILTER_TYPES`] order; all 0 for a text without a letter or digit.
     pub async fn score(&self, text: &str, embedder: &dyn Embedder) -> Result<[f32; 6]> {
         let units = windows(text);
-        let mut best = [0.0f32; 6];
         if units.is_empty() {
-            return Ok(best);
+            return Ok([0.0; 6]);
         }
-        for v in embed(embedder, units).await? {
+        let vectors = embed(embedder, units).await?;
+        Ok(self.score_vectors(vectors.iter().map(Vec::as_slice)))
+    }
+
+    /// [`Self::score`] from the unit vectors of a text's [`windows`], embedded by the caller.
+    pub fn score_vectors<'a>(&self, vectors: impl IntoIterator<Item = &'a [f32]>) -> [f32; 6] {
+        let mut best = [0.0f32; 6];
+        for v in vectors {
             for (slot, head) in best.iter_mut().zip(&self.heads) {
-                *slot = slot.max(self.probability(head, &v));
+                *slot = slot.max(self.probability(head, v));
             }
         }
-        Ok(best)
+        best
     }
 
     /// A unit vector's probability under one head. Vectors longer than the model's (an
@@ -279,14 +285,6 @@ async fn embed(embedder: &dyn Embedder, texts: Vec<String>) -> Result<Vec<Vec<f3
         )));
     }
     Ok(vectors.into_iter().map(unit).collect())
-}
-
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
 }
 
 /// The text as one unit when it is short, else windows of whole sentences (split after `.`,

@@ -78,7 +78,8 @@ impl Embedder for RuntimeEmbedder {
     }
 }
 
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
+/// `v` scaled to length 1 (cosine is then a dot product); the zero vector stays zero.
+pub(crate) fn unit(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
@@ -153,21 +154,22 @@ impl TopicIndex {
     }
 
     /// Each topic's score for `text`: the best over its sentences and the whole text.
+    #[cfg(test)]
     pub async fn score(&self, text: &str, embedder: &dyn Embedder) -> Result<Vec<TopicScore>> {
         let units = units(text);
         if units.is_empty() || self.topics.is_empty() {
-            return Ok(vec![
-                TopicScore {
-                    similarity: 0.0,
-                    background: 0.0,
-                    detected: false
-                };
-                self.topics.len()
-            ]);
+            return Ok(self.score_vectors(std::iter::empty()));
         }
         let vectors = embed(embedder, units).await?;
-        Ok(self
-            .topics
+        Ok(self.score_vectors(vectors.iter().map(Vec::as_slice)))
+    }
+
+    /// Each topic's score from the unit vectors of a text's [`units`], embedded by the caller.
+    pub fn score_vectors<'a>(
+        &self,
+        vectors: impl IntoIterator<Item = &'a [f32]> + Clone,
+    ) -> Vec<TopicScore> {
+        self.topics
             .iter()
             .map(|topic| {
                 let mut best = TopicScore {
@@ -175,7 +177,7 @@ impl TopicIndex {
                     background: 0.0,
                     detected: false,
                 };
-                for v in &vectors {
+                for v in vectors.clone() {
                     let similarity = max_cosine(v, &topic.references);
                     let background = max_cosine(v, &topic.background).max(0.0);
                     let detected = similarity >= TOPIC_CERTAIN
@@ -189,9 +191,12 @@ impl TopicIndex {
                         };
                     }
                 }
+                if best.similarity == f32::MIN {
+                    best.similarity = 0.0;
+                }
                 best
             })
-            .collect())
+            .collect()
     }
 }
 
