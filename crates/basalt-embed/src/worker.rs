@@ -108,8 +108,13 @@ fn run(model: &SentenceModel, pool: &ThreadPool, max_batch: usize, batch: Vec<Wo
     }
 }
 
+/// Padding a pass may add, beyond its real tokens: a quarter of them plus this many. Past it the
+/// next, longer text starts a pass of its own, so sentences are not padded to a long paragraph.
+const PADDING_SLACK_TOKENS: usize = 64;
+
 /// Splits length-sorted `order` into forward passes of at most `max_batch` texts and, unless a
-/// single text is longer, at most `max_tokens` padded tokens.
+/// single text is longer, at most `max_tokens` padded tokens, and cuts a pass where padding to
+/// the next text would waste more than a quarter of the work (plus [`PADDING_SLACK_TOKENS`]).
 fn passes(
     order: &[usize],
     len: impl Fn(usize) -> usize,
@@ -120,11 +125,15 @@ fn passes(
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
+        let mut real = len(order[start]);
         // Sorted ascending, so the newest text is the longest and sets the padding.
-        while end < order.len()
-            && end - start < max_batch
-            && (end - start + 1) * len(order[end]) <= max_tokens
-        {
+        while end < order.len() && end - start < max_batch {
+            let longest = len(order[end]);
+            let padded = (end - start + 1) * longest;
+            if padded > max_tokens || padded > (real + longest) * 5 / 4 + PADDING_SLACK_TOKENS {
+                break;
+            }
+            real += longest;
             end += 1;
         }
         out.push(&order[start..end]);
@@ -147,11 +156,31 @@ mod tests {
                 .map(|p| p.len())
                 .collect()
         };
-        assert_eq!(sizes(32, 1000), vec![6]);
+        // The 50 would pad five short texts to 300 tokens for 80 real ones: it runs alone.
+        assert_eq!(sizes(32, 1000), vec![5, 1]);
         assert_eq!(sizes(2, 1000), vec![2, 2, 2]);
         // 3+3+4 fits 12 (3 × 4); adding a 10 would pad to 40.
         assert_eq!(sizes(32, 20), vec![3, 2, 1]);
         // A text longer than the budget still runs, alone.
         assert_eq!(sizes(32, 8), vec![2, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn sentences_are_not_padded_to_a_paragraph() {
+        // Nine sentences and the whole paragraph (a guardrail's topic units).
+        let lens = [14, 18, 22, 25, 27, 30, 33, 38, 45, 256];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let cut = passes(&order, |i| lens[i], 32, 4096);
+        assert_eq!(cut.last().unwrap(), &[9], "the paragraph runs alone");
+        let padded: usize = cut.iter().map(|p| p.len() * lens[*p.last().unwrap()]).sum();
+        let real: usize = lens.iter().sum();
+        assert!(
+            padded < real * 3 / 2,
+            "padded {padded} for {real} real tokens"
+        );
+        // Texts of one length stay in one pass.
+        let same = [128; 20];
+        let order: Vec<usize> = (0..same.len()).collect();
+        assert_eq!(passes(&order, |i| same[i], 32, 4096).len(), 1);
     }
 }
