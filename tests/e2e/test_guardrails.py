@@ -578,17 +578,16 @@ def test_invoke_model_with_the_seed_guardrail(bedrock, bedrock_runtime, policy_g
     assert blocked["amazon-bedrock-guardrailAction"] == "INTERVENED"
     assert "amazon-bedrock-trace" not in blocked
 
-    # Not served inline yet: refused rather than run unguarded.
-    with pytest.raises(ClientError) as e:
-        bedrock_runtime.invoke_model_with_response_stream(
-            modelId=CLAUDE,
-            body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8,
-                             "messages": [{"role": "user", "content": "hi"}]}),
-            guardrailIdentifier=policy_guardrail,
-            guardrailVersion="DRAFT",
-        )
-    assert error_code(e) == "ValidationException"
-    assert "guardrail" in e.value.response["Error"]["Message"].lower()
+    # Streamed, the input is checked the same way (more in the streaming tests below).
+    chunks = [json.loads(e["chunk"]["bytes"]) for e in bedrock_runtime.invoke_model_with_response_stream(
+        modelId=CLAUDE,
+        body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8,
+                         "messages": [{"role": "user", "content": "SSN 123-45-6789"}]}),
+        guardrailIdentifier=policy_guardrail,
+        guardrailVersion="DRAFT",
+    )["body"]]
+    assert "".join(c["delta"].get("text", "") for c in chunks if c["type"] == "content_block_delta") == BLOCKED_IN
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
 
 
 # --- content filters ------------------------------------------------------------------------------
@@ -695,3 +694,183 @@ def test_content_filter_strength_none_never_blocks(bedrock, bedrock_runtime, ser
             assert "contentPolicy" not in out["assessments"][0]
             assert out["usage"]["contentPolicyUnits"] == 0
     bedrock.delete_guardrail(guardrailIdentifier=gid)
+
+
+# --- guardrails on streams ------------------------------------------------------------------------
+
+# SmolLM2 repeats this text word for word at temperature 0: the first sentence is a batch of its
+# own (at least 80 characters, ending at a sentence end), the secret word comes after it.
+REPEAT_SYSTEM = [{"text": "You repeat the user's text exactly."}]
+REPEAT_PROMPT = ("Repeat exactly: The weather is nice today and the sun is shining over the quiet green hills "
+                 "of the valley. My secret code word is swordfish. Goodbye.")
+
+
+@pytest.fixture(scope="module")
+def stream_guardrail(bedrock):
+    """Blocks the word 'swordfish' and masks e-mail addresses in model answers (not in prompts)."""
+    return bedrock.create_guardrail(
+        name=unique("streams"),
+        wordPolicyConfig={"wordsConfig": [{"text": "swordfish", "inputEnabled": False}]},
+        sensitiveInformationPolicyConfig={"piiEntitiesConfig": [
+            {"type": "EMAIL", "action": "ANONYMIZE", "inputEnabled": False}]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )["guardrailId"]
+
+
+def stream_events(runtime, guardrail_id, prompt, mode=None, trace="enabled_full", max_tokens=80, system=REPEAT_SYSTEM):
+    config = {"guardrailIdentifier": guardrail_id, "guardrailVersion": "DRAFT", "trace": trace}
+    if mode:
+        config["streamProcessingMode"] = mode
+    kw = {"guardrailConfig": config} if guardrail_id else {}
+    events = list(runtime.converse_stream(
+        modelId=CLAUDE,
+        system=system,
+        messages=[{"role": "user", "content": [{"text": prompt}]}],
+        inferenceConfig={"maxTokens": max_tokens, "temperature": 0},
+        **kw,
+    )["stream"])
+    deltas = [e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e]
+    stop = next(e["messageStop"]["stopReason"] for e in events if "messageStop" in e)
+    metadata = next(e["metadata"] for e in events if "metadata" in e)
+    assert [next(iter(e)) for e in events][-2:] == ["messageStop", "metadata"]
+    return deltas, stop, metadata
+
+
+@pytest.mark.models
+def test_converse_stream_sync_never_sends_the_blocked_text(bedrock_runtime, stream_guardrail, server_alive):
+    deltas, stop, metadata = stream_events(bedrock_runtime, stream_guardrail, REPEAT_PROMPT, mode="sync")
+    text = "".join(deltas)
+    assert "swordfish" not in text.lower()
+    assert stop == "guardrail_intervened"
+    assert text.endswith(BLOCKED_OUT)
+    # What passed before the blocked batch was released: the first sentence.
+    assert text.startswith("The weather is nice today"), text
+    trace = metadata["trace"]["guardrail"]
+    # The model did say it (enabled_full shows its unguarded text); the guardrail stopped it.
+    assert "swordfish" in "".join(trace["modelOutput"])
+    batches = trace["outputAssessments"][stream_guardrail]
+    assert len(batches) >= 2
+    words = batches[-1]["wordPolicy"]["customWords"]
+    assert words == [{"match": "swordfish", "action": "BLOCKED", "detected": True}]
+    # sync is the default.
+    default, default_stop, _ = stream_events(bedrock_runtime, stream_guardrail, REPEAT_PROMPT)
+    assert "".join(default) == text and default_stop == stop
+
+
+@pytest.mark.models
+def test_converse_stream_async_streams_then_intervenes(bedrock_runtime, stream_guardrail, server_alive):
+    deltas, stop, metadata = stream_events(bedrock_runtime, stream_guardrail, REPEAT_PROMPT, mode="async")
+    text = "".join(deltas)
+    # Sent as generated (one delta per token), not as checked batches...
+    assert len(deltas) > 10
+    assert text.startswith("The weather is nice today")
+    # ...so the blocked word may already be out when the check comes back; the stream then ends
+    # with the intervention.
+    assert text.endswith(BLOCKED_OUT)
+    assert stop == "guardrail_intervened"
+    words = metadata["trace"]["guardrail"]["outputAssessments"][stream_guardrail][-1]["wordPolicy"]["customWords"]
+    assert words[0]["match"] == "swordfish"
+
+
+@pytest.mark.models
+def test_converse_stream_masks_in_sync_mode_only(bedrock_runtime, stream_guardrail, server_alive):
+    prompt = ("Repeat exactly: The weather is nice today and the sun is shining over the quiet green hills "
+              "of the valley. My email is jane.doe@example.com. Goodbye.")
+    deltas, stop, metadata = stream_events(bedrock_runtime, stream_guardrail, prompt, mode="sync")
+    text = "".join(deltas)
+    assert "jane.doe@example.com" not in text and "{EMAIL}" in text, text
+    assert stop == "guardrail_intervened"
+    # Bedrock does not mask in async mode: the address goes out, the finding is in the trace.
+    deltas, stop, metadata = stream_events(bedrock_runtime, stream_guardrail, prompt, mode="async")
+    assert "jane.doe@example.com" in "".join(deltas)
+    assert stop != "guardrail_intervened"
+    found = [a["sensitiveInformationPolicy"]["piiEntities"][0]
+             for a in metadata["trace"]["guardrail"]["outputAssessments"][stream_guardrail]
+             if "sensitiveInformationPolicy" in a]
+    assert found and found[0]["type"] == "EMAIL"
+
+
+@pytest.mark.models
+def test_benign_streamed_answer_passes_unchanged(bedrock_runtime, stream_guardrail, server_alive):
+    prompt = "Tell me about the ocean in three sentences."
+    plain, plain_stop, plain_metadata = stream_events(bedrock_runtime, None, prompt, system=[{"text": "Be brief."}])
+    for mode in ["sync", "async"]:
+        deltas, stop, metadata = stream_events(
+            bedrock_runtime, stream_guardrail, prompt, mode=mode, trace="enabled", system=[{"text": "Be brief."}])
+        assert "".join(deltas) == "".join(plain), mode
+        assert stop == plain_stop != "guardrail_intervened"
+        assert metadata["usage"] == plain_metadata["usage"]
+        assessments = metadata["trace"]["guardrail"]["outputAssessments"][stream_guardrail]
+        assert assessments and not any("wordPolicy" in a for a in assessments)
+
+
+@pytest.mark.models
+def test_blocking_a_stream_stops_the_generation(bedrock_runtime, bedrock, server_alive):
+    gid = bedrock.create_guardrail(
+        name=unique("ocean"),
+        wordPolicyConfig={"wordsConfig": [{"text": "ocean", "inputEnabled": False}]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )["guardrailId"]
+    for mode in ["sync", "async"]:
+        deltas, stop, metadata = stream_events(
+            bedrock_runtime, gid, "Write a long essay about the ocean.", mode=mode, max_tokens=400, system=[{"text": "Be thorough."}])
+        assert stop == "guardrail_intervened"
+        assert "".join(deltas).endswith(BLOCKED_OUT)
+        # The first sentence names the ocean: the model is stopped there, far short of 400 tokens.
+        assert 0 < metadata["usage"]["outputTokens"] < 100, (mode, metadata["usage"])
+    bedrock.delete_guardrail(guardrailIdentifier=gid)
+
+
+def invoke_stream_chunks(runtime, guardrail_id, prompt, trace=None, body_extra=None):
+    import json
+
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 80, "temperature": 0,
+            "system": REPEAT_SYSTEM[0]["text"], "messages": [{"role": "user", "content": prompt}]}
+    body.update(body_extra or {})
+    kw = {"trace": trace} if trace else {}
+    response = runtime.invoke_model_with_response_stream(
+        modelId=CLAUDE, body=json.dumps(body), guardrailIdentifier=guardrail_id, guardrailVersion="DRAFT", **kw)
+    return [json.loads(e["chunk"]["bytes"]) for e in response["body"]]
+
+
+def chunk_text(chunks):
+    return "".join(c["delta"].get("text", "") for c in chunks if c["type"] == "content_block_delta")
+
+
+@pytest.mark.models
+def test_invoke_model_with_response_stream_and_a_guardrail(bedrock_runtime, stream_guardrail, server_alive):
+    chunks = invoke_stream_chunks(bedrock_runtime, stream_guardrail, REPEAT_PROMPT, trace="ENABLED")
+    text = chunk_text(chunks)
+    assert "swordfish" not in text.lower() and text.endswith(BLOCKED_OUT)
+    assert text.startswith("The weather is nice today")
+    final = chunks[-1]
+    assert final["type"] == "message_stop"
+    assert final["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "amazon-bedrock-invocationMetrics" in final
+    batches = final["amazon-bedrock-trace"]["guardrail"]["outputAssessments"][stream_guardrail]
+    assert batches[-1]["wordPolicy"]["customWords"][0]["match"] == "swordfish"
+    stop = next(c for c in chunks if c["type"] == "message_delta")["delta"]["stop_reason"]
+    assert stop == "guardrail_intervened"
+    # Only the final chunk carries the guardrail's members.
+    assert all("amazon-bedrock-guardrailAction" not in c for c in chunks[:-1])
+
+    # ASYNCHRONOUS, as Bedrock's body member asks: streamed as generated, then the intervention.
+    chunks = invoke_stream_chunks(bedrock_runtime, stream_guardrail, REPEAT_PROMPT,
+                                  body_extra={"amazon-bedrock-guardrailConfig": {"streamProcessingMode": "ASYNCHRONOUS"}})
+    assert len([c for c in chunks if c["type"] == "content_block_delta"]) > 10
+    assert chunk_text(chunks).endswith(BLOCKED_OUT)
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "amazon-bedrock-trace" not in chunks[-1]
+
+    # A benign answer passes with action NONE.
+    chunks = invoke_stream_chunks(bedrock_runtime, stream_guardrail, "Repeat exactly: The sky is blue.")
+    assert BLOCKED_OUT not in chunk_text(chunks) and chunk_text(chunks)
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "NONE"
+
+    for bad in [{"streamProcessingMode": "async"}, {"tagSuffix": "abc"}]:
+        with pytest.raises(ClientError) as e:
+            invoke_stream_chunks(bedrock_runtime, stream_guardrail, "hi",
+                                 body_extra={"amazon-bedrock-guardrailConfig": bad})
+        assert error_code(e) == "ValidationException"

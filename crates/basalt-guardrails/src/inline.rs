@@ -10,8 +10,11 @@
 //! `trace.guardrail.{inputAssessment, outputAssessments}` keyed by guardrail id (and
 //! `modelOutput`, the unguarded answer, with `enabled_full`).
 //!
-//! Streams are checked on the whole answer before any of it is sent (what Bedrock's `sync`
-//! processing mode promises); `async` is served the same way, so nothing unchecked ever leaves.
+//! `guardContent` blocks qualified `grounding_source` or `query` are also kept as the references
+//! the answer's contextual grounding is judged against (see `grounding`).
+//!
+//! Streams (ConverseStream, InvokeModelWithResponseStream) are checked in batches as the answer
+//! is generated, in Bedrock's `sync` or `async` processing mode: see `streaming`.
 
 use std::time::Instant;
 
@@ -20,14 +23,17 @@ use basalt_types::{
     ContentBlock, ConverseOutput, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent,
     SystemContentBlock, TokenUsage,
 };
-use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use crate::service::Guardrails;
+use crate::streaming::StreamMode;
 use crate::{GuardrailError, Result};
 
+/// The member of an InvokeModel body that carries Bedrock's inline guardrail settings.
+const BODY_CONFIG: &str = "amazon-bedrock-guardrailConfig";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trace {
+pub(crate) enum Trace {
     Disabled,
     Enabled,
     Full,
@@ -38,7 +44,9 @@ enum Trace {
 pub struct InlineGuardrail {
     identifier: String,
     version: String,
-    trace: Trace,
+    pub(crate) trace: Trace,
+    /// How a streamed answer is checked; `sync` unless the call asks otherwise.
+    pub(crate) mode: StreamMode,
 }
 
 impl InlineGuardrail {
@@ -63,10 +71,21 @@ impl InlineGuardrail {
                 )))
             }
         };
+        // GuardrailStreamConfiguration only; Converse's GuardrailConfiguration has no such member.
+        let mode = match config.get("streamProcessingMode").and_then(Value::as_str) {
+            None | Some("sync") => StreamMode::Sync,
+            Some("async") => StreamMode::Async,
+            Some(other) => {
+                return Err(GuardrailError::Validation(format!(
+                    "guardrailConfig.streamProcessingMode must be sync or async; got {other}."
+                )))
+            }
+        };
         Ok(InlineGuardrail {
             identifier: member("guardrailIdentifier")?.to_string(),
             version: member("guardrailVersion")?.to_string(),
             trace,
+            mode,
         })
     }
 
@@ -96,7 +115,50 @@ impl InlineGuardrail {
             identifier: identifier.to_string(),
             version: version.to_string(),
             trace,
+            mode: StreamMode::Sync,
         }))
+    }
+
+    /// Reads and removes the body's `amazon-bedrock-guardrailConfig` (the model's own format
+    /// knows nothing of it): `streamProcessingMode` SYNCHRONOUS (the default) or ASYNCHRONOUS.
+    /// `tagSuffix` marks input tags, which basalt does not read, so it is refused rather than
+    /// leaving the tags in the prompt unread. The body comes back as it was when it has no
+    /// such member.
+    pub fn take_body_config(&mut self, body: &[u8]) -> Result<Vec<u8>> {
+        let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+            // Not a JSON object: the model's format reports that in its own words.
+            return Ok(body.to_vec());
+        };
+        let Some(config) = object.remove(BODY_CONFIG) else {
+            return Ok(body.to_vec());
+        };
+        let Value::Object(config) = config else {
+            return Err(GuardrailError::Validation(format!(
+                "{BODY_CONFIG} must be an object."
+            )));
+        };
+        for (key, value) in &config {
+            match (key.as_str(), value.as_str()) {
+                ("streamProcessingMode", Some("SYNCHRONOUS")) => self.mode = StreamMode::Sync,
+                ("streamProcessingMode", Some("ASYNCHRONOUS")) => self.mode = StreamMode::Async,
+                ("streamProcessingMode", _) => {
+                    return Err(GuardrailError::Validation(format!(
+                        "{BODY_CONFIG}.streamProcessingMode must be SYNCHRONOUS or ASYNCHRONOUS."
+                    )))
+                }
+                ("tagSuffix", _) => {
+                    return Err(GuardrailError::Validation(format!(
+                        "{BODY_CONFIG}.tagSuffix: basalt does not read input tags; send the call without tags and the whole input is checked."
+                    )))
+                }
+                (other, _) => {
+                    return Err(GuardrailError::Validation(format!(
+                        "{BODY_CONFIG}: unknown member {other}."
+                    )))
+                }
+            }
+        }
+        serde_json::to_vec(&object).map_err(|e| GuardrailError::Validation(e.to_string()))
     }
 }
 
@@ -137,17 +199,27 @@ enum Place {
 }
 
 /// What the input check decided.
-enum InputVerdict {
+pub(crate) enum InputVerdict {
     Blocked { message: String },
     Proceed { request: Box<ConverseRequest> },
 }
 
-/// Trace pieces gathered along the call.
+/// A `guardContent` text qualified `grounding_source` or `query`: what the answer's
+/// contextual grounding is judged against.
+#[derive(Debug, Clone)]
+pub(crate) struct Reference {
+    text: String,
+    qualifiers: Vec<String>,
+}
+
+/// Trace pieces gathered along the call, and the references the output is checked with.
 #[derive(Default)]
-struct TraceParts {
-    input: Option<Value>,
-    output: Option<Value>,
-    model_output: Vec<String>,
+pub(crate) struct TraceParts {
+    pub input: Option<Value>,
+    /// One assessment per output check (a streamed answer is checked in batches).
+    pub outputs: Vec<Value>,
+    pub model_output: Vec<String>,
+    pub references: Vec<Reference>,
 }
 
 impl Guardrails {
@@ -181,87 +253,6 @@ impl Guardrails {
         })
     }
 
-    /// ConverseStream with a guardrail: the events to send, and the trace for the `metadata`
-    /// event. The whole answer is checked before the first event is sent.
-    pub async fn converse_stream(
-        &self,
-        runtime: &BedrockRuntime,
-        model_id: &str,
-        request: ConverseRequest,
-        guard: &InlineGuardrail,
-    ) -> Result<(Vec<StreamEvent>, Option<Value>)> {
-        let started = Instant::now();
-        let mut parts = TraceParts::default();
-        let request = match self.check_input(guard, request, &mut parts).await? {
-            InputVerdict::Blocked { message } => {
-                let output = blocked_output(message, started);
-                return Ok((events_of(&output), self.trace(guard, parts)));
-            }
-            InputVerdict::Proceed { request } => *request,
-        };
-        let mut stream = runtime.converse_stream(model_id, request).await?;
-        let mut events = Vec::new();
-        while let Some(event) = stream.next().await {
-            events.push(event?);
-        }
-        // The text of each block, in block order.
-        let mut texts: Vec<(u32, String)> = Vec::new();
-        for event in &events {
-            if let StreamEvent::ContentBlockDelta { index, text } = event {
-                match texts.iter_mut().find(|(i, _)| i == index) {
-                    Some((_, t)) => t.push_str(text),
-                    None => texts.push((*index, text.clone())),
-                }
-            }
-        }
-        if texts.is_empty() {
-            return Ok((events, self.trace(guard, parts)));
-        }
-        let originals: Vec<String> = texts.iter().map(|(_, t)| t.clone()).collect();
-        let answer = self.apply_texts(guard, "OUTPUT", &originals).await?;
-        parts.model_output = originals;
-        let verdict = verdict(&answer);
-        parts.output = Some(answer["assessments"][0].clone());
-        let events = match verdict {
-            Verdict::Pass => events,
-            Verdict::Blocked(message) => {
-                let usage = events.iter().find_map(|e| match e {
-                    StreamEvent::Metadata { usage, .. } => Some(*usage),
-                    _ => None,
-                });
-                let mut output = blocked_output(message, started);
-                output.usage = usage.unwrap_or_default();
-                events_of(&output)
-            }
-            Verdict::Masked(masked) => {
-                let mut sent = vec![false; texts.len()];
-                let mut out = Vec::with_capacity(events.len());
-                for event in events {
-                    match event {
-                        StreamEvent::ContentBlockDelta { index, .. } => {
-                            if let Some(k) = texts.iter().position(|(i, _)| *i == index) {
-                                if !sent[k] {
-                                    sent[k] = true;
-                                    out.push(StreamEvent::ContentBlockDelta {
-                                        index,
-                                        text: masked.get(k).cloned().unwrap_or_default(),
-                                    });
-                                }
-                            }
-                        }
-                        StreamEvent::MessageStop { .. } => out.push(StreamEvent::MessageStop {
-                            stop_reason: StopReason::GuardrailIntervened,
-                            stop_sequence: None,
-                        }),
-                        other => out.push(other),
-                    }
-                }
-                out
-            }
-        };
-        Ok((events, self.trace(guard, parts)))
-    }
-
     /// InvokeModel with a guardrail: the body is read with the model's own format, guarded as a
     /// Converse call, and answered in that format with Bedrock's `amazon-bedrock-guardrailAction`
     /// (and `amazon-bedrock-trace` when asked).
@@ -280,8 +271,10 @@ impl Guardrails {
                 model.model_id
             )));
         };
-        let request = basalt_codecs::decode_request(format, body).map_err(ModelError::from)?;
-        let guarded = self.converse(runtime, model_id, request, guard).await?;
+        let mut guard = guard.clone();
+        let body = guard.take_body_config(body)?;
+        let request = basalt_codecs::decode_request(format, &body).map_err(ModelError::from)?;
+        let guarded = self.converse(runtime, model_id, request, &guard).await?;
         let mut answer = basalt_codecs::encode_response(format, &guarded.output, &model.model_id);
         if let Some(object) = answer.as_object_mut() {
             object.insert(
@@ -305,20 +298,20 @@ impl Guardrails {
         })
     }
 
-    async fn check_input(
+    pub(crate) async fn check_input(
         &self,
         guard: &InlineGuardrail,
         mut request: ConverseRequest,
         parts: &mut TraceParts,
     ) -> Result<InputVerdict> {
         request.guardrail_config = None;
-        let (places, texts) = input_texts(&request);
+        let (places, texts, qualifiers) = input_texts(&request);
         let masked = if texts.is_empty() {
             // Nothing to check, but the guardrail must exist.
             self.get(&guard.identifier, Some(&guard.version)).await?;
             None
         } else {
-            let answer = self.apply_texts(guard, "INPUT", &texts).await?;
+            let answer = self.apply_texts(guard, "INPUT", &texts, &[]).await?;
             let verdict = verdict(&answer);
             parts.input = Some(answer["assessments"][0].clone());
             match verdict {
@@ -330,6 +323,16 @@ impl Guardrails {
         let text_at = |k: usize| masked.as_ref().and_then(|m| m.get(k).cloned());
         for (k, place) in places.iter().enumerate() {
             let replacement = text_at(k).unwrap_or_else(|| texts[k].clone());
+            if qualifiers[k]
+                .iter()
+                .any(|q| q == "grounding_source" || q == "query")
+            {
+                // What the model reads (masked, if it was) is what its answer is judged against.
+                parts.references.push(Reference {
+                    text: replacement.clone(),
+                    qualifiers: qualifiers[k].clone(),
+                });
+            }
             match *place {
                 Place::Message(i, j) => {
                     request.messages[i].content[j] = ContentBlock::Text(replacement)
@@ -364,10 +367,12 @@ impl Guardrails {
             .iter()
             .filter_map(|&i| output.message.content[i].as_text().map(str::to_string))
             .collect();
-        let answer = self.apply_texts(guard, "OUTPUT", &texts).await?;
+        let answer = self
+            .apply_texts(guard, "OUTPUT", &texts, &parts.references)
+            .await?;
         parts.model_output = texts;
         let verdict = verdict(&answer);
-        parts.output = Some(answer["assessments"][0].clone());
+        parts.outputs.push(answer["assessments"][0].clone());
         match verdict {
             Verdict::Pass => Ok(false),
             Verdict::Blocked(message) => {
@@ -415,13 +420,30 @@ impl Guardrails {
         })
     }
 
-    async fn apply_texts(
+    /// ApplyGuardrail over `texts` as `source`; with references, the texts are marked
+    /// `guard_content` beside the `grounding_source` and `query` blocks.
+    pub(crate) async fn apply_texts(
         &self,
         guard: &InlineGuardrail,
         source: &str,
         texts: &[String],
+        references: &[Reference],
     ) -> Result<Value> {
-        let content: Vec<Value> = texts.iter().map(|t| json!({"text": {"text": t}})).collect();
+        let mut content: Vec<Value> = texts
+            .iter()
+            .map(|t| {
+                if references.is_empty() {
+                    json!({"text": {"text": t}})
+                } else {
+                    json!({"text": {"text": t, "qualifiers": ["guard_content"]}})
+                }
+            })
+            .collect();
+        content.extend(
+            references
+                .iter()
+                .map(|r| json!({"text": {"text": r.text, "qualifiers": r.qualifiers}})),
+        );
         self.apply(
             &guard.identifier,
             &guard.version,
@@ -430,7 +452,7 @@ impl Guardrails {
         .await
     }
 
-    fn trace(&self, guard: &InlineGuardrail, parts: TraceParts) -> Option<Value> {
+    pub(crate) fn trace(&self, guard: &InlineGuardrail, parts: TraceParts) -> Option<Value> {
         if guard.trace == Trace::Disabled {
             return None;
         }
@@ -442,8 +464,8 @@ impl Guardrails {
         if let Some(input) = parts.input {
             trace.insert("inputAssessment".into(), json!({ id: input }));
         }
-        if let Some(output) = parts.output {
-            trace.insert("outputAssessments".into(), json!({ id: [output] }));
+        if !parts.outputs.is_empty() {
+            trace.insert("outputAssessments".into(), json!({ id: parts.outputs }));
         }
         if guard.trace == Trace::Full && !parts.model_output.is_empty() {
             trace.insert("modelOutput".into(), json!(parts.model_output));
@@ -463,14 +485,14 @@ pub enum TextVerdict {
     Masked(String),
 }
 
-enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Blocked(String),
     Masked(Vec<String>),
 }
 
 /// ApplyGuardrail's answer read back: pass, blocked (with the message), or masked texts.
-fn verdict(answer: &Value) -> Verdict {
+pub(crate) fn verdict(answer: &Value) -> Verdict {
     if answer["action"] != "GUARDRAIL_INTERVENED" {
         return Verdict::Pass;
     }
@@ -489,11 +511,11 @@ fn verdict(answer: &Value) -> Verdict {
     }
 }
 
-fn intervened(assessment: &Value) -> bool {
+pub(crate) fn intervened(assessment: &Value) -> bool {
     has_action(assessment, &["BLOCKED", "ANONYMIZED"])
 }
 
-fn has_blocked(value: &Value) -> bool {
+pub(crate) fn has_blocked(value: &Value) -> bool {
     has_action(value, &["BLOCKED"])
 }
 
@@ -509,48 +531,61 @@ fn has_action(value: &Value, actions: &[&str]) -> bool {
 }
 
 /// The texts the input check reads: the `guardContent` blocks when there are any (in messages
-/// and system), else every text block of the messages.
-fn input_texts(request: &ConverseRequest) -> (Vec<Place>, Vec<String>) {
+/// and system), else every text block of the messages; with each, its qualifiers.
+fn input_texts(request: &ConverseRequest) -> (Vec<Place>, Vec<String>, Vec<Vec<String>>) {
     let mut places = Vec::new();
     let mut texts = Vec::new();
+    let mut qualifiers = Vec::new();
     let guard_text = |v: &Value| {
-        v.pointer("/text/text")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        let text = v.pointer("/text/text").and_then(Value::as_str)?.to_string();
+        let marks = v
+            .pointer("/text/qualifiers")
+            .and_then(Value::as_array)
+            .map(|q| {
+                q.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some((text, marks))
     };
     for (i, block) in request.system.iter().enumerate() {
         if let SystemContentBlock::GuardContent(v) = block {
-            if let Some(text) = guard_text(v) {
+            if let Some((text, marks)) = guard_text(v) {
                 places.push(Place::System(i));
                 texts.push(text);
+                qualifiers.push(marks);
             }
         }
     }
     for (i, message) in request.messages.iter().enumerate() {
         for (j, block) in message.content.iter().enumerate() {
             if let ContentBlock::GuardContent(v) = block {
-                if let Some(text) = guard_text(v) {
+                if let Some((text, marks)) = guard_text(v) {
                     places.push(Place::Message(i, j));
                     texts.push(text);
+                    qualifiers.push(marks);
                 }
             }
         }
     }
     if !places.is_empty() {
-        return (places, texts);
+        return (places, texts, qualifiers);
     }
     for (i, message) in request.messages.iter().enumerate() {
         for (j, block) in message.content.iter().enumerate() {
             if let ContentBlock::Text(text) = block {
                 places.push(Place::Message(i, j));
                 texts.push(text.clone());
+                qualifiers.push(Vec::new());
             }
         }
     }
-    (places, texts)
+    (places, texts, qualifiers)
 }
 
-fn blocked_output(message: String, started: Instant) -> ConverseOutput {
+pub(crate) fn blocked_output(message: String, started: Instant) -> ConverseOutput {
     ConverseOutput {
         message: Message {
             role: Role::Assistant,
@@ -566,7 +601,7 @@ fn blocked_output(message: String, started: Instant) -> ConverseOutput {
 }
 
 /// A finished text answer as the stream events that carry it.
-fn events_of(output: &ConverseOutput) -> Vec<StreamEvent> {
+pub(crate) fn events_of(output: &ConverseOutput) -> Vec<StreamEvent> {
     vec![
         StreamEvent::MessageStart {
             role: Role::Assistant,
@@ -597,7 +632,7 @@ mod tests {
         let request: ConverseRequest = serde_json::from_value(json!({"messages": [
             {"role": "user", "content": [{"text": "context"}, {"guardContent": {"text": {"text": "check me"}}}]}]}))
         .unwrap();
-        let (_, texts) = input_texts(&request);
+        let (_, texts, _) = input_texts(&request);
         assert_eq!(texts, vec!["check me"]);
         assert!(refuse_guard_content_without_guardrail(&request).is_err());
         let plain: ConverseRequest = serde_json::from_value(json!({"messages": [
@@ -623,5 +658,41 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(g.trace, Trace::Enabled);
+        assert_eq!(g.mode, StreamMode::Sync);
+        let g = InlineGuardrail::from_converse(
+            &json!({"guardrailIdentifier": "abc", "guardrailVersion": "1", "streamProcessingMode": "async"}),
+        )
+        .unwrap();
+        assert_eq!(g.mode, StreamMode::Async);
+        assert!(InlineGuardrail::from_converse(
+            &json!({"guardrailIdentifier": "abc", "guardrailVersion": "1", "streamProcessingMode": "ASYNC"})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn the_body_guardrail_config_is_read_and_removed() {
+        let mut g = InlineGuardrail::from_invoke(
+            &json!({"guardrailIdentifier": "abc", "guardrailVersion": "DRAFT"}),
+        )
+        .unwrap()
+        .unwrap();
+        let plain = br#"{"prompt": "hi"}"#;
+        assert_eq!(g.take_body_config(plain).unwrap(), plain.to_vec());
+        let body = json!({"prompt": "hi", "amazon-bedrock-guardrailConfig": {"streamProcessingMode": "ASYNCHRONOUS"}});
+        let stripped = g.take_body_config(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&stripped).unwrap(),
+            json!({"prompt": "hi"})
+        );
+        assert_eq!(g.mode, StreamMode::Async);
+        for bad in [
+            json!({"amazon-bedrock-guardrailConfig": {"streamProcessingMode": "async"}}),
+            json!({"amazon-bedrock-guardrailConfig": {"tagSuffix": "xyz"}}),
+            json!({"amazon-bedrock-guardrailConfig": "SYNCHRONOUS"}),
+        ] {
+            let err = g.take_body_config(bad.to_string().as_bytes()).unwrap_err();
+            assert!(matches!(err, GuardrailError::Validation(_)), "{bad}");
+        }
     }
 }

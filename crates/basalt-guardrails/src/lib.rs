@@ -8,8 +8,10 @@
 //! topics matched by embedding similarity (`topics`) — into ApplyGuardrail's answer (`apply`).
 //! Knows nothing of HTTP; models come in through [`Embedder`].
 //!
-//! `inline` runs a guardrail around Converse, ConverseStream and InvokeModel calls, and checks
-//! single texts for callers that guard their own (RetrieveAndGenerate).
+//! `inline` runs a guardrail around Converse and InvokeModel calls, and checks single texts for
+//! callers that guard their own (RetrieveAndGenerate); `streaming` runs one over ConverseStream
+//! and InvokeModelWithResponseStream answers as they are generated, batch by batch, in Bedrock's
+//! `sync` or `async` processing mode.
 //!
 //! Not evaluated yet, and never reported as if they were: contextual grounding and automated
 //! reasoning. A guardrail may configure them (they are stored and returned by GetGuardrail), but
@@ -23,6 +25,7 @@ mod inline;
 mod names;
 mod pii;
 mod service;
+mod streaming;
 mod topics;
 mod words;
 
@@ -33,6 +36,7 @@ pub use inline::{
     refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail, TextVerdict,
 };
 pub use service::{Guardrails, Page};
+pub use streaming::{GuardOutcome, GuardedChunks, GuardedEvent, GuardedStream, StreamMode};
 pub use topics::{Embedder, RuntimeEmbedder, TOPIC_THRESHOLD};
 
 use thiserror::Error;

@@ -1,8 +1,10 @@
 //! bedrock-runtime handlers: decode the bound input, call the runtime, encode Bedrock's answer.
 
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_guardrails::InlineGuardrail;
+use basalt_guardrails::{Guardrails, InlineGuardrail};
 use basalt_models::CountTokensInput;
 use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
 use base64::Engine as _;
@@ -46,20 +48,21 @@ pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, Ap
     basalt_guardrails::refuse_guard_content_without_guardrail(&request)?;
     if let Some(config) = request.guardrail_config.clone() {
         let guard = InlineGuardrail::from_converse(&config)?;
-        let (events, trace) = crate::guardrails::service(&state)?
+        let events = guardrails(&state)?
             .converse_stream(&state.runtime, &model_id, request, &guard)
             .await?;
-        let events = futures::stream::iter(events.into_iter().map(Ok::<_, ApiError>));
-        return Ok(event_stream_response(events, move |event| {
-            Ok(match (&event, &trace) {
-                (StreamEvent::Metadata { usage, metrics }, Some(trace)) => EncodedEvent {
-                    event_type: "metadata",
-                    payload: json!({ "usage": usage, "metrics": metrics, "trace": trace })
-                        .to_string()
-                        .into_bytes(),
+        return Ok(event_stream_response(events, |guarded| {
+            Ok(
+                match (&guarded.event, guarded.outcome.and_then(|o| o.trace)) {
+                    (StreamEvent::Metadata { usage, metrics }, Some(trace)) => EncodedEvent {
+                        event_type: "metadata",
+                        payload: json!({ "usage": usage, "metrics": metrics, "trace": trace })
+                            .to_string()
+                            .into_bytes(),
+                    },
+                    _ => converse_stream_event(&guarded.event),
                 },
-                _ => converse_stream_event(&event),
-            })
+            )
         }));
     }
     let events = state.runtime.converse_stream(&model_id, request).await?;
@@ -107,15 +110,25 @@ pub async fn invoke_model_with_response_stream(
 ) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
-    refuse_inline_guardrail(&call)?;
     let body = call.payload.clone().unwrap_or_default();
-    let chunks = state.runtime.invoke_model_stream(&model_id, &body).await?;
-    let mut response = event_stream_response(chunks, |chunk| {
+    let encode = |chunk: Vec<u8>| {
         Ok(EncodedEvent {
             event_type: "chunk",
             payload: basalt_wire::eventstream::chunk_payload(&chunk),
         })
-    });
+    };
+    let mut response = match InlineGuardrail::from_invoke(&call.input)? {
+        Some(guard) => {
+            let chunks = guardrails(&state)?
+                .invoke_model_stream(&state.runtime, &model_id, &body, &guard)
+                .await?;
+            event_stream_response(chunks, encode)
+        }
+        None => {
+            let chunks = state.runtime.invoke_model_stream(&model_id, &body).await?;
+            event_stream_response(chunks, encode)
+        }
+    };
     response.headers_mut().insert(
         http::HeaderName::from_static("x-amzn-bedrock-content-type"),
         http::HeaderValue::from_static("application/json"),
@@ -151,18 +164,14 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
     Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
 }
 
-/// Inline guardrails on InvokeModelWithResponseStream are not applied yet (Converse, ConverseStream
-/// and InvokeModel have them); answering without the guardrail would silently skip a safety
-/// control, so the call fails.
-fn refuse_inline_guardrail(call: &Call) -> Result<(), ApiError> {
-    if call.input.get("guardrailIdentifier").is_some()
-        || call.input.get("guardrailVersion").is_some()
-    {
-        return Err(ApiError::validation(
-            "guardrailIdentifier: basalt does not apply guardrails inline on InvokeModelWithResponseStream yet; use InvokeModel or ConverseStream with the guardrail, or call ApplyGuardrail on the input and the answer.",
-        ));
-    }
-    Ok(())
+/// The guardrails service as the streaming calls hold it: their answer outlives the handler.
+fn guardrails(state: &AppState) -> Result<Arc<Guardrails>, ApiError> {
+    state.guardrails.clone().ok_or_else(|| {
+        ApiError(basalt_wire::AwsError::new(
+            basalt_wire::AwsErrorCode::InternalServerException,
+            "this server was started without a metadata store",
+        ))
+    })
 }
 
 /// InvokeModel bodies must be JSON; Bedrock refuses other content types.
