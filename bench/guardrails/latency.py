@@ -3,7 +3,7 @@
 Starts a real `basalt serve` (BASALT_BIN, BASALT_MODELS_DIR) unless BASALT_URL points at one,
 creates a guardrail with all six content filters at HIGH, three denied topics, custom words and
 the PROFANITY list, every PII type this script names, and two regexes, then sends the same text
-sequentially and reports p50/p95/p99. The text is built from the Python Language Reference's prose (pydoc_data) plus
+sequentially (each request's text distinct, see make_text) and reports p50/p95/p99. The text is built from the Python Language Reference's prose (pydoc_data) plus
 a few PII values, cut to the requested number of all-MiniLM-L6-v2 tokens (the model the
 embedding policies read), so it is the same on every machine with the same Python.
 
@@ -81,8 +81,11 @@ def guardrail_config(policies: set[str]) -> dict:
     return config
 
 
-def make_text(tokens: int, tokenizer_path: Path) -> tuple[str, int]:
-    """English prose with PII sprinkled in, cut to `tokens` MiniLM tokens."""
+def make_text(tokens: int, tokenizer_path: Path, variant: int = 0) -> tuple[str, int]:
+    """English prose with PII sprinkled in, cut to `tokens` MiniLM tokens. Each `variant` marks
+    every sentence with its number, so no two requests share a sentence: basalt remembers the
+    vectors of texts it saw lately (a conversation repeats its history), and a benchmark that
+    sent one text again and again would measure that memory, not the policies."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -106,7 +109,7 @@ def make_text(tokens: int, tokenizer_path: Path) -> tuple[str, int]:
     for i, paragraph in enumerate(paragraphs[:40]):
         parts.append(paragraph)
         parts.append(pii[i % len(pii)])
-    words = " ".join(parts).split(" ")
+    words = f"(v{variant}) {' '.join(parts)}".replace(". ", f". (v{variant}) ").split(" ")
     lo, hi = 1, len(words)
     while lo < hi:  # the longest word prefix within the token budget
         mid = (lo + hi + 1) // 2
@@ -164,7 +167,9 @@ def main() -> None:
         parser.error(f"unknown policies {sorted(unknown)}")
 
     models = Path(os.environ.get("BASALT_MODELS_DIR", Path.home() / ".local/share/basalt/models"))
-    text, n_tokens = make_text(args.tokens, models / "all-MiniLM-L6-v2" / "tokenizer.json")
+    tokenizer = models / "all-MiniLM-L6-v2" / "tokenizer.json"
+    texts = [make_text(args.tokens, tokenizer, v)[0] for v in range(args.warmup + args.requests + 1)]
+    text, n_tokens = make_text(args.tokens, tokenizer, 0)
 
     proc = None
     url = os.environ.get("BASALT_URL")
@@ -176,16 +181,22 @@ def main() -> None:
                   aws_secret_access_key="bench", config=cfg)
         control, runtime = boto3.client("bedrock", **kw), boto3.client("bedrock-runtime", **kw)
         gid = control.create_guardrail(**guardrail_config(policies))["guardrailId"]
-        call = dict(guardrailIdentifier=gid, guardrailVersion="DRAFT", source=args.source,
-                    content=[{"text": {"text": text}}])
-        first = runtime.apply_guardrail(**call)
-        for _ in range(args.warmup):
-            runtime.apply_guardrail(**call)
+        def call(text: str) -> dict:
+            return runtime.apply_guardrail(
+                guardrailIdentifier=gid, guardrailVersion="DRAFT", source=args.source,
+                content=[{"text": {"text": text}}])
+
+        first = call(texts[0])
+        for text in texts[1:args.warmup + 1]:
+            call(text)
         times = []
-        for _ in range(args.requests):
+        for text in texts[args.warmup + 1:]:
             t0 = time.perf_counter()
-            runtime.apply_guardrail(**call)
+            call(text)
             times.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        call(texts[-1])  # the last text again: what a conversation's repeated history costs
+        repeated_ms = (time.perf_counter() - t0) * 1000
     finally:
         if proc:
             proc.terminate()
@@ -197,6 +208,7 @@ def main() -> None:
         "chars": len(text), "minilm_tokens": n_tokens, "requests": args.requests,
         "p50_ms": round(statistics.median(times), 2), "p95_ms": round(percentile(times, 0.95), 2),
         "p99_ms": round(percentile(times, 0.99), 2), "max_ms": round(max(times), 2),
+        "repeated_text_ms": round(repeated_ms, 2),
         "action": first["action"], "usage": first["usage"],
         "findings": {a: list(k for k in first["assessments"][0] if k != "invocationMetrics")
                      for a in ["assessment"]} if first["assessments"] else {},

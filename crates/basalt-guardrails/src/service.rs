@@ -16,12 +16,15 @@ use serde_json::{json, Value};
 
 use crate::apply::{apply, Applied, ApplyRequest, Compiled};
 use crate::definition::{check_pattern, policy_document, required_str, Policies};
-use crate::topics::Embedder;
+use crate::topics::{Embedder, RememberingEmbedder};
 use crate::{GuardrailError, Result};
 
 const GUARDRAIL: &str = "guardrail";
 const VERSION: &str = "guardrail-version";
 const MAX_TAGS: usize = 200;
+/// Texts whose vectors are kept for the next call (a conversation's history comes back every
+/// turn): ~1.5 KB each with all-MiniLM-L6-v2.
+const REMEMBERED_VECTORS: usize = 4096;
 /// Compiled guardrail versions kept in memory; past this the cache starts over.
 const MAX_COMPILED: usize = 256;
 
@@ -74,7 +77,10 @@ impl Guardrails {
     /// The embedding model denied topics are matched with. Without one, a guardrail with
     /// denied topics cannot be applied (the call fails; it never passes unchecked).
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
-        self.embedder = Some(embedder);
+        self.embedder = Some(Arc::new(RememberingEmbedder::new(
+            embedder,
+            REMEMBERED_VECTORS,
+        )));
         self
     }
 

@@ -10,7 +10,8 @@
 //! The constants were set on `tests/topic_calibration.json` with all-MiniLM-L6-v2 (the
 //! measured accuracy is in that integration test).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use basalt_models::{BedrockRuntime, InvokeFormat};
@@ -75,6 +76,74 @@ impl Embedder for RuntimeEmbedder {
             Ok(embedded) => Ok(embedded.vectors.into_iter().map(unit).collect()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// An [`Embedder`] that remembers the vectors of the texts it embedded lately. A conversation
+/// under a guardrail sends its whole history on every turn; only the new turn's texts reach the
+/// model. Two generations of at most `capacity / 2` texts each: when the newer fills up, the
+/// older is dropped, so memory stays bounded without per-entry bookkeeping.
+pub(crate) struct RememberingEmbedder {
+    inner: Arc<dyn Embedder>,
+    capacity: usize,
+    generations: Mutex<[HashMap<String, Arc<[f32]>>; 2]>,
+}
+
+impl RememberingEmbedder {
+    pub fn new(inner: Arc<dyn Embedder>, capacity: usize) -> Self {
+        RememberingEmbedder {
+            inner,
+            capacity: capacity.max(2),
+            generations: Mutex::new([HashMap::new(), HashMap::new()]),
+        }
+    }
+
+    fn recall(&self, text: &str) -> Option<Arc<[f32]>> {
+        let generations = self.lock();
+        generations.iter().find_map(|g| g.get(text).cloned())
+    }
+
+    fn remember(&self, text: String, vector: Arc<[f32]>) {
+        let mut generations = self.lock();
+        if generations[0].len() >= self.capacity / 2 {
+            generations[1] = std::mem::take(&mut generations[0]);
+        }
+        generations[0].insert(text, vector);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, [HashMap<String, Arc<[f32]>>; 2]> {
+        // Inserts and swaps only: a panic elsewhere leaves the maps valid.
+        self.generations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl Embedder for RememberingEmbedder {
+    async fn embed(&self, texts: Vec<String>) -> std::result::Result<Vec<Vec<f32>>, String> {
+        let mut vectors: Vec<Option<Arc<[f32]>>> = texts.iter().map(|t| self.recall(t)).collect();
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| vectors[i].is_none()).collect();
+        if !missing.is_empty() {
+            let wanted = missing.iter().map(|&i| texts[i].clone()).collect();
+            let embedded = self.inner.embed(wanted).await?;
+            if embedded.len() != missing.len() {
+                return Err(format!(
+                    "the embedding model returned {} vectors for {} texts",
+                    embedded.len(),
+                    missing.len()
+                ));
+            }
+            for (&i, vector) in missing.iter().zip(embedded) {
+                let vector: Arc<[f32]> = vector.into();
+                self.remember(texts[i].clone(), vector.clone());
+                vectors[i] = Some(vector);
+            }
+        }
+        Ok(vectors
+            .into_iter()
+            .map(|v| v.map(|v| v.to_vec()).unwrap_or_default())
+            .collect())
     }
 }
 
@@ -288,6 +357,43 @@ mod tests {
                 })
                 .collect())
         }
+    }
+
+    #[tokio::test]
+    async fn remembered_texts_do_not_reach_the_model_again() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Counting(AtomicUsize);
+        #[async_trait]
+        impl Embedder for Counting {
+            async fn embed(
+                &self,
+                texts: Vec<String>,
+            ) -> std::result::Result<Vec<Vec<f32>>, String> {
+                self.0.fetch_add(texts.len(), Ordering::SeqCst);
+                Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
+            }
+        }
+        let model = Arc::new(Counting(AtomicUsize::new(0)));
+        let remembering = RememberingEmbedder::new(model.clone(), 4);
+        let turn = |texts: &[&str]| texts.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let first = remembering.embed(turn(&["hi", "hello"])).await.unwrap();
+        assert_eq!(first, vec![vec![2.0, 1.0], vec![5.0, 1.0]]);
+        // The next turn repeats the history: only the new text is embedded, order kept.
+        let second = remembering
+            .embed(turn(&["hi", "hello", "bye!"]))
+            .await
+            .unwrap();
+        assert_eq!(second[2], vec![4.0, 1.0]);
+        assert_eq!(second[..2], first[..]);
+        assert_eq!(model.0.load(Ordering::SeqCst), 3);
+        // Past the capacity the oldest generation goes and is embedded again when asked for.
+        remembering
+            .embed(turn(&["a", "bb", "ccc", "dddd"]))
+            .await
+            .unwrap();
+        assert_eq!(model.0.load(Ordering::SeqCst), 7);
+        remembering.embed(turn(&["hi"])).await.unwrap();
+        assert_eq!(model.0.load(Ordering::SeqCst), 8);
     }
 
     #[tokio::test]
