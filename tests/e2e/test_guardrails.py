@@ -874,3 +874,137 @@ def test_invoke_model_with_response_stream_and_a_guardrail(bedrock_runtime, stre
             invoke_stream_chunks(bedrock_runtime, stream_guardrail, "hi",
                                  body_extra={"amazon-bedrock-guardrailConfig": bad})
         assert error_code(e) == "ValidationException"
+
+
+# --- contextual grounding -------------------------------------------------------------------------
+
+GROUNDING_SOURCE = "London is the capital of the United Kingdom. Tokyo is the capital of Japan."
+GROUNDING_QUERY = "What is the capital of Japan?"
+
+
+@pytest.fixture(scope="module")
+def grounding_guardrail(bedrock):
+    return bedrock.create_guardrail(
+        name=unique("grounding"),
+        contextualGroundingPolicyConfig={"filtersConfig": [
+            {"type": "GROUNDING", "threshold": 0.75},
+            {"type": "RELEVANCE", "threshold": 0.5},
+        ]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )["guardrailId"]
+
+
+def apply_grounded(runtime, guardrail_id, answer, source=GROUNDING_SOURCE, query=GROUNDING_QUERY):
+    return runtime.apply_guardrail(
+        guardrailIdentifier=guardrail_id,
+        guardrailVersion="DRAFT",
+        source="OUTPUT",
+        content=[
+            {"text": {"text": source, "qualifiers": ["grounding_source"]}},
+            {"text": {"text": query, "qualifiers": ["query"]}},
+            {"text": {"text": answer, "qualifiers": ["guard_content"]}},
+        ],
+    )
+
+
+def grounding_filters(out):
+    return {f["type"]: f for f in out["assessments"][0]["contextualGroundingPolicy"]["filters"]}
+
+
+def test_grounded_answer_passes_with_scores(bedrock_runtime, grounding_guardrail, server_alive):
+    out = apply_grounded(bedrock_runtime, grounding_guardrail, "The capital of Japan is Tokyo.")
+    assert out["action"] == "NONE" and out["outputs"] == []
+    filters = grounding_filters(out)
+    assert set(filters) == {"GROUNDING", "RELEVANCE"}
+    for kind, threshold in [("GROUNDING", 0.75), ("RELEVANCE", 0.5)]:
+        f = filters[kind]
+        assert f["threshold"] == threshold and f["action"] == "NONE" and f["detected"] is False
+        assert threshold <= f["score"] <= 1
+    assert out["usage"]["contextualGroundingPolicyUnits"] == 3
+    # The references are not guarded content.
+    assert out["assessments"][0]["invocationMetrics"]["guardrailCoverage"]["textCharacters"]["guarded"] == len(
+        "The capital of Japan is Tokyo.")
+
+
+def test_wrong_fact_is_blocked_by_grounding(bedrock_runtime, grounding_guardrail, server_alive):
+    out = apply_grounded(bedrock_runtime, grounding_guardrail, "The capital of Japan is London.")
+    assert out["action"] == "GUARDRAIL_INTERVENED"
+    assert out["outputs"] == [{"text": BLOCKED_OUT}]
+    grounding = grounding_filters(out)["GROUNDING"]
+    assert grounding["action"] == "BLOCKED" and grounding["detected"] is True
+    assert grounding["score"] < 0.75
+    # A number the source never gives is caught the same way.
+    out = apply_grounded(
+        bedrock_runtime, grounding_guardrail, "Acme Corporation was founded in 1987.",
+        source="Acme Corporation was founded in 1995 by Maria Lopez in Austin, Texas. It makes industrial sensors.",
+        query="When was Acme Corporation founded?")
+    assert grounding_filters(out)["GROUNDING"]["action"] == "BLOCKED", out
+    assert grounding_filters(out)["RELEVANCE"]["action"] == "NONE", out
+
+
+def test_off_topic_answer_is_blocked_by_relevance(bedrock_runtime, grounding_guardrail, server_alive):
+    # True to the source, but not what was asked (Bedrock's own example).
+    out = apply_grounded(bedrock_runtime, grounding_guardrail, "The capital of the United Kingdom is London.")
+    assert out["action"] == "GUARDRAIL_INTERVENED"
+    filters = grounding_filters(out)
+    assert filters["RELEVANCE"]["action"] == "BLOCKED" and filters["RELEVANCE"]["score"] < 0.5
+    assert filters["GROUNDING"]["action"] == "NONE"
+
+
+def test_grounding_filter_settings(bedrock, bedrock_runtime, server_alive):
+    # action NONE detects without blocking; a disabled filter is neither run nor reported.
+    gid = bedrock.create_guardrail(
+        name=unique("grounding-detect"),
+        contextualGroundingPolicyConfig={"filtersConfig": [
+            {"type": "GROUNDING", "threshold": 0.99, "action": "NONE"},
+            {"type": "RELEVANCE", "threshold": 0.5, "enabled": False},
+        ]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )["guardrailId"]
+    out = apply_grounded(bedrock_runtime, gid, "The capital of Japan is London.")
+    assert out["action"] == "NONE"
+    assert list(grounding_filters(out)) == ["GROUNDING"]
+    assert grounding_filters(out)["GROUNDING"] | {"score": 0} == {
+        "type": "GROUNDING", "threshold": 0.99, "score": 0, "action": "NONE", "detected": True}
+    # Without both a grounding source and a query there is nothing to judge against.
+    plain = apply(bedrock_runtime, gid, "The capital of Japan is London.", source="OUTPUT")
+    assert "contextualGroundingPolicy" not in plain["assessments"][0]
+    assert plain["usage"]["contextualGroundingPolicyUnits"] == 0
+    # Bedrock takes thresholds from 0 to 0.99.
+    with pytest.raises(ClientError) as e:
+        bedrock.create_guardrail(
+            name=unique("grounding-bad"),
+            contextualGroundingPolicyConfig={"filtersConfig": [{"type": "GROUNDING", "threshold": 1.0}]},
+            blockedInputMessaging=BLOCKED_IN,
+            blockedOutputsMessaging=BLOCKED_OUT,
+        )
+    assert error_code(e) == "ValidationException"
+    bedrock.delete_guardrail(guardrailIdentifier=gid)
+
+
+@pytest.mark.models
+def test_converse_judges_the_answer_against_qualified_guard_content(bedrock_runtime, grounding_guardrail, server_alive):
+    content = [
+        {"guardContent": {"text": {"text": GROUNDING_SOURCE, "qualifiers": ["grounding_source"]}}},
+        {"guardContent": {"text": {"text": GROUNDING_QUERY, "qualifiers": ["query"]}}},
+    ]
+    out = converse(bedrock_runtime, grounding_guardrail, content)
+    assessment = out["trace"]["guardrail"]["outputAssessments"][grounding_guardrail][0]
+    filters = {f["type"]: f for f in assessment["contextualGroundingPolicy"]["filters"]}
+    assert set(filters) == {"GROUNDING", "RELEVANCE"}
+    blocked = any(f["action"] == "BLOCKED" for f in filters.values())
+    assert (out["stopReason"] == "guardrail_intervened") == blocked, out
+    if blocked:
+        assert out["output"]["message"]["content"] == [{"text": BLOCKED_OUT}]
+    # Streamed, every batch is judged against the same references.
+    events = list(bedrock_runtime.converse_stream(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": content}],
+        inferenceConfig={"maxTokens": 16, "temperature": 0},
+        guardrailConfig={"guardrailIdentifier": grounding_guardrail, "guardrailVersion": "DRAFT", "trace": "enabled"},
+    )["stream"])
+    metadata = next(e["metadata"] for e in events if "metadata" in e)
+    batches = metadata["trace"]["guardrail"]["outputAssessments"][grounding_guardrail]
+    assert all("contextualGroundingPolicy" in b for b in batches)

@@ -3,8 +3,9 @@
 //! entry with what each evaluated policy found, `usage` in text units (1,000 characters, rounded
 //! up, per block) for each policy that ran, and `guardrailCoverage`.
 //!
-//! Only evaluated policies appear: contextual grounding is not evaluated yet (see the crate
-//! docs), so its assessment is absent and its units 0.
+//! Contextual grounding (`grounding`) runs when the request has blocks qualified
+//! `grounding_source` and `query` beside the guarded text; automated reasoning is not evaluated
+//! (see the crate docs), so its assessment is absent and its units 0.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -14,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::content::{self, ContentClassifier, FILTER_TYPES};
 use crate::definition::{compile_custom_regex, Directions, Policies};
+use crate::grounding;
 use crate::pii::{self, Finding};
 use crate::topics::{self, unit, Embedder, TopicIndex};
 use crate::words::{WordMatcher, WordSource};
@@ -455,6 +457,15 @@ pub(crate) async fn apply(
             }));
         }
     }
+    // Contextual grounding: the guarded text against the request's grounding source and query.
+    let grounding = grounding::evaluate(
+        policies.contextual_grounding_policy.as_ref(),
+        &request.texts,
+        &guarded,
+        embedder,
+    )
+    .await?;
+    blocked |= grounding.as_ref().is_some_and(|g| g.blocked);
     intervened |= blocked;
 
     let total_chars: usize = request.texts.iter().map(|b| b.text.chars().count()).sum();
@@ -470,7 +481,7 @@ pub(crate) async fn apply(
         "wordPolicyUnits": units_if(policies.word_policy.is_some()),
         "sensitiveInformationPolicyUnits": units_if(!sensitive.pii_entities.is_empty()),
         "sensitiveInformationPolicyFreeUnits": units_if(!sensitive.regexes.is_empty()),
-        "contextualGroundingPolicyUnits": 0,
+        "contextualGroundingPolicyUnits": grounding.as_ref().map_or(0, |g| g.units),
     });
     let mut coverage = json!({
         "textCharacters": {"guarded": guarded_chars, "total": total_chars},
@@ -480,6 +491,12 @@ pub(crate) async fn apply(
     }
 
     let mut assessment = Map::new();
+    if let Some(grounding) = grounding {
+        assessment.insert(
+            "contextualGroundingPolicy".into(),
+            json!({ "filters": grounding.entries }),
+        );
+    }
     if !topic_entries.is_empty() {
         assessment.insert("topicPolicy".into(), json!({ "topics": topic_entries }));
     }

@@ -170,9 +170,10 @@ pub(crate) fn policy_document(input: &Value, region: &str, account_id: &str) -> 
             .collect();
         for filter in &filters {
             let threshold = filter["threshold"].as_f64().unwrap_or(0.0);
-            if !(0.0..1.0).contains(&threshold) {
+            // Bedrock takes 0 to 0.99: a threshold of 1 would block every answer.
+            if !(0.0..=0.99).contains(&threshold) {
                 return Err(GuardrailError::Validation(format!(
-                    "contextualGroundingPolicyConfig.filtersConfig: threshold must be at least 0 and less than 1; got {threshold}."
+                    "contextualGroundingPolicyConfig.filtersConfig: threshold must be between 0 and 0.99; got {threshold}."
                 )));
             }
         }

@@ -5,22 +5,28 @@
 //! a size limit), the stored GetGuardrail shape, and the evaluation of each policy on text —
 //! content filters by classifier heads over sentence vectors (`content`), custom words and the
 //! managed PROFANITY list (`words`), PII entities and custom regexes (`pii`, `names`), denied
-//! topics matched by embedding similarity (`topics`) — into ApplyGuardrail's answer (`apply`).
-//! Knows nothing of HTTP; models come in through [`Embedder`].
+//! topics matched by embedding similarity (`topics`), contextual grounding and relevance of an
+//! answer against the request's grounding source and query (`grounding`) — into ApplyGuardrail's
+//! answer (`apply`). Knows nothing of HTTP; models come in through [`Embedder`].
 //!
 //! `inline` runs a guardrail around Converse and InvokeModel calls, and checks single texts for
 //! callers that guard their own (RetrieveAndGenerate); `streaming` runs one over ConverseStream
 //! and InvokeModelWithResponseStream answers as they are generated, batch by batch, in Bedrock's
 //! `sync` or `async` processing mode.
 //!
-//! Not evaluated yet, and never reported as if they were: contextual grounding and automated
-//! reasoning. A guardrail may configure them (they are stored and returned by GetGuardrail), but
-//! ApplyGuardrail's assessments carry no `contextualGroundingPolicy` entry and its usage units
-//! stay 0, so a caller can see that nothing judged the text on those grounds.
+//! Contextual grounding scores with a small sentence embedder plus lexical evidence; its measured
+//! accuracy (GROUNDING 52/54, RELEVANCE 50/54 on a held-out labelled set at threshold 0.5) and
+//! its blind spots are in `grounding`'s docs.
+//!
+//! Not evaluated yet, and never reported as if it were: automated reasoning. A guardrail may
+//! configure it (stored and returned by GetGuardrail), but ApplyGuardrail's assessments carry no
+//! `automatedReasoningPolicy` entry and its usage units stay 0, so a caller can see that nothing
+//! judged the text on those grounds.
 
 mod apply;
 mod content;
 mod definition;
+mod grounding;
 mod inline;
 mod names;
 mod pii;
@@ -32,6 +38,7 @@ mod words;
 pub use apply::{ApplyRequest, ContentSource, OutputScope, TextBlock};
 pub use content::{Confidence, ContentClassifier, FILTER_TYPES};
 pub use definition::Policies;
+pub use grounding::{grounding_scores, GroundingFeatures, GroundingScores, SentenceFeatures};
 pub use inline::{
     refuse_guard_content_without_guardrail, GuardedOutput, InlineGuardrail, TextVerdict,
 };

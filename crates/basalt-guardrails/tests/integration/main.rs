@@ -7,6 +7,8 @@
 //! is unset; with the variable set, a missing model fails them.
 #![allow(clippy::unwrap_used)]
 
+mod grounding;
+
 use std::path::Path;
 use std::sync::Arc;
 
