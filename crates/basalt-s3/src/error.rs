@@ -39,6 +39,18 @@ pub enum S3Error {
     EntityTooSmall { part: u32, size: u64, min: u64 },
     #[error("You must specify at least one part")]
     MalformedXml,
+    /// The S3 endpoint answered an error that has no variant of its own (AccessDenied,
+    /// SignatureDoesNotMatch, ...): passed on as it came.
+    #[error("the S3 endpoint {endpoint} answered {status} {code}: {message}")]
+    Remote {
+        endpoint: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The S3 endpoint could not be reached or did not answer in time.
+    #[error("the S3 endpoint {endpoint} cannot be reached ({reason}); check [objects] endpoint in the config (or BASALT_OBJECTS_ENDPOINT) and that the server is up")]
+    Unreachable { endpoint: String, reason: String },
     /// The backing store failed (disk full, permissions, a key whose path collides with a
     /// directory on a local filesystem).
     #[error("object store: {0}")]

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
+use md5::{Digest, Md5};
 
 fn store() -> (tempfile::TempDir, S3Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -373,7 +374,7 @@ async fn multipart_assembles_in_part_order() {
 
 #[tokio::test]
 async fn abort_drops_the_parts() {
-    let (_dir, s3) = store();
+    let (dir, s3) = store();
     s3.create_bucket("data").await.unwrap();
     let id = s3
         .create_multipart_upload("data", "k", PutMeta::default())
@@ -391,7 +392,11 @@ async fn abort_drops_the_parts() {
         s3.abort_multipart_upload("data", "k", &id).await,
         Err(S3Error::NoSuchUpload { .. })
     ));
-    assert!(!s3.root().join(".basalt/uploads").join(&id).exists());
+    assert!(!dir
+        .path()
+        .join("objects/.basalt/uploads")
+        .join(&id)
+        .exists());
     assert!(matches!(
         s3.head_object("data", "k").await,
         Err(S3Error::NoSuchKey { .. })

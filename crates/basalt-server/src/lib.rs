@@ -27,7 +27,7 @@ use axum::Router;
 pub use basalt_agent::KnowledgeBases;
 pub use basalt_guardrails::{Guardrails, RuntimeEmbedder};
 use basalt_models::BedrockRuntime;
-pub use basalt_s3::S3Store;
+pub use basalt_s3::{RemoteConfig, S3Store};
 
 pub use auth::{AuthConfig, AuthMode, Credential};
 pub use error::ApiError;

@@ -416,7 +416,7 @@ async fn delete_objects(s3: &S3Store, bucket: &str, body: &[u8]) -> Result<Respo
                 let failure = Failure::from(e);
                 element(&mut xml, "Error", |x| {
                     text(x, "Key", &object.key);
-                    text(x, "Code", failure.code);
+                    text(x, "Code", &failure.code);
                     text(x, "Message", &failure.message);
                 });
             }
@@ -843,15 +843,19 @@ fn decode_aws_chunked(
 #[derive(Debug)]
 struct Failure {
     status: StatusCode,
-    code: &'static str,
+    code: std::borrow::Cow<'static, str>,
     message: String,
 }
 
 impl Failure {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(
+        status: StatusCode,
+        code: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Failure {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
@@ -870,7 +874,7 @@ impl Failure {
             return empty(self.status);
         }
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
-        text(&mut xml, "Code", self.code);
+        text(&mut xml, "Code", &self.code);
         text(&mut xml, "Message", &self.message);
         if let Some(bucket) = &target.bucket {
             text(&mut xml, "BucketName", bucket);
@@ -897,28 +901,50 @@ impl Failure {
 /// The one place S3 domain errors meet S3 error codes. No wildcard: a new variant needs a row.
 impl From<S3Error> for Failure {
     fn from(error: S3Error) -> Self {
-        let (status, code) = match &error {
-            S3Error::NoSuchBucket { .. } => (StatusCode::NOT_FOUND, "NoSuchBucket"),
-            S3Error::NoSuchKey { .. } => (StatusCode::NOT_FOUND, "NoSuchKey"),
-            S3Error::BucketAlreadyOwnedByYou { .. } => {
-                (StatusCode::CONFLICT, "BucketAlreadyOwnedByYou")
+        let (status, code): (StatusCode, std::borrow::Cow<'static, str>) = match &error {
+            // The endpoint's own answer, passed on (basalt in front of another S3).
+            S3Error::Remote { status, code, .. } => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+                code.clone().into(),
+            ),
+            S3Error::Unreachable { .. } => {
+                tracing::error!(%error, "object store endpoint unreachable");
+                (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable".into())
             }
-            S3Error::BucketNotEmpty { .. } => (StatusCode::CONFLICT, "BucketNotEmpty"),
-            S3Error::InvalidBucketName { .. } => (StatusCode::BAD_REQUEST, "InvalidBucketName"),
-            S3Error::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "InvalidArgument"),
-            S3Error::KeyTooLong => (StatusCode::BAD_REQUEST, "KeyTooLongError"),
-            S3Error::InvalidRange { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange"),
-            S3Error::NoSuchUpload { .. } => (StatusCode::NOT_FOUND, "NoSuchUpload"),
-            S3Error::InvalidPart(_) => (StatusCode::BAD_REQUEST, "InvalidPart"),
-            S3Error::InvalidPartOrder => (StatusCode::BAD_REQUEST, "InvalidPartOrder"),
-            S3Error::EntityTooSmall { .. } => (StatusCode::BAD_REQUEST, "EntityTooSmall"),
-            S3Error::MalformedXml => (StatusCode::BAD_REQUEST, "MalformedXML"),
-            S3Error::Store(_) | S3Error::Io(_) | S3Error::Metadata(_) => {
-                tracing::error!(%error, "object store failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            other => {
+                let (status, code) = local_error(other);
+                (status, code.into())
             }
         };
         Failure::new(status, code, error.to_string())
+    }
+}
+
+/// S3's status and code for the errors both backends share.
+fn local_error(error: &S3Error) -> (StatusCode, &'static str) {
+    match error {
+        S3Error::Remote { .. } | S3Error::Unreachable { .. } => {
+            (StatusCode::BAD_GATEWAY, "InternalError")
+        }
+        S3Error::NoSuchBucket { .. } => (StatusCode::NOT_FOUND, "NoSuchBucket"),
+        S3Error::NoSuchKey { .. } => (StatusCode::NOT_FOUND, "NoSuchKey"),
+        S3Error::BucketAlreadyOwnedByYou { .. } => {
+            (StatusCode::CONFLICT, "BucketAlreadyOwnedByYou")
+        }
+        S3Error::BucketNotEmpty { .. } => (StatusCode::CONFLICT, "BucketNotEmpty"),
+        S3Error::InvalidBucketName { .. } => (StatusCode::BAD_REQUEST, "InvalidBucketName"),
+        S3Error::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+        S3Error::KeyTooLong => (StatusCode::BAD_REQUEST, "KeyTooLongError"),
+        S3Error::InvalidRange { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange"),
+        S3Error::NoSuchUpload { .. } => (StatusCode::NOT_FOUND, "NoSuchUpload"),
+        S3Error::InvalidPart(_) => (StatusCode::BAD_REQUEST, "InvalidPart"),
+        S3Error::InvalidPartOrder => (StatusCode::BAD_REQUEST, "InvalidPartOrder"),
+        S3Error::EntityTooSmall { .. } => (StatusCode::BAD_REQUEST, "EntityTooSmall"),
+        S3Error::MalformedXml => (StatusCode::BAD_REQUEST, "MalformedXML"),
+        S3Error::Store(_) | S3Error::Io(_) | S3Error::Metadata(_) => {
+            tracing::error!(%error, "object store failure");
+            (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+        }
     }
 }
 

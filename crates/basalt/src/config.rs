@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use basalt_server::{AuthConfig, AuthMode, Credential};
+use basalt_server::{AuthConfig, AuthMode, Credential, RemoteConfig};
 use serde::Deserialize;
 
 /// What a `--config` file may hold. Every key is optional.
@@ -24,11 +24,21 @@ pub struct FileConfig {
     pub objects: Option<ObjectsFileConfig>,
 }
 
-/// `[objects]`: where the S3 API keeps buckets (one directory each).
+/// `[objects]`: where the S3 API and knowledge-base data sources keep buckets — one directory
+/// each under `root`, or an S3-compatible `endpoint`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectsFileConfig {
     pub root: Option<PathBuf>,
+    /// `http(s)://host[:port]` of an S3-compatible server; replaces `root` when set.
+    pub endpoint: Option<String>,
+    /// The endpoint's signing region [default: us-east-1].
+    pub region: Option<String>,
+    /// `<endpoint>/<bucket>` (true, the default) or `<bucket>.<endpoint host>`.
+    pub path_style: Option<bool>,
+    /// Else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 impl FileConfig {
@@ -52,8 +62,10 @@ pub struct ServeConfig {
     pub catalog: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub auth: AuthConfig,
-    /// The S3 API's buckets live here [default: <data_dir>/objects].
+    /// The S3 API's buckets live here [default: <data_dir>/objects]...
     pub objects_dir: PathBuf,
+    /// ...unless an S3-compatible endpoint is configured.
+    pub objects_endpoint: Option<RemoteConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -76,6 +88,8 @@ pub struct Overrides {
     /// `AKID:SECRET` pairs, comma-separated, added to the file's credentials.
     pub credentials: Option<String>,
     pub objects_dir: Option<PathBuf>,
+    pub objects_endpoint: Option<String>,
+    pub objects_region: Option<String>,
 }
 
 impl ServeConfig {
@@ -92,10 +106,38 @@ impl ServeConfig {
             .models_dir
             .or(file.models_dir)
             .unwrap_or_else(|| data_dir.join("models"));
+        let objects = file.objects.unwrap_or_default();
         let objects_dir = overrides
             .objects_dir
-            .or(file.objects.and_then(|o| o.root))
+            .or(objects.root)
             .unwrap_or_else(|| data_dir.join("objects"));
+        let objects_endpoint = match overrides.objects_endpoint.or(objects.endpoint) {
+            None => None,
+            Some(endpoint) => {
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                let (Some(access_key_id), Some(secret_access_key)) = (
+                    objects.access_key_id.or_else(|| env("AWS_ACCESS_KEY_ID")),
+                    objects
+                        .secret_access_key
+                        .or_else(|| env("AWS_SECRET_ACCESS_KEY")),
+                ) else {
+                    anyhow::bail!(
+                        "objects endpoint {endpoint} needs credentials: set access_key_id and secret_access_key under [objects] in the config file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"
+                    );
+                };
+                Some(RemoteConfig {
+                    endpoint,
+                    region: overrides
+                        .objects_region
+                        .or(objects.region)
+                        .unwrap_or_else(|| "us-east-1".to_string()),
+                    access_key_id,
+                    secret_access_key,
+                    session_token: env("AWS_SESSION_TOKEN"),
+                    path_style: objects.path_style.unwrap_or(true),
+                })
+            }
+        };
         let mut auth = file.auth.unwrap_or_default();
         if let Some(mode) = overrides.auth_mode {
             auth.mode = mode;
@@ -126,6 +168,7 @@ impl ServeConfig {
             max_body_bytes: file.max_body_bytes.unwrap_or(25 * 1024 * 1024),
             auth,
             objects_dir,
+            objects_endpoint,
         })
     }
 }
@@ -142,6 +185,8 @@ mod tests {
             auth_mode: None,
             credentials: None,
             objects_dir: None,
+            objects_endpoint: None,
+            objects_region: None,
         }
     }
 
@@ -194,6 +239,36 @@ mod tests {
         let config = ServeConfig::resolve(FileConfig::default(), overrides).expect("resolves");
         assert_eq!(config.auth.credentials.len(), 2);
         assert_eq!(config.auth.credentials[1].access_key_id, "C");
+    }
+
+    #[test]
+    fn an_objects_endpoint_replaces_the_directory() {
+        let file: FileConfig = toml::from_str(
+            "[objects]\nendpoint = \"http://minio:9000\"\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"",
+        )
+        .expect("valid");
+        let config = ServeConfig::resolve(file, no_overrides()).expect("resolves");
+        let remote = config.objects_endpoint.expect("remote objects");
+        assert_eq!(remote.endpoint, "http://minio:9000");
+        assert_eq!(remote.region, "us-east-1");
+        assert!(remote.path_style);
+        assert_eq!(remote.access_key_id, "AK");
+        let mut overrides = no_overrides();
+        overrides.objects_region = Some("eu-west-1".into());
+        let file: FileConfig = toml::from_str(
+            "[objects]\nendpoint = \"http://minio:9000\"\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"\npath_style = false",
+        )
+        .expect("valid");
+        let remote = ServeConfig::resolve(file, overrides)
+            .expect("resolves")
+            .objects_endpoint
+            .expect("remote objects");
+        assert_eq!(remote.region, "eu-west-1");
+        assert!(!remote.path_style);
+        assert!(ServeConfig::resolve(FileConfig::default(), no_overrides())
+            .expect("resolves")
+            .objects_endpoint
+            .is_none());
     }
 
     #[test]

@@ -79,6 +79,15 @@ struct ServeArgs {
     /// Where the S3 API keeps buckets, one directory each [default: <data-dir>/objects].
     #[arg(long, env = "BASALT_OBJECTS_DIR")]
     objects_dir: Option<PathBuf>,
+    /// Keep buckets on this S3-compatible server instead (http(s)://host[:port]: MinIO, Ceph,
+    /// Amazon S3, another basalt); the S3 API and data sources then read and write there.
+    /// Credentials: [objects] access_key_id / secret_access_key, else AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY.
+    #[arg(long, env = "BASALT_OBJECTS_ENDPOINT")]
+    objects_endpoint: Option<String>,
+    /// The objects endpoint's signing region [default: us-east-1].
+    #[arg(long, env = "BASALT_OBJECTS_REGION")]
+    objects_region: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BASALT_LOG_JSON")]
     log_json: bool,
@@ -177,6 +186,8 @@ fn serve(args: ServeArgs) -> Result<()> {
             auth_mode: args.auth_mode,
             credentials: args.auth_credentials,
             objects_dir: args.objects_dir,
+            objects_endpoint: args.objects_endpoint,
+            objects_region: args.objects_region,
         },
     )?;
     std::fs::create_dir_all(&config.data_dir)
@@ -201,10 +212,15 @@ fn serve(args: ServeArgs) -> Result<()> {
             max_body_bytes: config.max_body_bytes,
         },
     )
-    .with_objects(
-        S3Store::local(&config.objects_dir)
+    .with_objects(match &config.objects_endpoint {
+        Some(remote) => S3Store::remote(remote.clone())
+            .with_context(|| format!("objects endpoint {}", remote.endpoint))?,
+        None => S3Store::local(&config.objects_dir)
             .with_context(|| format!("opening objects dir {}", config.objects_dir.display()))?,
-    );
+    });
+    if let Some(objects) = state.objects() {
+        tracing::info!(objects = %objects.describe(), "S3 API and data sources use this object store");
+    }
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
