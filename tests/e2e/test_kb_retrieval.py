@@ -636,6 +636,26 @@ def test_orchestration_configuration_is_still_refused(runtime, kb_id):
     assert code == "ValidationException" and "orchestrationConfiguration" in message, message
 
 
+def test_contextual_grounding_judges_the_answer_against_the_retrieved_passages(runtime, kb_id, server):
+    """The retrieved passages are the grounding source and the question the query, as in
+    Bedrock: a GROUNDING threshold no answer reaches blocks the answer; without the passages
+    the policy would have nothing to judge against and could not block."""
+    bedrock = make_client("bedrock", server.endpoint)
+    strict = bedrock.create_guardrail(
+        name="rag-grounding",
+        contextualGroundingPolicyConfig={"filtersConfig": [{"type": "GROUNDING", "threshold": 0.99}]},
+        blockedInputMessaging=BLOCKED_IN,
+        blockedOutputsMessaging=BLOCKED_OUT,
+    )
+    config = guarded(kb_id, strict["guardrailId"], version="DRAFT")
+    response = runtime.retrieve_and_generate(input={"text": BEES}, retrieveAndGenerateConfiguration=config)
+    assert (response["output"]["text"], response["guardrailAction"]) == (BLOCKED_OUT, "INTERVENED")
+    assert response["citations"] == []
+    text, citations, actions = stream_events(
+        runtime.retrieve_and_generate_stream(input={"text": BEES}, retrieveAndGenerateConfiguration=config))
+    assert (text, citations, actions) == (BLOCKED_OUT, [], ["INTERVENED"])
+
+
 # --- After a restart -----------------------------------------------------------------------------
 
 def test_retrieve_survives_a_restart(server, workdir, kb_id):
@@ -653,3 +673,4 @@ def test_retrieve_survives_a_restart(server, workdir, kb_id):
         assert follow_up["sessionId"] == SESSIONS["vikings"]
     finally:
         again.stop()
+

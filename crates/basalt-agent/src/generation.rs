@@ -79,8 +79,46 @@ pub enum GuardVerdict {
     Masked(String),
 }
 
+/// What a guardrail's contextual grounding judges an answer against: the passages it was
+/// generated from and the question it answers (Bedrock's `grounding_source` and `query`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grounding {
+    pub source: String,
+    pub query: String,
+}
+
+/// Bedrock's limits on what contextual grounding reads, in characters: the passages are cut to
+/// the first, the question too; a longer answer is checked without grounding.
+const GROUNDING_MAX_SOURCE_CHARS: usize = 100_000;
+const GROUNDING_MAX_QUERY_CHARS: usize = 1_000;
+const GROUNDING_MAX_ANSWER_CHARS: usize = 5_000;
+
+impl Grounding {
+    /// The retrieved passages (in rank order, whole ones while they fit) and the question.
+    fn of(sources: &[Source], question: &str) -> Grounding {
+        let mut source = String::new();
+        for passage in sources.iter().map(|s| s.text.as_str()) {
+            let separator = if source.is_empty() { 0 } else { 2 };
+            if source.chars().count() + separator + passage.chars().count()
+                > GROUNDING_MAX_SOURCE_CHARS
+            {
+                break;
+            }
+            if separator > 0 {
+                source.push_str("\n\n");
+            }
+            source.push_str(passage);
+        }
+        Grounding {
+            source,
+            query: question.chars().take(GROUNDING_MAX_QUERY_CHARS).collect(),
+        }
+    }
+}
+
 /// Applies guardrails for RetrieveAndGenerate. An unknown guardrail or version answers
-/// `AgentError::NotFound`.
+/// `AgentError::NotFound`. `grounding`, on answers only, is what a contextual grounding policy
+/// scores the answer against.
 #[async_trait]
 pub trait GenerationGuard: Send + Sync {
     async fn check(
@@ -89,6 +127,7 @@ pub trait GenerationGuard: Send + Sync {
         guardrail_version: &str,
         source: GuardSource,
         text: &str,
+        grounding: Option<&Grounding>,
     ) -> Result<GuardVerdict, AgentError>;
 }
 
@@ -101,9 +140,14 @@ struct Guard {
 }
 
 impl Guard {
-    async fn check(&self, source: GuardSource, text: &str) -> Result<GuardVerdict, AgentError> {
+    async fn check(
+        &self,
+        source: GuardSource,
+        text: &str,
+        grounding: Option<&Grounding>,
+    ) -> Result<GuardVerdict, AgentError> {
         self.checker
-            .check(&self.id, &self.version, source, text)
+            .check(&self.id, &self.version, source, text, grounding)
             .await
     }
 }
@@ -191,7 +235,8 @@ impl KnowledgeBases {
                 .converse(&prepared.model_arn, prepared.request)
                 .await?
                 .text();
-            guard_output(prepared.guard.as_ref(), answer).await?
+            let grounding = Grounding::of(&prepared.sources, &prepared.question);
+            guard_output(prepared.guard.as_ref(), answer, &grounding).await?
         };
         let citations: Vec<Value> = if output_blocked {
             Vec::new()
@@ -255,7 +300,9 @@ impl KnowledgeBases {
                 None => Answer::Model(events),
                 Some(guard) => {
                     let text = collect_text(events).await?;
-                    let (text, blocked, intervened) = guard_output(Some(guard), text).await?;
+                    let grounding = Grounding::of(&prepared.sources, &prepared.question);
+                    let (text, blocked, intervened) =
+                        guard_output(Some(guard), text, &grounding).await?;
                     guardrail = Some(prepared.input_intervened || intervened);
                     cited = !blocked;
                     Answer::Fixed(text)
@@ -634,7 +681,7 @@ fn guard_of(
 /// The question checked on input (a missing guardrail fails here, before anything is retrieved).
 async fn guard_input(guard: Option<&Guard>, question: &str) -> Result<GuardedQuestion, AgentError> {
     let verdict = match guard {
-        Some(guard) => guard.check(GuardSource::Input, question).await?,
+        Some(guard) => guard.check(GuardSource::Input, question, None).await?,
         None => GuardVerdict::Pass,
     };
     Ok(match verdict {
@@ -661,15 +708,19 @@ async fn guard_input(guard: Option<&Guard>, question: &str) -> Result<GuardedQue
 async fn guard_output(
     guard: Option<&Guard>,
     answer: String,
+    grounding: &Grounding,
 ) -> Result<(String, bool, bool), AgentError> {
     let Some(guard) = guard else {
         return Ok((answer, false, false));
     };
-    Ok(match guard.check(GuardSource::Output, &answer).await? {
-        GuardVerdict::Pass => (answer, false, false),
-        GuardVerdict::Blocked(message) => (message, true, true),
-        GuardVerdict::Masked(masked) => (masked, false, true),
-    })
+    let grounding = (answer.chars().count() <= GROUNDING_MAX_ANSWER_CHARS).then_some(grounding);
+    Ok(
+        match guard.check(GuardSource::Output, &answer, grounding).await? {
+            GuardVerdict::Pass => (answer, false, false),
+            GuardVerdict::Blocked(message) => (message, true, true),
+            GuardVerdict::Masked(masked) => (masked, false, true),
+        },
+    )
 }
 
 /// A model stream's whole text.
@@ -1099,9 +1150,15 @@ mod tests {
             _: &str,
             source: GuardSource,
             text: &str,
+            grounding: Option<&Grounding>,
         ) -> Result<GuardVerdict, AgentError> {
             if id != "g1" {
                 return Err(AgentError::NotFound(format!("no guardrail {id}")));
+            }
+            // Grounding comes with answers only, and an answer from nowhere is blocked.
+            assert_eq!(grounding.is_some(), source == GuardSource::Output);
+            if grounding.is_some_and(|g| !g.source.contains(text)) {
+                return Ok(GuardVerdict::Blocked("ungrounded".into()));
             }
             Ok(if text.contains("secret") {
                 GuardVerdict::Blocked(format!("blocked {source:?}"))
@@ -1130,15 +1187,27 @@ mod tests {
         assert!(masked.blocked.is_none() && masked.intervened);
         let plain = guard_input(None, "anything secret").await.unwrap();
         assert!(plain.blocked.is_none() && !plain.intervened);
+        let grounding = Grounding {
+            source: "the secret is fine".into(),
+            query: "what is it?".into(),
+        };
         assert_eq!(
-            guard_output(Some(&guard), "the secret".into())
+            guard_output(Some(&guard), "the secret".into(), &grounding)
                 .await
                 .unwrap(),
             ("blocked Output".to_string(), true, true)
         );
         assert_eq!(
-            guard_output(Some(&guard), "fine".into()).await.unwrap(),
+            guard_output(Some(&guard), "fine".into(), &grounding)
+                .await
+                .unwrap(),
             ("fine".to_string(), false, false)
+        );
+        assert_eq!(
+            guard_output(Some(&guard), "made up".into(), &grounding)
+                .await
+                .unwrap(),
+            ("ungrounded".to_string(), true, true)
         );
         let unknown = Guard {
             id: "nope".into(),

@@ -18,7 +18,7 @@ mod retrieval;
 mod sessions;
 
 pub use generation::{
-    GenerationEvent, GenerationGuard, GenerationStream, GuardSource, GuardVerdict,
+    GenerationEvent, GenerationGuard, GenerationStream, Grounding, GuardSource, GuardVerdict,
 };
 pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::{KnowledgeBases, Page};

@@ -395,20 +395,30 @@ impl Guardrails {
     }
 
     /// One text checked as `source` (`INPUT` or `OUTPUT`) against a guardrail version, for
-    /// callers that guard text of their own (RetrieveAndGenerate's question and answer). An
-    /// unknown guardrail or version is `NotFound`.
+    /// callers that guard text of their own (RetrieveAndGenerate's question and answer). With
+    /// `grounding` (the grounding source, the query), a contextual grounding policy scores the
+    /// text against them. An unknown guardrail or version is `NotFound`.
     pub async fn check_text(
         &self,
         identifier: &str,
         version: &str,
         source: &str,
         text: &str,
+        grounding: Option<(&str, &str)>,
     ) -> Result<TextVerdict> {
+        let content = match grounding {
+            None => json!([{"text": {"text": text}}]),
+            Some((grounding_source, query)) => json!([
+                {"text": {"text": text, "qualifiers": ["guard_content"]}},
+                {"text": {"text": grounding_source, "qualifiers": ["grounding_source"]}},
+                {"text": {"text": query, "qualifiers": ["query"]}},
+            ]),
+        };
         let answer = self
             .apply(
                 identifier,
                 version,
-                &json!({"source": source, "content": [{"text": {"text": text}}]}),
+                &json!({"source": source, "content": content}),
             )
             .await?;
         Ok(match verdict(&answer) {

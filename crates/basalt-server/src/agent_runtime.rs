@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_agent::{AgentError, GenerationEvent, GenerationGuard, GuardSource, GuardVerdict};
+use basalt_agent::{
+    AgentError, GenerationEvent, GenerationGuard, Grounding, GuardSource, GuardVerdict,
+};
 use basalt_guardrails::{GuardrailError, Guardrails, TextVerdict};
 use basalt_wire::{AwsError, AwsErrorCode};
 use futures::StreamExt;
@@ -81,14 +83,16 @@ impl GenerationGuard for StoredGuardrails {
         guardrail_version: &str,
         source: GuardSource,
         text: &str,
+        grounding: Option<&Grounding>,
     ) -> Result<GuardVerdict, AgentError> {
+        let grounding = grounding.map(|g| (g.source.as_str(), g.query.as_str()));
         let source = match source {
             GuardSource::Input => "INPUT",
             GuardSource::Output => "OUTPUT",
         };
         let verdict = self
             .0
-            .check_text(guardrail_id, guardrail_version, source, text)
+            .check_text(guardrail_id, guardrail_version, source, text, grounding)
             .await
             .map_err(|e| match e {
                 GuardrailError::Validation(m) => AgentError::Validation(m),
