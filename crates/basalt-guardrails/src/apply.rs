@@ -17,7 +17,7 @@ use crate::content::{self, ContentClassifier, FILTER_TYPES};
 use crate::definition::{compile_custom_regex, Directions, Policies};
 use crate::grounding;
 use crate::pii::{self, Finding};
-use crate::topics::{self, unit, Embedder, TopicIndex};
+use crate::topics::{self, embed_units, Embedder, TopicIndex};
 use crate::words::{WordMatcher, WordSource};
 use crate::{GuardrailError, Result};
 
@@ -581,19 +581,7 @@ impl EmbeddingBatch {
 
     /// One unit vector per added text, in order.
     async fn embed(self, embedder: &dyn Embedder) -> Result<Vec<Vec<f32>>> {
-        let n = self.texts.len();
-        let vectors = embedder.embed(self.texts).await.map_err(|e| {
-            GuardrailError::Embedding(format!(
-                "denied topics and content filters: the embedding model failed: {e}"
-            ))
-        })?;
-        if vectors.len() != n {
-            return Err(GuardrailError::Embedding(format!(
-                "the embedding model returned {} vectors for {n} texts",
-                vectors.len()
-            )));
-        }
-        Ok(vectors.into_iter().map(unit).collect())
+        embed_units(embedder, self.texts, "denied topics and content filters").await
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::topics::{unit, Embedder};
+use crate::topics::{embed_units, Embedder};
 use crate::{GuardrailError, Result};
 
 const HEADS: &str = include_str!("../data/content_filters.json");
@@ -174,7 +174,12 @@ impl ContentClassifier {
 
     /// Fails unless `embedder` is the model the heads were trained on (see the module docs).
     pub async fn check_model(&self, embedder: &dyn Embedder) -> Result<()> {
-        let vectors = embed(embedder, vec![self.model.probe.text.clone()]).await?;
+        let vectors = embed_units(
+            embedder,
+            vec![self.model.probe.text.clone()],
+            "content filters",
+        )
+        .await?;
         let cosine = vectors
             .first()
             .map_or(0.0, |v| dot(v, &self.model.probe.vector));
@@ -194,7 +199,7 @@ impl ContentClassifier {
         if units.is_empty() {
             return Ok([0.0; 6]);
         }
-        let vectors = embed(embedder, units).await?;
+        let vectors = embed_units(embedder, units, "content filters").await?;
         Ok(self.score_vectors(vectors.iter().map(Vec::as_slice)))
     }
 
@@ -258,33 +263,19 @@ impl ContentClassifier {
                 let d = dot(&v, b);
                 v.iter_mut().zip(b).for_each(|(x, y)| *x -= d * y);
             }
-            basis.push(unit(v));
+            basis.push(crate::topics::unit(v));
         }
         let mut v = self.heads[at].weights.clone();
         for b in &basis {
             let d = dot(&v, b);
             v.iter_mut().zip(b).for_each(|(x, y)| *x -= d * y);
         }
-        unit(v)
+        crate::topics::unit(v)
     }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-async fn embed(embedder: &dyn Embedder, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
-    let n = texts.len();
-    let vectors = embedder.embed(texts).await.map_err(|e| {
-        GuardrailError::Embedding(format!("content filters: the embedding model failed: {e}"))
-    })?;
-    if vectors.len() != n {
-        return Err(GuardrailError::Embedding(format!(
-            "content filters: the embedding model returned {} vectors for {n} texts",
-            vectors.len()
-        )));
-    }
-    Ok(vectors.into_iter().map(unit).collect())
 }
 
 /// The text as one unit when it is short, else windows of whole sentences (split after `.`,

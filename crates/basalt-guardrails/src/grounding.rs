@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::apply::TextBlock;
-use crate::topics::{unit, Embedder};
+use crate::topics::{cosine, embed_units, Embedder};
 use crate::{GuardrailError, Result};
 
 /// Sentences of a text to score, at most (the rest of a longer answer is judged in the whole).
@@ -98,7 +98,7 @@ pub async fn grounding_scores(
     texts.push(query.trim().to_string());
     texts.push(answer.trim().to_string());
     texts.extend(answer_sentences.iter().cloned());
-    let vectors = embed(embedder, texts).await?;
+    let vectors = embed_units(embedder, texts, "contextual grounding").await?;
     let (window_vectors, rest) = vectors.split_at(windows.len());
     let (query_vector, answer_vector, sentence_vectors) = (&rest[0], &rest[1], &rest[2..]);
 
@@ -211,26 +211,6 @@ fn relevance_of(f: &GroundingFeatures) -> f32 {
 
 fn logistic(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-async fn embed(embedder: &dyn Embedder, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
-    let n = texts.len();
-    let vectors = embedder.embed(texts).await.map_err(|e| {
-        GuardrailError::Embedding(format!(
-            "contextual grounding: the embedding model failed: {e}"
-        ))
-    })?;
-    if vectors.len() != n {
-        return Err(GuardrailError::Embedding(format!(
-            "contextual grounding: the embedding model returned {} vectors for {n} texts",
-            vectors.len()
-        )));
-    }
-    Ok(vectors.into_iter().map(unit).collect())
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn max_cosine(v: &[f32], set: &[Vec<f32>]) -> f32 {

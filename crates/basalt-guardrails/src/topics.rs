@@ -156,7 +156,7 @@ pub(crate) fn unit(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -202,7 +202,7 @@ impl TopicIndex {
             texts.extend(topic.examples.iter().cloned());
             spans.push(start..texts.len());
         }
-        let vectors = embed(embedder, texts).await?;
+        let vectors = embed_units(embedder, texts, "denied topics").await?;
         let background = &vectors[..background_texts.len()];
         let topics = spans
             .into_iter()
@@ -229,7 +229,7 @@ impl TopicIndex {
         if units.is_empty() || self.topics.is_empty() {
             return Ok(self.score_vectors(std::iter::empty()));
         }
-        let vectors = embed(embedder, units).await?;
+        let vectors = embed_units(embedder, units, "denied topics").await?;
         Ok(self.score_vectors(vectors.iter().map(Vec::as_slice)))
     }
 
@@ -273,14 +273,20 @@ fn max_cosine(v: &[f32], set: &[Vec<f32>]) -> f32 {
     set.iter().map(|r| cosine(v, r)).fold(f32::MIN, f32::max)
 }
 
-async fn embed(embedder: &dyn Embedder, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+/// Unit vectors for `texts`, one each, in order. `policy` names the policy that asked, in the
+/// error a failing (or miscounting) model gives.
+pub(crate) async fn embed_units(
+    embedder: &dyn Embedder,
+    texts: Vec<String>,
+    policy: &str,
+) -> Result<Vec<Vec<f32>>> {
     let n = texts.len();
     let vectors = embedder.embed(texts).await.map_err(|e| {
-        GuardrailError::Embedding(format!("denied topics: the embedding model failed: {e}"))
+        GuardrailError::Embedding(format!("{policy}: the embedding model failed: {e}"))
     })?;
     if vectors.len() != n {
         return Err(GuardrailError::Embedding(format!(
-            "denied topics: the embedding model returned {} vectors for {n} texts",
+            "{policy}: the embedding model returned {} vectors for {n} texts",
             vectors.len()
         )));
     }
