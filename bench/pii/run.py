@@ -13,7 +13,11 @@ basalt runs as a real `basalt serve` (BASALT_BIN, BASALT_MODELS_DIR) behind boto
 default `en_core_web_lg` is not on PyPI). Both are scored the same way, per Bedrock type: a
 detection is right when a gold span of the same type overlaps it.
 
-    python bench/pii/run.py --evaluator-dir DIR [--per-template 5] [--seed 7]
+    python bench/pii/run.py --evaluator-dir DIR [--per-template 5] [--seed 7] [--split dev|test]
+    python bench/pii/run.py --evaluator-dir DIR --split dev --show-misses NAME
+
+`--split dev` keeps the even-numbered templates and identities, `--split test` the odd ones: tune
+on dev (`--show-misses` lists basalt's misses and false detections there), report test.
 
 DIR holds the unpacked presidio-evaluator 0.3.2 wheel (`pip download --no-deps
 presidio-evaluator==0.3.2` then unzip). `bench/pii/run.sh` does all of it.
@@ -96,7 +100,7 @@ def ssn(rng: random.Random) -> str:
     return f"{area:03d}-{rng.randrange(1, 100):02d}-{rng.randrange(1, 10000):04d}"
 
 
-def build_sentences(evaluator: Path, per_template: int, seed: int) -> list[dict]:
+def build_sentences(evaluator: Path, per_template: int, seed: int, split: str = "all") -> list[dict]:
     raw = evaluator / "presidio_evaluator" / "data_generator" / "raw_data"
     # A template's line breaks are written as a literal backslash-n.
     templates = [t.strip().replace("\\n", "\n") for t in (raw / "templates.txt").read_text(
@@ -106,6 +110,14 @@ def build_sentences(evaluator: Path, per_template: int, seed: int) -> list[dict]
     companies = [r[0] for r in csv.reader(open(raw / "companies_and_organizations.csv", encoding="utf-8")) if r][1:]
     nationalities = [r[0] for r in csv.reader(open(raw / "nationalities.csv", encoding="utf-8")) if r][1:]
     licenses = [r[0] for r in csv.reader(open(raw / "us_driver_licenses.csv", encoding="utf-8")) if r][1:]
+    if split != "all":
+        # Held-out split: even-numbered templates and identities are "dev" (what basalt's NAME and
+        # ADDRESS detectors were tuned on since the first run), odd-numbered ones "test" (never
+        # looked at while tuning). Splitting both keeps the test sentences' wording and names new.
+        keep = 0 if split == "dev" else 1
+        templates = [t for i, t in enumerate(templates) if i % 2 == keep]
+        people = [p for i, p in enumerate(people) if i % 2 == keep]
+        us = [p for i, p in enumerate(us) if i % 2 == keep]
     rng = random.Random(seed)
 
     def value(name: str) -> str:
@@ -247,16 +259,36 @@ def score(sentences: list[dict], predictions: list[list[dict]]) -> dict:
     return table
 
 
+def show_misses(sentences: list[dict], predictions: list[list[dict]], kind: str) -> None:
+    overlaps = lambda a, b: a["start"] < b["end"] and b["start"] < a["end"]
+    for s, found in zip(sentences, predictions):
+        text = s["text"]
+        for g in s["gold"]:
+            if g["type"] == kind and not any(p["type"] == kind and overlaps(g, p) for p in found):
+                print(f"MISS {text[g['start']:g['end']]!r}: {text!r}")
+        for p in found:
+            if p["type"] == kind and not any(g["type"] == kind and overlaps(g, p) for g in s["gold"]):
+                print(f"FALSE {text[p['start']:p['end']]!r}: {text!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluator-dir", type=Path, required=True)
     parser.add_argument("--per-template", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--split", choices=["all", "dev", "test"], default="all",
+                        help="dev: even-numbered templates and identities (tuned on); test: the odd ones")
+    parser.add_argument("--show-misses", metavar="TYPE",
+                        help="print basalt's missed and false detections of TYPE, then stop (no Presidio)")
     args = parser.parse_args()
-    sentences = build_sentences(args.evaluator_dir, args.per_template, args.seed)
+    sentences = build_sentences(args.evaluator_dir, args.per_template, args.seed, args.split)
+    if args.show_misses:
+        ours, _ = basalt_predictions(sentences)
+        show_misses(sentences, ours, args.show_misses)
+        return
     ours, ours_s = basalt_predictions(sentences)
     theirs, theirs_s = presidio_predictions(sentences)
-    result = {"sentences": len(sentences), "seed": args.seed,
+    result = {"sentences": len(sentences), "seed": args.seed, "split": args.split,
               "basalt": {"seconds": round(ours_s, 2), "per_type": score(sentences, ours)},
               "presidio": {"seconds": round(theirs_s, 2), "per_type": score(sentences, theirs)}}
     fmt = lambda v: "—" if v is None else f"{v:.2f}"
@@ -267,7 +299,7 @@ def main() -> None:
         presidio_cell = ("not supported" if t not in PRESIDIO.values()
                          else f"{fmt(p['precision'])} / {fmt(p['recall'])} / {fmt(p['f1'])}")
         print(f"| {t} | {b['support']} | {fmt(b['precision'])} / {fmt(b['recall'])} / {fmt(b['f1'])} | {presidio_cell} |")
-    print(f"\n{len(sentences)} sentences: basalt {ours_s:.1f} s over HTTP, Presidio {theirs_s:.1f} s in-process")
+    print(f"\n{len(sentences)} sentences ({args.split}): basalt {ours_s:.1f} s over HTTP, Presidio {theirs_s:.1f} s in-process")
     json.dump(result, sys.stderr, indent=1)
 
 

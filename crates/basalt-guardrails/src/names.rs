@@ -1,11 +1,14 @@
 //! NAME and ADDRESS: entities no single pattern finds.
 //!
-//! Names: capitalised words judged with the 1990 US Census first-name and surname lists
-//! (`data/`) and the words around them. A known first name counts ("Maria called"), and so do
-//! capitalised words after a cue ("my name is", "Dr.", "Dear", "Sincerely,"); a first name that is
-//! also an ordinary word ("Will", "Grace") counts only with a surname after it or a cue before
-//! it; a single first name after "in", "to", "from" or "at" is taken for a place ("flew to
-//! Paris"). Months and weekdays never count.
+//! Names: capitalised words judged with first-name and surname lists (the 1990 US Census lists
+//! and the names of Faker's person providers for every locale, `data/SOURCES.md`) and the words
+//! around them. A known first name counts ("Maria called"), and so do capitalised words after a
+//! cue ("my name is", "Dr.", "Dear", "Sincerely,"); a first name that is also an ordinary word
+//! ("Will", "Grace") counts only with a surname after it or a cue before it; a single first name
+//! after "in", "to", "from" or "at" is taken for a place ("flew to Paris"). Two or three
+//! capitalised words that English does not know (not in Debian's word list), one of them a known
+//! name, count too ("Bohuslav Knotek"), as does a known name opening a line of dialogue
+//! ("Karim: ..."). Months and weekdays never count.
 //!
 //! Addresses: a house number, up to five capitalised or ordinal words and a USPS street suffix
 //! ("1600 Pennsylvania Avenue NW"), with an optional unit, city, state and ZIP code; post-office
@@ -18,7 +21,25 @@ use regex::Regex;
 
 const FIRST_NAMES: &str = include_str!("../data/first_names.txt");
 const SURNAMES: &str = include_str!("../data/surnames.txt");
+const FIRST_NAMES_WORLD: &str = include_str!("../data/first_names_world.txt");
+const SURNAMES_WORLD: &str = include_str!("../data/surnames_world.txt");
 const COMMON_WORD_NAMES: &str = include_str!("../data/first_names_common_words.txt");
+const ENGLISH_WORDS: &str = include_str!("../data/english_words.txt");
+const PLACES: &str = include_str!("../data/places.txt");
+
+/// Words that make the capitalised words before them a street ("Franklin Avenue").
+#[rustfmt::skip]
+const STREET_WORDS: &[&str] = &[
+    "street", "st", "avenue", "ave", "road", "rd", "lane", "ln", "drive", "dr", "way", "boulevard",
+    "blvd", "court", "ct", "place", "pl", "terrace", "circle", "parkway", "highway", "square",
+];
+
+/// Words that end a company's name: a run of unknown words before one is a company, not a person.
+#[rustfmt::skip]
+const COMPANY_WORDS: &[&str] = &[
+    "ltd", "inc", "plc", "llc", "llp", "gmbh", "ag", "sa", "sas", "spa", "srl", "nv", "bv", "ab",
+    "oy", "oyj", "as", "asa", "corp", "co", "kg", "pty", "limited", "group", "holdings",
+];
 
 const NEVER_NAMES: &[&str] = &[
     "january",
@@ -69,6 +90,10 @@ const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam
 
 /// Cues after which a capitalised word is a name if it is a known first name or surname.
 const WEAK_CUES: &[&str] = &[
+    "said",
+    "says",
+    "starring",
+    "featuring",
     "i am",
     "i'm",
     "im",
@@ -92,14 +117,30 @@ struct Lists {
     first: HashSet<&'static str>,
     surnames: HashSet<&'static str>,
     common: HashSet<&'static str>,
+    english: HashSet<&'static str>,
+    places: HashSet<&'static str>,
+}
+
+impl Lists {
+    fn is_name(&self, lower: &str) -> bool {
+        self.first.contains(lower) || self.surnames.contains(lower)
+    }
+
+    /// A capitalised word English does not know: "Knotek", not "Group" or "Will".
+    fn is_unknown_to_english(&self, token: &Token<'_>) -> bool {
+        token.is_capitalised() && !self.english.contains(token.lower().as_str())
+    }
 }
 
 fn lists() -> &'static Lists {
     static LISTS: OnceLock<Lists> = OnceLock::new();
+    let words = |list: &'static str| list.lines().map(str::trim).filter(|w| !w.is_empty());
     LISTS.get_or_init(|| Lists {
-        first: FIRST_NAMES.lines().map(str::trim).collect(),
-        surnames: SURNAMES.lines().map(str::trim).collect(),
-        common: COMMON_WORD_NAMES.lines().map(str::trim).collect(),
+        first: words(FIRST_NAMES).chain(words(FIRST_NAMES_WORLD)).collect(),
+        surnames: words(SURNAMES).chain(words(SURNAMES_WORLD)).collect(),
+        common: words(COMMON_WORD_NAMES).collect(),
+        english: words(ENGLISH_WORDS).collect(),
+        places: words(PLACES).collect(),
     })
 }
 
@@ -120,6 +161,17 @@ impl Token<'_> {
         let mut chars = self.text.chars();
         chars.next().is_some_and(char::is_uppercase) && self.text.chars().any(char::is_lowercase)
     }
+
+    /// "NovoCure", "DiaMedica": a brand, not a name ("McDonald", "O'Brien", "Mary-Jane" are).
+    fn is_camel_case(&self) -> bool {
+        self.text.split(['\'', '’', '-']).any(|part| {
+            let part = ["Mc", "Mac"]
+                .iter()
+                .find_map(|prefix| part.strip_prefix(prefix))
+                .unwrap_or(part);
+            part.chars().skip(1).any(char::is_uppercase)
+        })
+    }
 }
 
 fn tokens(text: &str) -> Vec<Token<'_>> {
@@ -135,28 +187,36 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
         if c.is_alphabetic() || joiner {
             start.get_or_insert(i);
         } else if let Some(s) = start.take() {
-            out.push(Token {
-                text: &text[s..i],
-                start: s,
-                end: i,
-            });
+            out.push(word(text, s, i));
         }
     }
     if let Some(s) = start {
-        out.push(Token {
-            text: &text[s..],
-            start: s,
-            end: text.len(),
-        });
+        out.push(word(text, s, text.len()));
     }
     out
+}
+
+/// The word at `text[start..end]`, without a possessive "'s" ("Katie's" is "Katie").
+fn word(text: &str, start: usize, end: usize) -> Token<'_> {
+    let whole = &text[start..end];
+    let stem = ["'s", "’s"]
+        .iter()
+        .find_map(|s| whole.strip_suffix(s))
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or(whole);
+    Token {
+        text: stem,
+        start,
+        end: start + stem.len(),
+    }
 }
 
 /// Byte ranges of person names in `text`.
 pub(crate) fn names(text: &str) -> Vec<(usize, usize)> {
     let lists = lists();
     let tokens = tokens(text);
-    let mut out = Vec::new();
+    let dialogue = is_dialogue(text, &tokens);
+    let mut out: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let token = &tokens[i];
@@ -180,39 +240,161 @@ pub(crate) fn names(text: &str) -> Vec<(usize, usize)> {
             j += 1;
         }
         let run = &tokens[i..j];
+        let words: Vec<String> = run.iter().map(Token::lower).collect();
+        let first = words[0].as_str();
+        let second = words.get(1).map(String::as_str);
         let before = words_before(text, token.start, 3);
-        let first = run[0].lower();
-        let second = run.get(1).map(Token::lower);
         let strong = STRONG_CUES.iter().any(|cue| ends_with_words(&before, cue));
         let weak = WEAK_CUES.iter().any(|cue| ends_with_words(&before, cue));
-        let known_first = lists.first.contains(first.as_str());
-        let ordinary = lists.common.contains(first.as_str());
-        let surname_next = second
-            .as_deref()
-            .is_some_and(|s| lists.surnames.contains(s));
-        let accepted = if strong || (known_first && surname_next) {
-            Some(run.len())
-        } else if known_first && !ordinary {
-            let place = run.len() == 1
-                && PLACE_PREPOSITIONS
+        let known_first = lists.first.contains(first);
+        let ordinary = lists.common.contains(first) || lists.places.contains(first);
+        let surname_next =
+            second.is_some_and(|s| lists.surnames.contains(s) && !lists.places.contains(s));
+        let after_place_word = PLACE_PREPOSITIONS
+            .iter()
+            .any(|p| ends_with_words(&before, p));
+        // "Franklin Avenue", "Emis Group Plc": a street or a company named after someone.
+        let next = tokens
+            .get(j)
+            .filter(|t| text[run[run.len() - 1].end..t.start] == *" ");
+        let not_a_person = run.iter().chain(next).any(|t| {
+            let word = t.lower();
+            t.text.starts_with(char::is_uppercase)
+                && (COMPANY_WORDS.contains(&word.as_str()) || STREET_WORDS.contains(&word.as_str()))
+        });
+        // "Bohuslav Knotek": words English does not know, one a known name or shaped like one,
+        // or the pair is a line of its own (the head of a signature or a contact card).
+        let unknown_pair = (2..=3).contains(&run.len())
+            && !after_place_word
+            && run
+                .iter()
+                .all(|t| lists.is_unknown_to_english(t) && !t.is_camel_case())
+            && words.iter().all(|w| !lists.places.contains(w.as_str()))
+            && (is_whole_line(text, run)
+                || words
                     .iter()
-                    .any(|p| ends_with_words(&before, p));
-            (!place).then_some(run.len())
-        } else if weak && (known_first || lists.surnames.contains(first.as_str())) {
-            Some(run.len())
+                    .any(|w| lists.is_name(w) || has_surname_ending(w)));
+        let speaker =
+            dialogue && opens_dialogue_line(text, run) && lists.is_unknown_to_english(&run[0]);
+        // Names of an enumeration: "founders: Ruoho, Bašić and Feliciano".
+        let listed = run.len() == 1
+            && (out.last().is_some_and(|&(_, end)| {
+                enumeration_gap(&text[end..token.start]) && lists.is_name(first)
+            }) || in_name_enumeration(text, &tokens, i, lists));
+        let accepted = if strong {
+            true
+        } else if not_a_person {
+            false
+        } else if (known_first && surname_next) || unknown_pair || speaker || listed {
+            true
+        } else if known_first && !ordinary {
+            !(run.len() == 1 && after_place_word)
         } else {
-            None
+            weak && !lists.places.contains(first)
+                && (known_first || lists.surnames.contains(first) || has_surname_ending(first))
         };
-        match accepted {
-            Some(len) => {
-                let last = &run[len - 1];
-                out.push((run[0].start, last.end));
-                i += len;
-            }
-            None => i += 1,
+        if accepted {
+            out.push((run[0].start, run[run.len() - 1].end));
+            i = j;
+        } else {
+            i += 1;
         }
     }
     out
+}
+
+/// ", ", " and ", ", and ", " & ", " or ": what separates the items of an enumeration.
+fn enumeration_gap(gap: &str) -> bool {
+    matches!(gap.trim(), "," | "and" | ", and" | "&" | "or" | ", or")
+}
+
+/// Whether token `at` is one of three or more single capitalised words enumerated ("A, B and
+/// C"), each unknown to English and not a place, at least one a known name or shaped like one.
+fn in_name_enumeration(text: &str, tokens: &[Token<'_>], at: usize, lists: &Lists) -> bool {
+    let item = |t: &Token<'_>| {
+        lists.is_unknown_to_english(t)
+            && !t.is_camel_case()
+            && !lists.places.contains(t.lower().as_str())
+    };
+    // The item after token `k`: after a comma or "&", or after "and"/"or".
+    let next_item = |k: usize| -> Option<usize> {
+        let after = tokens.get(k + 1)?;
+        let gap = text[tokens[k].end..after.start].trim();
+        if gap == "," || gap == "&" {
+            return Some(k + 1);
+        }
+        let conjunction = matches!(after.text, "and" | "or") && (gap.is_empty() || gap == ",");
+        let then = tokens.get(k + 2)?;
+        (conjunction && text[after.end..then.start].trim().is_empty()).then_some(k + 2)
+    };
+    if !item(&tokens[at]) {
+        return false;
+    }
+    // Walk to the first item of the enumeration, then count forward from there.
+    let mut first = at;
+    while let Some(prev) =
+        (first.saturating_sub(2)..first).find(|&k| item(&tokens[k]) && next_item(k) == Some(first))
+    {
+        first = prev;
+    }
+    let mut members = vec![first];
+    while let Some(next) = next_item(members[members.len() - 1]).filter(|&k| item(&tokens[k])) {
+        members.push(next);
+    }
+    members.len() >= 3
+        && members.iter().any(|&k| {
+            let lower = tokens[k].lower();
+            lists.is_name(&lower) || has_surname_ending(&lower)
+        })
+}
+
+/// Whether `run` is all there is on its line.
+fn is_whole_line(text: &str, run: &[Token<'_>]) -> bool {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return false;
+    };
+    let before = text[..first.start].rsplit('\n').next().unwrap_or("");
+    let after = text[last.end..].split('\n').next().unwrap_or("");
+    before.trim().is_empty() && after.trim().is_empty()
+}
+
+/// Surname endings of European and Japanese naming (patronymics, "-ski", "-dóttir", "-moto").
+fn has_surname_ending(lower: &str) -> bool {
+    #[rustfmt::skip]
+    const ENDINGS: &[&str] = &[
+        "ov", "ova", "ev", "eva", "ovich", "evich", "ovna", "evna", "sky", "ski", "ska", "skaya",
+        "skiy", "ić", "ovic", "ović", "enko", "chuk", "shvili", "dze", "yan", "sson", "dottir",
+        "dóttir", "poulos", "akis", "escu", "oglu", "oğlu", "moto", "yama", "mura", "kawa",
+        "shima", "zaki", "saki", "naka", "uchi", "hashi", "gawa",
+    ];
+    lower.chars().count() > 4 && ENDINGS.iter().any(|e| lower.ends_with(e))
+}
+
+/// Two or more lines open with a capitalised word and a colon: a script or chat log, whose
+/// speakers are people ("Tadzio: What a wife.").
+fn is_dialogue(text: &str, tokens: &[Token<'_>]) -> bool {
+    tokens
+        .iter()
+        .filter(|t| t.is_capitalised() && opens_dialogue_line(text, std::slice::from_ref(*t)))
+        .nth(1)
+        .is_some()
+}
+
+/// Whether `run` starts a line and a colon and words follow it: "Karim: What a wife." (not a
+/// form's "E-mail:" with its value on the next line).
+fn opens_dialogue_line(text: &str, run: &[Token<'_>]) -> bool {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return false;
+    };
+    let line_start = text[..first.start]
+        .rsplit('\n')
+        .next()
+        .is_some_and(|before| before.trim().is_empty());
+    let said = text[last.end..]
+        .strip_prefix(':')
+        .and_then(|rest| rest.split('\n').next())
+        .is_some_and(|line| !line.trim().is_empty());
+    line_start && said
 }
 
 /// A single capital letter followed by a full stop ("J." in "John J. Smith").
@@ -316,6 +498,38 @@ mod tests {
     }
 
     #[test]
+    fn names_from_around_the_world() {
+        // Faker's lists: neither is a US Census name.
+        assert_eq!(found("Why is Tiago so impulsive?", names), vec!["Tiago"]);
+        assert_eq!(found("Klaus is from Emis Group Plc", names), vec!["Klaus"]);
+        // Words English does not know, one shaped like a surname.
+        assert_eq!(
+            found("Maybe it's under Lika Pokrovskaya", names),
+            vec!["Lika Pokrovskaya"]
+        );
+        // The possessive is not part of the name.
+        assert_eq!(
+            found("As promised, here's Katie's address.", names),
+            vec!["Katie"]
+        );
+        assert_eq!(
+            found("our 3 founders: Ruoho, Bašić and Feliciano.", names),
+            vec!["Ruoho", "Bašić", "Feliciano"]
+        );
+        assert_eq!(
+            found("Khazani Shishani\nPIMCO Municipal Income Fund\n", names),
+            vec!["Khazani Shishani"]
+        );
+        assert_eq!(
+            found(
+                "Tadzio: What a wife.\nElse: Remember me?\nTadzio: Yes.",
+                names
+            ),
+            vec!["Tadzio", "Tadzio"]
+        );
+    }
+
+    #[test]
     fn capitalised_words_that_are_not_names() {
         for text in [
             "Will it rain in May?",
@@ -323,6 +537,12 @@ mod tests {
             "We flew to Paris last week.",
             "What is your refund policy?",
             "The Product Team shipped Version Two.",
+            "In Germany they sing company songs.",
+            "France was super fun to visit!",
+            "She lives on Maryland Avenue.",
+            "I work for Diamedica Therapeutics Inc.",
+            "We deploy with Kubernetes, Terraform and Ansible.",
+            "Phone:\n555-0100\nE-mail:\nkowalski@example.com\nWebsite:\nexample.com",
         ] {
             assert!(
                 found(text, names).is_empty(),
