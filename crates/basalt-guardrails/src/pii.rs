@@ -82,6 +82,8 @@ struct Detectors {
     aws_secret_key: Regex,
     phones: Vec<Regex>,
     ages: Vec<Regex>,
+    /// Ages said without "years old" ("I just turned 52", "when he was 84."): group 1 is the age.
+    spoken_ages: Vec<Regex>,
     cued: Vec<Cued>,
 }
 
@@ -115,6 +117,11 @@ fn detectors() -> &'static Detectors {
         ages: vec![
             re(r"(?i)\b\d{1,3}(?:[ -](?:years?|yrs?)[ -]old|[ -]year[ -]old|[ -](?:years?|yrs?) of age)\b"),
             re(r"(?i)\b(?:aged?|age is|age:)\s*\d{1,3}\b"),
+        ],
+        spoken_ages: vec![
+            re(r"(?i)\b(\d{1,3})\s?(?:y/o|y\.o\.|yo)(?:\W|$)"),
+            re(r"(?i)\bturn(?:ed|s|ing)?\s+(\d{1,3})\b"),
+            re(r"(?i)\b(?:i|i'm|i’m|im|he|she|they|you)(?:\s+(?:was|is|am|are|were|'s|’s|'re))?\s+(\d{1,3})\b"),
         ],
         cued: cued_detectors(),
     })
@@ -400,7 +407,20 @@ fn ip_addresses(text: &str) -> Vec<(usize, usize)> {
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_alphanumeric() || c == ':');
-        if boundary && candidate.matches(':').count() >= 2 && candidate.parse::<Ipv6Addr>().is_ok()
+        // A bare "::" is the unspecified address to a parser but a slice or a scope operator
+        // in prose ("a[::2]"), never someone's address.
+        let has_digits = candidate.chars().any(|c| c.is_ascii_hexdigit());
+        // "a[::2]" indexes; "http://[::1]:8080" is an address.
+        let mut back = text[..s].chars().rev();
+        let subscript = back.next() == Some('[')
+            && back
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == ']' || c == ')' || c == '_');
+        if boundary
+            && has_digits
+            && !subscript
+            && candidate.matches(':').count() >= 2
+            && candidate.parse::<Ipv6Addr>().is_ok()
         {
             out.push((s, e));
         }
@@ -448,18 +468,75 @@ fn phones(text: &str) -> Vec<(usize, usize)> {
 }
 
 fn ages(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for regex in &detectors().ages {
-        for (s, e) in find(regex, text) {
-            let years = digits(&text[s..e])
-                .iter()
-                .fold(0u32, |acc, &d| acc.saturating_mul(10).saturating_add(d));
-            if years <= 130 && !out.iter().any(|&(a, b)| s < b && a < e) {
-                out.push((s, e));
-            }
+    let detectors = detectors();
+    let spoken = detectors.spoken_ages.iter().flat_map(|regex| {
+        regex
+            .captures_iter(text)
+            .filter_map(|c| c.get(1))
+            .map(|m| (m.start(), m.end()))
+            // "turned 90 degrees", "he is 6 feet", "I was 3rd": a unit or a suffix follows.
+            .filter(|&(_, e)| ends_bare(&text[e..]))
+            .collect::<Vec<_>>()
+    });
+    let candidates = detectors
+        .ages
+        .iter()
+        .flat_map(|regex| find(regex, text))
+        .chain(spoken);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in candidates {
+        let years = digits(&text[s..e])
+            .iter()
+            .fold(0u32, |acc, &d| acc.saturating_mul(10).saturating_add(d));
+        if years <= 130 && !out.iter().any(|&(a, b)| s < b && a < e) {
+            out.push((s, e));
         }
     }
     out
+}
+
+/// Whether the text after a number names no unit: the end, punctuation, or a word that is not
+/// one ("I just turned 52 and ...", not "turned 90 degrees" or "was 84%").
+fn ends_bare(after: &str) -> bool {
+    let mut chars = after.chars();
+    match chars.next() {
+        None => true,
+        Some(c) if c.is_alphanumeric() || c == '%' => false,
+        Some('.' | ',') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
+        Some(' ') => {
+            let word: String = after
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphabetic())
+                .collect::<String>()
+                .to_lowercase();
+            matches!(
+                word.as_str(),
+                "" | "and"
+                    | "but"
+                    | "so"
+                    | "now"
+                    | "then"
+                    | "when"
+                    | "last"
+                    | "this"
+                    | "next"
+                    | "today"
+                    | "yesterday"
+                    | "tomorrow"
+                    | "in"
+                    | "on"
+                    | "i"
+                    | "he"
+                    | "she"
+                    | "we"
+                    | "they"
+                    | "you"
+                    | "y"
+            )
+        }
+        Some(_) => true,
+    }
 }
 
 /// Whether one of `cues` (lower-case) ends within 40 bytes before `start`.
@@ -703,6 +780,7 @@ mod tests {
             "The meeting is at 10:30:00 and costs 4111.",
             "IBAN DE89 3704 0044 0532 0130 01 is wrong.",
             "Commit 3f786850e387550fdab836ed7e6dc881de23001b merged.",
+            "Every other item is a[::2]; the reverse is a[::-1].",
         ] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
@@ -727,6 +805,20 @@ mod tests {
         );
         assert_eq!(kinds("PIN 4821", "PIN"), vec!["4821"]);
         assert_eq!(kinds("I am 42 years old", "AGE"), vec!["42 years old"]);
+        assert_eq!(kinds("My brother just turned 56", "AGE"), vec!["56"]);
+        assert_eq!(kinds("and i'm 72 y/o.", "AGE"), vec!["72"]);
+        assert_eq!(kinds("Written when he was 84.", "AGE"), vec!["84"]);
+        assert_eq!(kinds("I'm 30 and tired", "AGE"), vec!["30"]);
+        for not_an_age in [
+            "Turn 90 degrees left.",
+            "He is 6 feet tall.",
+            "The total was 84.50 today.",
+            "She was 3rd in the race.",
+            "They were 12% over budget.",
+            "I have 2 cats.",
+        ] {
+            assert!(kinds(not_an_age, "AGE").is_empty(), "{not_an_age}");
+        }
         assert_eq!(kinds("username: jdoe_77", "USERNAME"), vec!["jdoe_77"]);
     }
 }
