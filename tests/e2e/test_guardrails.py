@@ -590,6 +590,69 @@ def test_invoke_model_with_the_seed_guardrail(bedrock, bedrock_runtime, policy_g
     assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
 
 
+def tagged(text, suffix="k3y"):
+    return f"<amazon-bedrock-guardrails-guardContent_{suffix}>{text}</amazon-bedrock-guardrails-guardContent_{suffix}>"
+
+
+def invoke_tagged(runtime, guardrail_id, prompt, suffix="k3y", trace="ENABLED"):
+    import json
+
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "temperature": 0,
+            "messages": [{"role": "user", "content": prompt}]}
+    if suffix is not None:
+        body["amazon-bedrock-guardrailConfig"] = {"tagSuffix": suffix}
+    kw = {"guardrailIdentifier": guardrail_id, "guardrailVersion": "DRAFT", "trace": trace} if guardrail_id else {}
+    return json.loads(runtime.invoke_model(modelId=CLAUDE, body=json.dumps(body), **kw)["body"].read())
+
+
+def test_invoke_model_input_tags_select_what_is_checked(bedrock_runtime, policy_guardrail, server_alive):
+    # Bedrock's example: trusted context outside the tags, the user's question inside.
+    context = "Account notes for the agent: customer SSN 123-45-6789, 10,543 objects in the bucket.\n"
+    question = "How many objects do I have in my S3 bucket?"
+    passed = invoke_tagged(bedrock_runtime, policy_guardrail, context + "Question: " + tagged(question))
+    assert passed["content"][0]["text"] != BLOCKED_IN
+    assessment = passed["amazon-bedrock-trace"]["guardrail"]["inputAssessment"][policy_guardrail]
+    assert "sensitiveInformationPolicy" not in assessment, assessment
+    # The model reads the prompt without the tags: as many input tokens as the untagged prompt.
+    plain = invoke_tagged(bedrock_runtime, None, context + "Question: " + question, suffix=None)
+    assert passed["usage"]["input_tokens"] == plain["usage"]["input_tokens"]
+
+    # What is tagged is checked, wherever it sits; several tagged parts are all checked.
+    blocked = invoke_tagged(bedrock_runtime, policy_guardrail,
+                            "Be brief. " + tagged("What's the weather?") + " and " + tagged("my SSN is 123-45-6789"))
+    assert blocked["content"][0]["text"] == BLOCKED_IN
+    assert blocked["amazon-bedrock-guardrailAction"] == "INTERVENED"
+
+    # An anonymized tagged part reaches the model masked.
+    masked = invoke_tagged(bedrock_runtime, policy_guardrail, "Reply to " + tagged("mail me at jane@example.com"))
+    pii = masked["amazon-bedrock-trace"]["guardrail"]["inputAssessment"][policy_guardrail]
+    assert pii["sensitiveInformationPolicy"]["piiEntities"][0]["action"] == "ANONYMIZED"
+    assert masked["amazon-bedrock-guardrailAction"] == "INTERVENED"
+
+    # Tags with another suffix are plain text, and a prompt with no tags is checked whole.
+    for prompt in [context + tagged(question, suffix="other"), context + question]:
+        assert invoke_tagged(bedrock_runtime, policy_guardrail, prompt)["content"][0]["text"] == BLOCKED_IN
+
+    # The stream reads the tags the same way.
+    chunks = invoke_stream_chunks(bedrock_runtime, policy_guardrail, "Hi " + tagged("SSN 123-45-6789", "s7"),
+                                  body_extra={"amazon-bedrock-guardrailConfig": {"tagSuffix": "s7"}})
+    assert chunk_text(chunks) == BLOCKED_IN
+
+
+def test_invoke_model_malformed_input_tags_are_refused(bedrock_runtime, policy_guardrail, server_alive):
+    open_tag = "<amazon-bedrock-guardrails-guardContent_k3y>"
+    for prompt in [open_tag + "never closed", tagged(open_tag + "nested</amazon-bedrock-guardrails-guardContent_k3y>")]:
+        with pytest.raises(ClientError) as e:
+            invoke_tagged(bedrock_runtime, policy_guardrail, prompt)
+        assert error_code(e) == "ValidationException"
+        assert "input tags" in e.value.response["Error"]["Message"]
+    for suffix in ["", "x>y", "a" * 65]:
+        with pytest.raises(ClientError) as e:
+            invoke_tagged(bedrock_runtime, policy_guardrail, tagged("hi"), suffix=suffix)
+        assert error_code(e) == "ValidationException"
+        assert "tagSuffix" in e.value.response["Error"]["Message"]
+
+
 # --- content filters ------------------------------------------------------------------------------
 
 
@@ -869,7 +932,7 @@ def test_invoke_model_with_response_stream_and_a_guardrail(bedrock_runtime, stre
     assert BLOCKED_OUT not in chunk_text(chunks) and chunk_text(chunks)
     assert chunks[-1]["amazon-bedrock-guardrailAction"] == "NONE"
 
-    for bad in [{"streamProcessingMode": "async"}, {"tagSuffix": "abc"}]:
+    for bad in [{"streamProcessingMode": "async"}, {"tagSuffix": "a b"}]:
         with pytest.raises(ClientError) as e:
             invoke_stream_chunks(bedrock_runtime, stream_guardrail, "hi",
                                  body_extra={"amazon-bedrock-guardrailConfig": bad})

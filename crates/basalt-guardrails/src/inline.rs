@@ -2,7 +2,8 @@
 //! `X-Amzn-Bedrock-GuardrailIdentifier` / `-GuardrailVersion` / `-Trace` headers.
 //!
 //! The input is checked first (source INPUT): when `guardContent` blocks are present only they
-//! are, else every text block of `messages`. A BLOCK answers the blocked-input message without
+//! are, when an InvokeModel prompt has input tags (`tagSuffix`) only the tagged parts are
+//! (`input_tags`), else every text block of `messages`. A BLOCK answers the blocked-input message without
 //! calling the model (stop reason `guardrail_intervened`, no tokens); an ANONYMIZE sends the
 //! masked text to the model. The model's text answer is then checked (source OUTPUT): a BLOCK
 //! replaces it with the blocked-output message, an ANONYMIZE with the masked text, both with stop
@@ -25,6 +26,7 @@ use basalt_types::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::input_tags::{self, Piece};
 use crate::service::Guardrails;
 use crate::streaming::StreamMode;
 use crate::{GuardrailError, Result};
@@ -47,6 +49,9 @@ pub struct InlineGuardrail {
     pub(crate) trace: Trace,
     /// How a streamed answer is checked; `sync` unless the call asks otherwise.
     pub(crate) mode: StreamMode,
+    /// InvokeModel's `tagSuffix`: when the prompt holds input tags with it, only the tagged
+    /// parts are checked (see `input_tags`).
+    tag_suffix: Option<String>,
 }
 
 impl InlineGuardrail {
@@ -86,6 +91,7 @@ impl InlineGuardrail {
             version: member("guardrailVersion")?.to_string(),
             trace,
             mode,
+            tag_suffix: None,
         })
     }
 
@@ -116,14 +122,14 @@ impl InlineGuardrail {
             version: version.to_string(),
             trace,
             mode: StreamMode::Sync,
+            tag_suffix: None,
         }))
     }
 
     /// Reads and removes the body's `amazon-bedrock-guardrailConfig` (the model's own format
-    /// knows nothing of it): `streamProcessingMode` SYNCHRONOUS (the default) or ASYNCHRONOUS.
-    /// `tagSuffix` marks input tags, which basalt does not read, so it is refused rather than
-    /// leaving the tags in the prompt unread. The body comes back as it was when it has no
-    /// such member.
+    /// knows nothing of it): `streamProcessingMode` SYNCHRONOUS (the default) or ASYNCHRONOUS,
+    /// and `tagSuffix`, the suffix of the prompt's input tags. The body comes back as it was
+    /// when it has no such member.
     pub fn take_body_config(&mut self, body: &[u8]) -> Result<Vec<u8>> {
         let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
             // Not a JSON object: the model's format reports that in its own words.
@@ -146,9 +152,13 @@ impl InlineGuardrail {
                         "{BODY_CONFIG}.streamProcessingMode must be SYNCHRONOUS or ASYNCHRONOUS."
                     )))
                 }
+                ("tagSuffix", Some(suffix)) => {
+                    input_tags::validate_suffix(suffix)?;
+                    self.tag_suffix = Some(suffix.to_string());
+                }
                 ("tagSuffix", _) => {
                     return Err(GuardrailError::Validation(format!(
-                        "{BODY_CONFIG}.tagSuffix: basalt does not read input tags; send the call without tags and the whole input is checked."
+                        "{BODY_CONFIG}.tagSuffix must be a string."
                     )))
                 }
                 (other, _) => {
@@ -305,6 +315,12 @@ impl Guardrails {
         parts: &mut TraceParts,
     ) -> Result<InputVerdict> {
         request.guardrail_config = None;
+        if let Some(suffix) = guard.tag_suffix.as_deref() {
+            let tagged = tagged_texts(&request, suffix)?;
+            if !tagged.is_empty() {
+                return self.check_tagged_input(guard, request, tagged, parts).await;
+            }
+        }
         let (places, texts, qualifiers) = input_texts(&request);
         let masked = if texts.is_empty() {
             // Nothing to check, but the guardrail must exist.
@@ -333,12 +349,40 @@ impl Guardrails {
                     qualifiers: qualifiers[k].clone(),
                 });
             }
-            match *place {
-                Place::Message(i, j) => {
-                    request.messages[i].content[j] = ContentBlock::Text(replacement)
-                }
-                Place::System(i) => request.system[i] = SystemContentBlock::Text(replacement),
-            }
+            set_text(&mut request, *place, replacement);
+        }
+        Ok(InputVerdict::Proceed {
+            request: Box::new(request),
+        })
+    }
+
+    /// The input check when the prompt has input tags: only the tagged parts are checked, and
+    /// the model reads the prompt without its tags, the tagged parts masked if they were.
+    async fn check_tagged_input(
+        &self,
+        guard: &InlineGuardrail,
+        mut request: ConverseRequest,
+        tagged: Vec<(Place, Vec<Piece>)>,
+        parts: &mut TraceParts,
+    ) -> Result<InputVerdict> {
+        let texts: Vec<String> = tagged
+            .iter()
+            .flat_map(|(_, pieces)| pieces)
+            .filter_map(|piece| match piece {
+                Piece::Tagged(text) => Some(text.clone()),
+                Piece::Plain(_) => None,
+            })
+            .collect();
+        let answer = self.apply_texts(guard, "INPUT", &texts, &[]).await?;
+        parts.input = Some(answer["assessments"][0].clone());
+        let checked = match verdict(&answer) {
+            Verdict::Blocked(message) => return Ok(InputVerdict::Blocked { message }),
+            Verdict::Masked(masked) => masked,
+            Verdict::Pass => texts,
+        };
+        let mut checked = checked.iter().map(String::as_str);
+        for (place, pieces) in &tagged {
+            set_text(&mut request, *place, input_tags::join(pieces, &mut checked));
         }
         Ok(InputVerdict::Proceed {
             request: Box::new(request),
@@ -595,6 +639,47 @@ fn input_texts(request: &ConverseRequest) -> (Vec<Place>, Vec<String>, Vec<Vec<S
     (places, texts, qualifiers)
 }
 
+/// The system and message text blocks that hold input tags with `suffix`, cut at the tags.
+fn tagged_texts(request: &ConverseRequest, suffix: &str) -> Result<Vec<(Place, Vec<Piece>)>> {
+    let system = request
+        .system
+        .iter()
+        .enumerate()
+        .filter_map(|(i, block)| match block {
+            SystemContentBlock::Text(text) => Some((Place::System(i), text)),
+            _ => None,
+        });
+    let messages = request
+        .messages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, message)| {
+            message
+                .content
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, block)| match block {
+                    ContentBlock::Text(text) => Some((Place::Message(i, j), text)),
+                    _ => None,
+                })
+        });
+    let mut tagged = Vec::new();
+    for (place, text) in system.chain(messages) {
+        if let Some(pieces) = input_tags::split(text, suffix)? {
+            tagged.push((place, pieces));
+        }
+    }
+    Ok(tagged)
+}
+
+/// Puts `text` in the request as the text block at `place`.
+fn set_text(request: &mut ConverseRequest, place: Place, text: String) {
+    match place {
+        Place::Message(i, j) => request.messages[i].content[j] = ContentBlock::Text(text),
+        Place::System(i) => request.system[i] = SystemContentBlock::Text(text),
+    }
+}
+
 pub(crate) fn blocked_output(message: String, started: Instant) -> ConverseOutput {
     ConverseOutput {
         message: Message {
@@ -696,9 +781,13 @@ mod tests {
             json!({"prompt": "hi"})
         );
         assert_eq!(g.mode, StreamMode::Async);
+        let body = json!({"prompt": "hi", "amazon-bedrock-guardrailConfig": {"tagSuffix": "xyz"}});
+        g.take_body_config(body.to_string().as_bytes()).unwrap();
+        assert_eq!(g.tag_suffix.as_deref(), Some("xyz"));
         for bad in [
             json!({"amazon-bedrock-guardrailConfig": {"streamProcessingMode": "async"}}),
-            json!({"amazon-bedrock-guardrailConfig": {"tagSuffix": "xyz"}}),
+            json!({"amazon-bedrock-guardrailConfig": {"tagSuffix": "x y"}}),
+            json!({"amazon-bedrock-guardrailConfig": {"tagSuffix": 7}}),
             json!({"amazon-bedrock-guardrailConfig": "SYNCHRONOUS"}),
         ] {
             let err = g.take_body_config(bad.to_string().as_bytes()).unwrap_err();

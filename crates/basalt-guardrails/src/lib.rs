@@ -28,6 +28,7 @@ mod content;
 mod definition;
 mod grounding;
 mod inline;
+mod input_tags;
 mod names;
 mod pii;
 mod service;
