@@ -5,8 +5,9 @@
 //! process and renders it. Request latency is time to the response head: for streams, the time
 //! to the first byte.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -26,6 +27,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets. The recorder keeps every sample
+/// until then, so without this a server nobody scrapes would grow by ~24 bytes per request.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Installs the process-wide recorder on first use. `None` when another recorder was installed
 /// first (an embedding application's own): metrics then go there.
 fn handle() -> Option<&'static PrometheusHandle> {
@@ -37,7 +42,10 @@ fn handle() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             match metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
+                Ok(()) => {
+                    spawn_upkeep(handle.clone());
+                    Some(handle)
+                }
                 Err(_) => {
                     tracing::warn!("another metrics recorder is installed; /metrics stays empty");
                     None
@@ -45,6 +53,19 @@ fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// A plain thread rather than a task: the recorder may be installed before any runtime runs.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the metrics upkeep thread; histograms are folded only when /metrics is read");
+    }
 }
 
 /// Makes sure the recorder exists before the first request records anything.
@@ -74,12 +95,40 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<Operation>()
         .map_or(route, |o| o.0);
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("basalt_requests_total", "operation" => operation, "status" => status)
-        .increment(1);
-    metrics::histogram!("basalt_request_duration_seconds", "operation" => operation)
-        .record(started.elapsed().as_secs_f64());
+    let handles = RequestMetrics::of(operation, response.status().as_u16());
+    handles.count.increment(1);
+    handles.duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The counter and histogram of one (operation, status), registered on first use: building a
+/// labelled key and looking it up in the registry per request is a gateway's hot path.
+struct RequestMetrics {
+    count: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RequestMetrics {
+    fn of(operation: &'static str, status: u16) -> &'static RequestMetrics {
+        type Registered = HashMap<(&'static str, u16), &'static RequestMetrics>;
+        static ALL: OnceLock<RwLock<Registered>> = OnceLock::new();
+        let all = ALL.get_or_init(Default::default);
+        if let Some(handles) = all
+            .read()
+            .ok()
+            .and_then(|m| m.get(&(operation, status)).copied())
+        {
+            return handles;
+        }
+        let mut all = all.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Leaked once per pair: operations and statuses are both small fixed sets.
+        all.entry((operation, status)).or_insert_with(|| {
+            Box::leak(Box::new(RequestMetrics {
+                count: metrics::counter!("basalt_requests_total", "operation" => operation, "status" => status.to_string()),
+                duration: metrics::histogram!("basalt_request_duration_seconds", "operation" => operation),
+            }))
+        })
+    }
 }
 
 /// A label for the request's path from a fixed set, so label cardinality stays bounded.

@@ -1,6 +1,7 @@
 //! OpenAI-compatible servers (vLLM, llama.cpp server, Ollama, TGI, OpenAI): Converse mapped to
 //! `POST {base_url}/chat/completions` (streamed as SSE) and embeddings to `POST {base_url}/embeddings`.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use basalt_types::{
     SystemContentBlock, TokenUsage, ToolResultBlock, ToolUseBlock,
 };
 use futures::Stream;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{sse, RemoteConfig, Reporter, Upstream};
@@ -33,7 +35,7 @@ impl OpenAiChatProvider {
         })
     }
 
-    async fn post(&self, body: &Value, whole: bool) -> Result<super::Answer, ModelError> {
+    async fn post(&self, body: &ChatBody<'_>, whole: bool) -> Result<super::Answer, ModelError> {
         self.upstream
             .post_json("/chat/completions", body, whole, bearer)
             .await
@@ -74,7 +76,7 @@ impl ChatProvider for OpenAiChatProvider {
         let started = Instant::now();
         let body = chat_body(&self.config.model, &request, false)?;
         let answer = self.post(&body, true).await?;
-        let completion = self.upstream.json(answer).await?;
+        let completion = self.upstream.bytes(answer).await?;
         let mut output = completion_output(&completion, &self.upstream.reporter())?;
         output.metrics.latency_ms = started.elapsed().as_millis() as u64;
         Ok(output)
@@ -87,12 +89,79 @@ pub(crate) fn remote_cannot_count(served: &str) -> ModelError {
     ))
 }
 
+/// A `chat/completions` request as basalt sends it, serialized straight from the Converse
+/// request it borrows from (no JSON tree: this is a gateway's hot path).
+#[derive(Debug, Serialize)]
+pub(crate) struct ChatBody<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    /// Model-specific knobs (repetition_penalty, min_p, ...) the members above do not name.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    /// `None` is `content: null`, for an assistant turn that only calls tools.
+    content: Option<MessageContent<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum MessageContent<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Value>),
+}
+
+impl<'a> ChatMessage<'a> {
+    fn new(role: &'static str, content: Option<MessageContent<'a>>) -> Self {
+        ChatMessage {
+            role,
+            content,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
 /// The chat-completions body for a Converse request.
-pub(crate) fn chat_body(
-    model: &str,
-    request: &ConverseRequest,
+pub(crate) fn chat_body<'a>(
+    model: &'a str,
+    request: &'a ConverseRequest,
     stream: bool,
-) -> Result<Value, ModelError> {
+) -> Result<ChatBody<'a>, ModelError> {
     let mut messages = Vec::new();
     let system: Vec<&str> = request
         .system
@@ -100,7 +169,14 @@ pub(crate) fn chat_body(
         .filter_map(SystemContentBlock::as_text)
         .collect();
     if !system.is_empty() {
-        messages.push(json!({"role": "system", "content": system.join("\n")}));
+        let system = match system.as_slice() {
+            [only] => Cow::Borrowed(*only),
+            _ => Cow::Owned(system.join("\n")),
+        };
+        messages.push(ChatMessage::new(
+            "system",
+            Some(MessageContent::Text(system)),
+        ));
     }
     for (index, message) in request.messages.iter().enumerate() {
         match message.role {
@@ -108,22 +184,25 @@ pub(crate) fn chat_body(
             Role::Assistant => messages.push(assistant_message(message, index)?),
         }
     }
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert("messages".into(), Value::Array(messages));
     let inference = &request.inference_config;
-    if let Some(max_tokens) = inference.max_tokens {
-        body.insert("max_tokens".into(), json!(max_tokens));
-    }
-    if let Some(t) = inference.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = inference.top_p {
-        body.insert("top_p".into(), json!(p));
-    }
-    if !inference.stop_sequences.is_empty() {
-        body.insert("stop".into(), json!(inference.stop_sequences));
-    }
+    let mut body = ChatBody {
+        model,
+        messages,
+        max_tokens: inference.max_tokens,
+        temperature: inference.temperature,
+        top_p: inference.top_p,
+        stop: &inference.stop_sequences,
+        tools: None,
+        tool_choice: None,
+        parallel_tool_calls: None,
+        response_format: None,
+        top_k: inference.top_k.map(|k| json!(k)),
+        stream: stream.then_some(true),
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+        extra: Map::new(),
+    };
     if let Some(plan) = tools::ToolPlan::from_request(request)? {
         let functions: Vec<Value> = plan
             .tools
@@ -136,52 +215,84 @@ pub(crate) fn chat_body(
                 json!({"type": "function", "function": function})
             })
             .collect();
-        body.insert("tools".into(), Value::Array(functions));
-        let choice = match &plan.choice {
+        body.tools = Some(functions);
+        body.tool_choice = Some(match &plan.choice {
             tools::ToolChoice::Auto => json!("auto"),
             tools::ToolChoice::Any => json!("required"),
             tools::ToolChoice::Tool(name) => {
                 json!({"type": "function", "function": {"name": name}})
             }
-        };
-        body.insert("tool_choice".into(), choice);
+        });
         if request.disable_parallel_tool_use {
-            body.insert("parallel_tool_calls".into(), json!(false));
+            body.parallel_tool_calls = Some(false);
         }
     }
     if let Some(schema) = tools::output_schema(request)? {
-        body.insert(
-            "response_format".into(),
+        body.response_format = Some(
             json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": true}}),
         );
     }
-    // Model-specific knobs (top_k, repetition_penalty, ...) go through as the server's own fields.
+    // Model-specific knobs (top_k, repetition_penalty, ...) go through as the server's own
+    // fields, except where the Converse request already set that member; its own top_k wins.
     if let Some(Value::Object(extra)) = &request.additional_model_request_fields {
+        if let Some(top_k) = extra.get("top_k") {
+            body.top_k = Some(top_k.clone());
+        }
         for (key, value) in extra {
-            body.entry(key.clone()).or_insert_with(|| value.clone());
+            if !body.sets(key) {
+                body.extra.insert(key.clone(), value.clone());
+            }
         }
     }
-    if let Some(top_k) = inference.top_k {
-        body.entry("top_k").or_insert_with(|| json!(top_k));
+    Ok(body)
+}
+
+impl ChatBody<'_> {
+    /// Whether one of the named members will be written under `key`.
+    fn sets(&self, key: &str) -> bool {
+        match key {
+            "model" | "messages" => true,
+            "max_tokens" => self.max_tokens.is_some(),
+            "temperature" => self.temperature.is_some(),
+            "top_p" => self.top_p.is_some(),
+            "stop" => !self.stop.is_empty(),
+            "tools" => self.tools.is_some(),
+            "tool_choice" => self.tool_choice.is_some(),
+            "parallel_tool_calls" => self.parallel_tool_calls.is_some(),
+            "response_format" => self.response_format.is_some(),
+            "top_k" => self.top_k.is_some(),
+            "stream" => self.stream.is_some(),
+            "stream_options" => self.stream_options.is_some(),
+            _ => false,
+        }
     }
-    if stream {
-        body.insert("stream".into(), json!(true));
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    Ok(Value::Object(body))
 }
 
 /// A Converse user turn: its tool results become `tool` messages (which must directly follow the
 /// assistant's calls), the rest one `user` message.
-fn user_messages(message: &Message, index: usize, out: &mut Vec<Value>) -> Result<(), ModelError> {
+fn user_messages<'a>(
+    message: &'a Message,
+    index: usize,
+    out: &mut Vec<ChatMessage<'a>>,
+) -> Result<(), ModelError> {
+    // The common turn, one text block, goes as a plain string without copying it.
+    if let [ContentBlock::Text(text)] = message.content.as_slice() {
+        out.push(ChatMessage::new(
+            "user",
+            Some(MessageContent::Text(Cow::Borrowed(text))),
+        ));
+        return Ok(());
+    }
     let mut parts = Vec::new();
     for (j, block) in message.content.iter().enumerate() {
         match block {
-            ContentBlock::ToolResult(result) => out.push(json!({
-                "role": "tool",
-                "tool_call_id": result.tool_use_id,
-                "content": tool_result_text(result),
-            })),
+            ContentBlock::ToolResult(result) => out.push(ChatMessage {
+                tool_call_id: Some(&result.tool_use_id),
+                ..ChatMessage::new(
+                    "tool",
+                    Some(MessageContent::Text(Cow::Owned(tool_result_text(result)))),
+                )
+            }),
             ContentBlock::Text(text) => parts.push(json!({"type": "text", "text": text})),
             ContentBlock::Image(image) => parts.push(image_part(image, index, j)?),
             ContentBlock::Document(document) => parts.push(
@@ -191,17 +302,18 @@ fn user_messages(message: &Message, index: usize, out: &mut Vec<Value>) -> Resul
             other => return Err(unsupported(other, index, j)),
         }
     }
-    match parts.as_slice() {
-        [] => {}
+    let content = match parts.as_slice() {
+        [] => return Ok(()),
         [only] if only.get("type") == Some(&json!("text")) => {
-            out.push(json!({"role": "user", "content": only["text"]}))
+            MessageContent::Text(Cow::Owned(only["text"].as_str().unwrap_or("").to_string()))
         }
-        _ => out.push(json!({"role": "user", "content": parts})),
-    }
+        _ => MessageContent::Parts(parts),
+    };
+    out.push(ChatMessage::new("user", Some(content)));
     Ok(())
 }
 
-fn assistant_message(message: &Message, index: usize) -> Result<Value, ModelError> {
+fn assistant_message(message: &Message, index: usize) -> Result<ChatMessage<'_>, ModelError> {
     let mut text = String::new();
     let mut calls = Vec::new();
     for (j, block) in message.content.iter().enumerate() {
@@ -216,11 +328,12 @@ fn assistant_message(message: &Message, index: usize) -> Result<Value, ModelErro
             other => return Err(unsupported(other, index, j)),
         }
     }
-    let mut out = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
-    if !calls.is_empty() {
-        out["tool_calls"] = Value::Array(calls);
-    }
-    Ok(out)
+    let content =
+        (calls.is_empty() || !text.is_empty()).then_some(MessageContent::Text(Cow::Owned(text)));
+    Ok(ChatMessage {
+        tool_calls: calls,
+        ..ChatMessage::new("assistant", content)
+    })
 }
 
 /// A tool result's content as the text an OpenAI `tool` message carries.
@@ -280,43 +393,82 @@ fn usage(value: Option<&Value>) -> TokenUsage {
     TokenUsage::new(count("prompt_tokens"), count("completion_tokens"))
 }
 
+/// The members of a `chat.completion` basalt reads, deserialized in one pass (no JSON tree:
+/// this is a gateway's hot path); everything else is skipped unread.
+#[derive(Deserialize)]
+struct ChatCompletion {
+    #[serde(default)]
+    choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    usage: Option<CompletionUsage>,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    #[serde(default)]
+    message: Option<CompletionMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompletionMessage {
+    /// A string, or null beside tool calls; anything else carries no text basalt can use.
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    tool_calls: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+struct CompletionUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
 /// A whole `chat.completion` as a Converse answer.
 pub(crate) fn completion_output(
-    completion: &Value,
+    completion: &[u8],
     reporter: &Reporter,
 ) -> Result<ConverseOutput, ModelError> {
+    let completion: ChatCompletion = serde_json::from_slice(completion)
+        .map_err(|e| reporter.bad_answer(format!("not a chat completion ({e})")))?;
     let choice = completion
-        .pointer("/choices/0")
+        .choices
+        .into_iter()
+        .next()
         .ok_or_else(|| reporter.bad_answer("no choices in the completion"))?;
     let message = choice
-        .get("message")
+        .message
         .ok_or_else(|| reporter.bad_answer("no message in the completion"))?;
     let mut content = Vec::new();
-    if let Some(text) = message.get("content").and_then(Value::as_str) {
+    if let Some(Value::String(text)) = message.content {
         if !text.is_empty() {
-            content.push(ContentBlock::Text(text.to_string()));
+            content.push(ContentBlock::Text(text));
         }
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for call in message.tool_calls.iter().flatten() {
         content.push(ContentBlock::ToolUse(tool_use(call, reporter)?));
     }
     if content.is_empty() {
         content.push(ContentBlock::Text(String::new()));
     }
-    let finish = choice.get("finish_reason").and_then(Value::as_str);
+    let usage = completion.usage.map_or_else(TokenUsage::default, |u| {
+        TokenUsage::new(
+            u.prompt_tokens.unwrap_or(0) as u32,
+            u.completion_tokens.unwrap_or(0) as u32,
+        )
+    });
     Ok(ConverseOutput {
         message: Message {
             role: Role::Assistant,
             content,
         },
-        stop_reason: stop_reason(finish),
+        stop_reason: stop_reason(choice.finish_reason.as_deref()),
         stop_sequence: None,
-        usage: usage(completion.get("usage")),
+        usage,
         metrics: Metrics::default(),
     })
 }
@@ -628,7 +780,7 @@ mod tests {
 
     #[test]
     fn converse_maps_to_chat_completions() {
-        let body = chat_body("served-model", &conversation(), true).unwrap();
+        let body = json!(chat_body("served-model", &conversation(), true).unwrap());
         assert_eq!(body["model"], "served-model");
         assert_eq!(
             body["messages"],
@@ -655,7 +807,7 @@ mod tests {
         let completion = json!({"choices": [{"message": {"content": null, "tool_calls": [
             {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
             "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 12, "completion_tokens": 7}});
-        let output = completion_output(&completion, &reporter()).unwrap();
+        let output = completion_output(completion.to_string().as_bytes(), &reporter()).unwrap();
         assert_eq!(output.stop_reason, StopReason::ToolUse);
         assert_eq!(output.usage, TokenUsage::new(12, 7));
         let ContentBlock::ToolUse(call) = &output.message.content[0] else {
@@ -668,7 +820,7 @@ mod tests {
 
         let broken = json!({"choices": [{"message": {"tool_calls": [
             {"id": "c", "function": {"name": "f", "arguments": "{\"city\": "}}]}}]});
-        let err = completion_output(&broken, &reporter()).unwrap_err();
+        let err = completion_output(broken.to_string().as_bytes(), &reporter()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -679,7 +831,9 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert!(completion_output(&json!({"choices": []}), &reporter()).is_err());
+        assert!(
+            completion_output(json!({"choices": []}).to_string().as_bytes(), &reporter()).is_err()
+        );
     }
 
     fn sse_of(

@@ -7,7 +7,7 @@ use basalt_types::{
     ContentBlock, ConverseOutput, ConverseRequest, InferenceConfig, Message, Role, StopReason,
     StreamEvent, SystemContentBlock, TokenUsage, ToolResultBlock, ToolUseBlock,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::OpenAiError;
@@ -102,6 +102,11 @@ impl ChatRequest {
     /// Reads a request body, with OpenAI's messages for bodies that are not JSON or lack
     /// `model` / `messages`.
     pub fn parse(body: &[u8]) -> Result<Self, OpenAiError> {
+        // One pass for a well-formed request; the slower look below only words the error.
+        match serde_json::from_slice::<ChatRequest>(body) {
+            Ok(request) if !request.model.is_empty() => return Ok(request),
+            _ => {}
+        }
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             OpenAiError::invalid(format!(
                 "We could not parse the JSON body of your request: {e}. The OpenAI API expects a JSON payload."
@@ -552,11 +557,7 @@ pub fn finish_reason(stop: StopReason) -> &'static str {
 }
 
 fn usage(usage: &TokenUsage) -> Value {
-    json!({
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-    })
+    json!(Usage::of(usage))
 }
 
 /// Who answers, and when: the members every completion and chunk repeat.
@@ -577,42 +578,107 @@ impl Completion {
     }
 
     /// A finished answer as a `chat.completion`.
-    pub fn body(&self, output: &ConverseOutput) -> Value {
+    pub fn body<'a>(&'a self, output: &'a ConverseOutput) -> ChatCompletion<'a> {
         let text = output.text();
-        let tool_calls: Vec<Value> = output
+        let tool_calls: Vec<ToolCallOut<'a>> = output
             .message
             .content
             .iter()
             .filter_map(|block| match block {
-                ContentBlock::ToolUse(call) => Some(json!({
-                    "id": call.tool_use_id,
-                    "type": "function",
-                    "function": { "name": call.name, "arguments": call.input.to_string() },
-                })),
+                ContentBlock::ToolUse(call) => Some(ToolCallOut {
+                    id: &call.tool_use_id,
+                    kind: "function",
+                    function: FunctionOut {
+                        name: &call.name,
+                        arguments: call.input.to_string(),
+                    },
+                }),
                 _ => None,
             })
             .collect();
-        let mut message = json!({ "role": "assistant", "content": text, "refusal": null });
-        if !tool_calls.is_empty() {
-            if text.is_empty() {
-                message["content"] = Value::Null;
-            }
-            message["tool_calls"] = Value::Array(tool_calls);
-        }
-        json!({
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "finish_reason": finish_reason(output.stop_reason),
-                "logprobs": null,
+        // OpenAI sends `content: null` beside tool calls when the model said nothing else.
+        let content = (tool_calls.is_empty() || !text.is_empty()).then_some(text);
+        ChatCompletion {
+            id: &self.id,
+            object: "chat.completion",
+            created: self.created,
+            model: &self.model,
+            choices: [CompletionChoice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content,
+                    refusal: None,
+                    tool_calls,
+                },
+                finish_reason: finish_reason(output.stop_reason),
+                logprobs: None,
             }],
-            "usage": usage(&output.usage),
-            "system_fingerprint": null,
-        })
+            usage: Usage::of(&output.usage),
+            system_fingerprint: None,
+        }
+    }
+}
+
+/// A `chat.completion` as OpenAI writes it; serialized straight from the answer, with no
+/// intermediate JSON tree (this is a gateway's hot path).
+#[derive(Debug, Serialize)]
+pub struct ChatCompletion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [CompletionChoice<'a>; 1],
+    usage: Usage,
+    /// Always `null`, as in OpenAI's answers.
+    system_fingerprint: Option<()>,
+}
+
+#[derive(Debug, Serialize)]
+struct CompletionChoice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    finish_reason: &'static str,
+    logprobs: Option<()>,
+}
+
+#[derive(Debug, Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: Option<String>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ToolCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct FunctionOut<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Usage {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
+}
+
+impl Usage {
+    fn of(usage: &TokenUsage) -> Self {
+        Usage {
+            prompt_tokens: usage.input_tokens,
+            completion_tokens: usage.output_tokens,
+            total_tokens: usage.total_tokens,
+        }
     }
 }
 
@@ -1019,10 +1085,10 @@ mod tests {
     fn completions_carry_text_tool_calls_finish_reason_and_usage() {
         let completion = Completion::new("anthropic.claude-3-haiku-20240307-v1:0");
         assert!(completion.id.starts_with("chatcmpl-"));
-        let body = completion.body(&output(
+        let body = json!(completion.body(&output(
             vec![ContentBlock::Text("Paris.".into())],
             StopReason::EndTurn,
-        ));
+        )));
         assert_eq!(body["object"], "chat.completion");
         assert_eq!(body["model"], "anthropic.claude-3-haiku-20240307-v1:0");
         assert_eq!(body["choices"][0]["message"]["content"], "Paris.");
@@ -1031,14 +1097,14 @@ mod tests {
             body["usage"],
             json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15})
         );
-        let body = completion.body(&output(
+        let body = json!(completion.body(&output(
             vec![ContentBlock::ToolUse(ToolUseBlock {
                 tool_use_id: "tooluse_1".into(),
                 name: "weather".into(),
                 input: json!({"city": "Paris"}),
             })],
             StopReason::ToolUse,
-        ));
+        )));
         let message = &body["choices"][0]["message"];
         assert_eq!(message["content"], Value::Null);
         assert_eq!(message["tool_calls"][0]["id"], "tooluse_1");
