@@ -354,3 +354,37 @@ def test_metrics_count_requests_tokens_and_upstream_errors(gateway, runtime):
     assert value("basalt_upstream_errors_total", 'served="fault-slow"', 'failure="timeout"') >= 1
     assert value("basalt_upstream_retries_total", 'served="fault-throttle-once"') >= 1
     assert FAKE_KEY not in text
+
+
+def metric_samples(endpoint):
+    with urllib.request.urlopen(endpoint + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def converse_counts(samples):
+    """(requests counted, requests timed) for Converse: the counter and the histogram's _count."""
+    counted = sum(v for k, v in samples.items()
+                  if k.startswith("basalt_requests_total{") and 'operation="Converse"' in k)
+    timed = sum(v for k, v in samples.items()
+                if k.startswith("basalt_request_duration_seconds_count{") and 'operation="Converse"' in k)
+    return counted, timed
+
+
+def test_latency_histogram_keeps_every_request_across_upkeep(gateway, runtime):
+    # The recorder folds histogram samples into buckets every 5 s (so an unscraped server does
+    # not grow); a fold must neither drop nor double a sample.
+    before = converse_counts(metric_samples(gateway.endpoint))
+    for _ in range(3):
+        ask(runtime)
+    time.sleep(6)
+    ask(runtime)
+    after = converse_counts(metric_samples(gateway.endpoint))
+    assert after[0] - before[0] == 4
+    assert after[1] - before[1] == 4
+    assert after[0] == after[1]

@@ -239,7 +239,7 @@ pub(crate) fn chat_body<'a>(
             body.top_k = Some(top_k.clone());
         }
         for (key, value) in extra {
-            if !body.sets(key) {
+            if !body.owns(key) {
                 body.extra.insert(key.clone(), value.clone());
             }
         }
@@ -248,10 +248,12 @@ pub(crate) fn chat_body<'a>(
 }
 
 impl ChatBody<'_> {
-    /// Whether one of the named members will be written under `key`.
-    fn sets(&self, key: &str) -> bool {
+    /// Whether `key` belongs to a named member (set, or owned by basalt), so that an extra field
+    /// of that name must not be sent.
+    fn owns(&self, key: &str) -> bool {
         match key {
-            "model" | "messages" => true,
+            // basalt decides these: an extra `stream` would change the answer's shape.
+            "model" | "messages" | "stream" | "stream_options" => true,
             "max_tokens" => self.max_tokens.is_some(),
             "temperature" => self.temperature.is_some(),
             "top_p" => self.top_p.is_some(),
@@ -261,8 +263,6 @@ impl ChatBody<'_> {
             "parallel_tool_calls" => self.parallel_tool_calls.is_some(),
             "response_format" => self.response_format.is_some(),
             "top_k" => self.top_k.is_some(),
-            "stream" => self.stream.is_some(),
-            "stream_options" => self.stream_options.is_some(),
             _ => false,
         }
     }
@@ -776,6 +776,33 @@ mod tests {
             "additionalModelRequestFields": {"top_k": 5}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn extra_fields_pass_through_without_overriding_what_basalt_sets() {
+        let mut request: ConverseRequest = serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+            "inferenceConfig": {"maxTokens": 50},
+            "additionalModelRequestFields": {
+                "min_p": 0.1, "top_k": 7, "max_tokens": 9, "temperature": 0.3,
+                "stream": true, "stream_options": {"include_usage": false}, "model": "other"
+            }
+        }))
+        .unwrap();
+        request.inference_config.top_k = Some(3);
+        let body = json!(chat_body("served-model", &request, false).unwrap());
+        assert_eq!(body["model"], "served-model");
+        assert_eq!(body["min_p"], 0.1);
+        assert_eq!(body["top_k"], 7, "the server's own top_k field wins");
+        assert_eq!(body["max_tokens"], 50);
+        assert_eq!(
+            body["temperature"], 0.3,
+            "unset members take the extra field"
+        );
+        assert!(body.get("stream").is_none() && body.get("stream_options").is_none());
+        let streamed = json!(chat_body("served-model", &request, true).unwrap());
+        assert_eq!(streamed["stream"], true);
+        assert_eq!(streamed["stream_options"], json!({"include_usage": true}));
     }
 
     #[test]
