@@ -156,7 +156,8 @@ pub(crate) fn messages_body(
         body.insert("tool_choice".into(), choice);
     }
     if let Some(Value::Object(extra)) = &request.additional_model_request_fields {
-        for (key, value) in extra {
+        // `stream` is basalt's to decide: it changes the answer's shape.
+        for (key, value) in extra.iter().filter(|(key, _)| key.as_str() != "stream") {
             body.entry(key.clone()).or_insert_with(|| value.clone());
         }
     }
@@ -491,6 +492,18 @@ mod tests {
         assert_eq!(body["messages"][2]["content"][0]["is_error"], true);
         assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "w"}));
         assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn extra_fields_cannot_turn_a_whole_call_into_a_stream() {
+        let request: ConverseRequest = serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+            "additionalModelRequestFields": {"stream": true, "top_k": 4}
+        }))
+        .unwrap();
+        let body = messages_body(&config(), &request, false).unwrap();
+        assert!(body.get("stream").is_none(), "{body}");
+        assert_eq!(body["top_k"], 4);
     }
 
     #[tokio::test]
