@@ -429,6 +429,11 @@ struct AddressPatterns {
     street: Regex,
     po_box: Regex,
     city_state_zip: Regex,
+    /// A street named without a number, after a word that places something on it: "lives on
+    /// the north side of Kerry Way", "enter on Layman Avenue". Group 1 is the street.
+    named_street: Regex,
+    /// A postal code a label announces: "ZIP: 98284", "postal code 90022". Group 1 is the code.
+    labelled_zip: Regex,
 }
 
 fn patterns() -> &'static AddressPatterns {
@@ -445,6 +450,13 @@ fn patterns() -> &'static AddressPatterns {
             city_state_zip: super_re(&format!(
                 r"\b[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,2}},\s*(?:{STATES})\s+\d{{5}}(?:-\d{{4}})?\b"
             )),
+            // Whole suffix words only: "Park", "Hill" or "Place" alone name too many other things.
+            named_street: super_re(
+                r"\b(?:on|of|off|along|down|onto|at)\s+((?:[A-Z][a-z]+\s+){1,3}(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|Way|Terrace|Parkway|Highway|Crescent))\b",
+            ),
+            labelled_zip: super_re(
+                r"(?i:\b(?:zip(?:\s*code)?|postal\s*code|post\s*code)\s*(?:is\s+|:\s*|#\s*)?)(\d{5}(?:-\d{4})?)\b",
+            ),
         }
     })
 }
@@ -459,15 +471,43 @@ fn super_re(pattern: &str) -> Regex {
 pub(crate) fn addresses(text: &str) -> Vec<(usize, usize)> {
     let patterns = patterns();
     let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut add = |s: usize, e: usize| {
+        if !out.iter().any(|&(a, b)| s < b && a < e) {
+            out.push((s, e));
+        }
+    };
     for regex in [&patterns.street, &patterns.po_box, &patterns.city_state_zip] {
         for m in regex.find_iter(text) {
-            let (s, e) = (m.start(), m.end());
-            if !out.iter().any(|&(a, b)| s < b && a < e) {
-                out.push((s, e));
-            }
+            add(m.start(), m.end());
         }
     }
+    let streets = patterns.named_street.captures_iter(text);
+    for street in streets.filter_map(|c| c.get(1)) {
+        if names_a_street(street.as_str()) {
+            add(street.start(), street.end());
+        }
+    }
+    for code in patterns
+        .labelled_zip
+        .captures_iter(text)
+        .filter_map(|c| c.get(1))
+    {
+        add(code.start(), code.end());
+    }
+    out.sort_unstable();
     out
+}
+
+/// "The Way", "My Lane": a determiner, not the first word of a street's name.
+fn names_a_street(street: &str) -> bool {
+    const DETERMINERS: &[&str] = &[
+        "The", "A", "An", "This", "That", "These", "Those", "My", "Our", "Your", "His", "Her",
+        "Their", "Its", "No", "Any", "Every", "Each", "Some",
+    ];
+    street
+        .split_whitespace()
+        .next()
+        .is_some_and(|first| !DETERMINERS.contains(&first))
 }
 
 #[cfg(test)]
@@ -548,6 +588,39 @@ mod tests {
                 found(text, names).is_empty(),
                 "{text}: {:?}",
                 found(text, names)
+            );
+        }
+    }
+
+    #[test]
+    fn streets_without_numbers_and_labelled_postal_codes() {
+        assert_eq!(
+            found("He lives on the north side of Kerry Way.", addresses),
+            vec!["Kerry Way"]
+        );
+        assert_eq!(
+            found(
+                "Pedestrians must enter on Layman Avenue St. today",
+                addresses
+            ),
+            vec!["Layman Avenue"]
+        );
+        assert_eq!(found("ZIP: 98284", addresses), vec!["98284"]);
+        assert_eq!(
+            found("my postal code is 90022-1234, thanks", addresses),
+            vec!["90022-1234"]
+        );
+        for text in [
+            "This is the Way things are done.",
+            "Take a trip down The Lane of memories.",
+            "Street food is great on Tuesdays.",
+            "Order 98284 shipped; the zip file is 12 MB.",
+            "He was at Avenue Capital for years.",
+        ] {
+            assert!(
+                found(text, addresses).is_empty(),
+                "{text}: {:?}",
+                found(text, addresses)
             );
         }
     }
