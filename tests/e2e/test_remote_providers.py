@@ -329,16 +329,22 @@ def test_the_api_key_never_reaches_the_log(gateway, runtime):
     assert FAKE_KEY not in gateway.log_path.read_text(errors="replace")
 
 
-def test_metrics_count_requests_tokens_and_upstream_errors(gateway, runtime):
-    ask(runtime)
-    with urllib.request.urlopen(gateway.endpoint + "/metrics", timeout=10) as response:
-        assert response.headers["content-type"].startswith("text/plain")
-        text = response.read().decode()
+def scrape(endpoint):
+    """`GET /metrics`: (content type, text, {sample with its labels: value})."""
+    with urllib.request.urlopen(endpoint + "/metrics", timeout=10) as response:
+        content_type, text = response.headers["content-type"], response.read().decode()
     samples = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             samples[name] = float(value)
+    return content_type, text, samples
+
+
+def test_metrics_count_requests_tokens_and_upstream_errors(gateway, runtime):
+    ask(runtime)
+    content_type, text, samples = scrape(gateway.endpoint)
+    assert content_type.startswith("text/plain")
 
     def value(prefix, *labels):
         found = [v for k, v in samples.items() if k.startswith(prefix + "{") and all(l in k for l in labels)]
@@ -356,17 +362,6 @@ def test_metrics_count_requests_tokens_and_upstream_errors(gateway, runtime):
     assert FAKE_KEY not in text
 
 
-def metric_samples(endpoint):
-    with urllib.request.urlopen(endpoint + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
-
-
 def converse_counts(samples):
     """(requests counted, requests timed) for Converse: the counter and the histogram's _count."""
     counted = sum(v for k, v in samples.items()
@@ -379,12 +374,12 @@ def converse_counts(samples):
 def test_latency_histogram_keeps_every_request_across_upkeep(gateway, runtime):
     # The recorder folds histogram samples into buckets every 5 s (so an unscraped server does
     # not grow); a fold must neither drop nor double a sample.
-    before = converse_counts(metric_samples(gateway.endpoint))
+    before = converse_counts(scrape(gateway.endpoint)[2])
     for _ in range(3):
         ask(runtime)
     time.sleep(6)
     ask(runtime)
-    after = converse_counts(metric_samples(gateway.endpoint))
+    after = converse_counts(scrape(gateway.endpoint)[2])
     assert after[0] - before[0] == 4
     assert after[1] - before[1] == 4
     assert after[0] == after[1]
