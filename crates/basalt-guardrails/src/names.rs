@@ -494,7 +494,53 @@ pub(crate) fn addresses(text: &str) -> Vec<(usize, usize)> {
     {
         add(code.start(), code.end());
     }
+    for (start, end) in located_places(text) {
+        add(start, end);
+    }
     out.sort_unstable();
+    out
+}
+
+/// Words after which a known place is where someone or something is.
+const LOCATION_CUES: &[&str] = &["in", "from", "to", "near", "at"];
+
+/// Known places right after a location cue: "moved here from Estonia", "I live in South
+/// Africa". A run of up to three capitalised (or all-capital) words counts when one of them is
+/// a word of a country, region or city name that is neither English nor a person's name (how
+/// `places.txt` is built).
+fn located_places(text: &str) -> Vec<(usize, usize)> {
+    let lists = lists();
+    let tokens = tokens(text);
+    let proper = |t: &Token<'_>| {
+        t.is_capitalised() || (t.text.chars().count() > 2 && t.text.chars().all(char::is_uppercase))
+    };
+    let adjacent = |a: &Token<'_>, b: &Token<'_>| text[a.end..b.start].chars().all(|c| c == ' ');
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < tokens.len() {
+        let cued = LOCATION_CUES.contains(&tokens[i - 1].lower().as_str())
+            && adjacent(&tokens[i - 1], &tokens[i]);
+        if !cued || !proper(&tokens[i]) {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < tokens.len()
+            && j - i < 3
+            && proper(&tokens[j])
+            && adjacent(&tokens[j - 1], &tokens[j])
+        {
+            j += 1;
+        }
+        let run = &tokens[i..j];
+        if run
+            .iter()
+            .any(|t| lists.places.contains(t.lower().as_str()))
+        {
+            out.push((run[0].start, run[run.len() - 1].end));
+        }
+        i = j;
+    }
     out
 }
 
@@ -616,6 +662,30 @@ mod tests {
             "Street food is great on Tuesdays.",
             "Order 98284 shipped; the zip file is 12 MB.",
             "He was at Avenue Capital for years.",
+        ] {
+            assert!(
+                found(text, addresses).is_empty(),
+                "{text}: {:?}",
+                found(text, addresses)
+            );
+        }
+    }
+
+    #[test]
+    fn known_places_after_a_location_cue() {
+        assert_eq!(
+            found("She moved here from Estonia", addresses),
+            vec!["Estonia"]
+        );
+        assert_eq!(
+            found("I am brunei but I live in South Africa.", addresses),
+            vec!["South Africa"]
+        );
+        for text in [
+            "Germany is large.",
+            "It is written in Python and runs on Linux.",
+            "Send it to Maria today.",
+            "Look in Settings, then in General.",
         ] {
             assert!(
                 found(text, addresses).is_empty(),
