@@ -565,6 +565,12 @@ mod tests {
         f(text).into_iter().map(|(s, e)| &text[s..e]).collect()
     }
 
+    fn finds_nothing(f: fn(&str) -> Vec<(usize, usize)>, texts: &[&str]) {
+        for text in texts {
+            assert!(found(text, f).is_empty(), "{text}: {:?}", found(text, f));
+        }
+    }
+
     #[test]
     fn names_with_lists_and_cues() {
         assert_eq!(
@@ -617,25 +623,22 @@ mod tests {
 
     #[test]
     fn capitalised_words_that_are_not_names() {
-        for text in [
-            "Will it rain in May?",
-            "The Grace period ends on Monday.",
-            "We flew to Paris last week.",
-            "What is your refund policy?",
-            "The Product Team shipped Version Two.",
-            "In Germany they sing company songs.",
-            "France was super fun to visit!",
-            "She lives on Maryland Avenue.",
-            "I work for Diamedica Therapeutics Inc.",
-            "We deploy with Kubernetes, Terraform and Ansible.",
-            "Phone:\n555-0100\nE-mail:\nkowalski@example.com\nWebsite:\nexample.com",
-        ] {
-            assert!(
-                found(text, names).is_empty(),
-                "{text}: {:?}",
-                found(text, names)
-            );
-        }
+        finds_nothing(
+            names,
+            &[
+                "Will it rain in May?",
+                "The Grace period ends on Monday.",
+                "We flew to Paris last week.",
+                "What is your refund policy?",
+                "The Product Team shipped Version Two.",
+                "In Germany they sing company songs.",
+                "France was super fun to visit!",
+                "She lives on Maryland Avenue.",
+                "I work for Diamedica Therapeutics Inc.",
+                "We deploy with Kubernetes, Terraform and Ansible.",
+                "Phone:\n555-0100\nE-mail:\nkowalski@example.com\nWebsite:\nexample.com",
+            ],
+        );
     }
 
     #[test]
@@ -656,19 +659,16 @@ mod tests {
             found("my postal code is 90022-1234, thanks", addresses),
             vec!["90022-1234"]
         );
-        for text in [
-            "This is the Way things are done.",
-            "Take a trip down The Lane of memories.",
-            "Street food is great on Tuesdays.",
-            "Order 98284 shipped; the zip file is 12 MB.",
-            "He was at Avenue Capital for years.",
-        ] {
-            assert!(
-                found(text, addresses).is_empty(),
-                "{text}: {:?}",
-                found(text, addresses)
-            );
-        }
+        finds_nothing(
+            addresses,
+            &[
+                "This is the Way things are done.",
+                "Take a trip down The Lane of memories.",
+                "Street food is great on Tuesdays.",
+                "Order 98284 shipped; the zip file is 12 MB.",
+                "He was at Avenue Capital for years.",
+            ],
+        );
     }
 
     #[test]
@@ -681,18 +681,15 @@ mod tests {
             found("I am brunei but I live in South Africa.", addresses),
             vec!["South Africa"]
         );
-        for text in [
-            "Germany is large.",
-            "It is written in Python and runs on Linux.",
-            "Send it to Maria today.",
-            "Look in Settings, then in General.",
-        ] {
-            assert!(
-                found(text, addresses).is_empty(),
-                "{text}: {:?}",
-                found(text, addresses)
-            );
-        }
+        finds_nothing(
+            addresses,
+            &[
+                "Germany is large.",
+                "It is written in Python and runs on Linux.",
+                "Send it to Maria today.",
+                "Look in Settings, then in General.",
+            ],
+        );
     }
 
     #[test]
