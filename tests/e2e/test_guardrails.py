@@ -807,11 +807,15 @@ def test_converse_stream_sync_never_sends_the_blocked_text(bedrock_runtime, stre
     assert "swordfish" not in text.lower()
     assert stop == "guardrail_intervened"
     assert text.endswith(BLOCKED_OUT)
-    # What passed before the blocked batch was released: the first sentence.
-    assert text.startswith("The weather is nice today"), text
     trace = metadata["trace"]["guardrail"]
     # The model did say it (enabled_full shows its unguarded text); the guardrail stopped it.
-    assert "swordfish" in "".join(trace["modelOutput"])
+    unguarded = "".join(trace["modelOutput"])
+    assert "swordfish" in unguarded
+    # What passed before the blocked batch was released as the model said it, and nothing after.
+    released = text[: -len(BLOCKED_OUT)]
+    assert released.strip(), "the benign first sentence is a batch of its own"
+    assert unguarded.startswith(released), (released, unguarded)
+    assert "swordfish" in unguarded[len(released):]
     batches = trace["outputAssessments"][stream_guardrail]
     assert len(batches) >= 2
     words = batches[-1]["wordPolicy"]["customWords"]
@@ -827,7 +831,8 @@ def test_converse_stream_async_streams_then_intervenes(bedrock_runtime, stream_g
     text = "".join(deltas)
     # Sent as generated (one delta per token), not as checked batches...
     assert len(deltas) > 10
-    assert text.startswith("The weather is nice today")
+    unguarded = "".join(metadata["trace"]["guardrail"]["modelOutput"])
+    assert text[: -len(BLOCKED_OUT)] == unguarded[: len(text) - len(BLOCKED_OUT)]
     # ...so the blocked word may already be out when the check comes back; the stream then ends
     # with the intervention.
     assert text.endswith(BLOCKED_OUT)
@@ -842,16 +847,35 @@ def test_converse_stream_masks_in_sync_mode_only(bedrock_runtime, stream_guardra
               "of the valley. My email is jane.doe@example.com. Goodbye.")
     deltas, stop, metadata = stream_events(bedrock_runtime, stream_guardrail, prompt, mode="sync")
     text = "".join(deltas)
-    assert "jane.doe@example.com" not in text and "{EMAIL}" in text, text
+    found = emails_found(metadata, stream_guardrail)
+    # The model echoes the address (its letter case may vary with the CPU's rounding): every
+    # address it said is masked, and the rest of its answer is sent as it said it.
+    assert found and all("@" in address for address in found), metadata["trace"]
+    unguarded = "".join(metadata["trace"]["guardrail"]["modelOutput"])
+    masked = unguarded
+    for address in found:
+        assert address in unguarded
+        masked = masked.replace(address, "{EMAIL}")
+    assert "{EMAIL}" in text and not any(address in text for address in found), text
+    assert "jane.doe@example.com" not in text.lower()
+    assert text == masked
     assert stop == "guardrail_intervened"
     # Bedrock does not mask in async mode: the address goes out, the finding is in the trace.
     deltas, stop, metadata = stream_events(bedrock_runtime, stream_guardrail, prompt, mode="async")
-    assert "jane.doe@example.com" in "".join(deltas)
+    text = "".join(deltas)
     assert stop != "guardrail_intervened"
-    found = [a["sensitiveInformationPolicy"]["piiEntities"][0]
-             for a in metadata["trace"]["guardrail"]["outputAssessments"][stream_guardrail]
-             if "sensitiveInformationPolicy" in a]
-    assert found and found[0]["type"] == "EMAIL"
+    found = emails_found(metadata, stream_guardrail)
+    assert found and all(address in text for address in found), (found, text)
+    assert "{EMAIL}" not in text
+    assert text == "".join(metadata["trace"]["guardrail"]["modelOutput"])
+
+
+def emails_found(metadata, guardrail_id):
+    """The e-mail addresses the stream's output assessments report."""
+    return [entity["match"]
+            for assessment in metadata["trace"]["guardrail"]["outputAssessments"][guardrail_id]
+            for entity in assessment.get("sensitiveInformationPolicy", {}).get("piiEntities", [])
+            if entity["type"] == "EMAIL"]
 
 
 @pytest.mark.models

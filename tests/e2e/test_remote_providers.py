@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
 from conftest import MODELS_DIR, free_port, make_client
-from upstream_fake import FakeUpstream
+from upstream_fake import FakeUpstream, RecordingProxy
 
 pytestmark = pytest.mark.models
 
@@ -70,6 +70,14 @@ def llama_server(tmp_path_factory):
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def recorder(llama_server):
+    """basalt reaches the llama-cpp-python server through this proxy, which keeps what it sent."""
+    proxy = RecordingProxy(llama_server)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +172,10 @@ serve_with = "{served}"
 
 
 @pytest.fixture(scope="module")
-def gateway(llama_server, fake, start_basalt, tmp_path_factory):
+def gateway(recorder, fake, start_basalt, tmp_path_factory):
     os.environ["FAKE_UPSTREAM_KEY"] = FAKE_KEY
     catalog_path = tmp_path_factory.mktemp("remote-catalog") / "catalog.toml"
-    catalog_path.write_text(catalog(llama_server, fake.base_url))
+    catalog_path.write_text(catalog(recorder.base_url, fake.base_url))
     return start_basalt(f'catalog = "{catalog_path}"\n')
 
 
@@ -176,13 +184,32 @@ def runtime(gateway):
     return make_client("bedrock-runtime", gateway.endpoint)
 
 
-def direct_completion(llama_base, **extra):
-    body = {"model": "smollm2", "temperature": 0, "max_tokens": 40,
-            "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}], **extra}
+# The chat completion a client would send for ask(): what basalt must forward for it.
+DIRECT_BODY = {"model": "smollm2", "temperature": 0, "max_tokens": 40,
+               "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]}
+
+
+def post_completion(llama_base, body):
     request = urllib.request.Request(llama_base + "/chat/completions", data=json.dumps(body).encode(),
                                      headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())
+
+
+def settle(llama_base):
+    """Puts the upstream in the same cache state before each compared call. llama-cpp-python
+    keeps the previous prompt's KV cache and evaluates only what follows the longest common
+    prefix, and a prompt decoded partly from cache may not give the same greedy text as one
+    evaluated whole (the batch shapes differ, so the float rounding does; on some CPUs the first
+    token flips). A different prompt first leaves only the chat template's opening tokens shared."""
+    post_completion(llama_base, {"model": "smollm2", "temperature": 0, "max_tokens": 1,
+                                 "messages": [{"role": "system", "content": "Reset."},
+                                              {"role": "user", "content": "Hello"}]})
+
+
+def direct_completion(llama_base):
+    settle(llama_base)
+    return post_completion(llama_base, DIRECT_BODY)
 
 
 def ask(client, model_id=REMOTE, **extra):
@@ -191,17 +218,27 @@ def ask(client, model_id=REMOTE, **extra):
                            inferenceConfig={"temperature": 0, "maxTokens": 40}, **extra)
 
 
-def test_converse_returns_the_upstream_servers_answer(runtime, llama_server):
+def test_converse_forwards_the_request_a_client_would_send(runtime, recorder):
+    ask(runtime)
+    assert recorder.last_body() == DIRECT_BODY
+
+
+def test_converse_returns_the_upstream_servers_answer(runtime, llama_server, recorder):
     direct = direct_completion(llama_server)
+    settle(llama_server)
     response = ask(runtime)
+    # Same request, same cache state: so the same answer, on any CPU.
+    assert recorder.last_body() == DIRECT_BODY
     assert response["output"]["message"]["content"][0]["text"] == direct["choices"][0]["message"]["content"]
     assert response["usage"]["inputTokens"] == direct["usage"]["prompt_tokens"]
     assert response["usage"]["outputTokens"] == direct["usage"]["completion_tokens"]
     assert response["stopReason"] == {"stop": "end_turn", "length": "max_tokens"}[direct["choices"][0]["finish_reason"]]
 
 
-def test_converse_stream_through_the_upstream(runtime):
+def test_converse_stream_through_the_upstream(runtime, llama_server, recorder):
+    settle(llama_server)
     whole = ask(runtime)["output"]["message"]["content"][0]["text"]
+    settle(llama_server)
     response = runtime.converse_stream(
         modelId=f"us.{REMOTE}", system=[{"text": SYSTEM}],
         messages=[{"role": "user", "content": [{"text": QUESTION}]}],
@@ -212,6 +249,7 @@ def test_converse_stream_through_the_upstream(runtime):
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
     assert text == whole
     assert sum(1 for k in kinds if k == "contentBlockDelta") > 1, "streamed in pieces"
+    assert recorder.last_body() == {**DIRECT_BODY, "stream": True, "stream_options": {"include_usage": True}}
     # llama-cpp-python ignores stream_options.include_usage, so its streams carry no usage and
     # basalt reports none rather than guessing (vLLM, llama.cpp's server and OpenAI send it).
     assert set(events[-1]["metadata"]["usage"]) >= {"inputTokens", "outputTokens", "totalTokens"}
@@ -221,10 +259,12 @@ def test_invoke_model_anthropic_body_through_the_upstream(runtime, llama_server)
     direct = direct_completion(llama_server)
     body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 40, "temperature": 0, "system": SYSTEM,
             "messages": [{"role": "user", "content": QUESTION}]}
+    settle(llama_server)
     answer = json.loads(runtime.invoke_model(modelId=REMOTE, body=json.dumps(body))["body"].read())
     assert answer["content"][0]["text"] == direct["choices"][0]["message"]["content"]
     assert answer["usage"]["input_tokens"] == direct["usage"]["prompt_tokens"]
 
+    settle(llama_server)
     stream = runtime.invoke_model_with_response_stream(modelId=REMOTE, body=json.dumps(body))["body"]
     chunks = [json.loads(event["chunk"]["bytes"]) for event in stream]
     text = "".join(c["delta"]["text"] for c in chunks if c["type"] == "content_block_delta")
@@ -234,6 +274,7 @@ def test_invoke_model_anthropic_body_through_the_upstream(runtime, llama_server)
 
 def test_fallback_answers_when_the_primary_is_down(runtime, llama_server):
     direct = direct_completion(llama_server)
+    settle(llama_server)
     response = ask(runtime, FALLS_BACK)
     assert response["output"]["message"]["content"][0]["text"] == direct["choices"][0]["message"]["content"]
 

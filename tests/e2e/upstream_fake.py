@@ -1,12 +1,15 @@
 """A scripted OpenAI-compatible upstream on loopback, for fault tests only: each model name picks
 a behaviour (throttle, slow, malformed, cut stream, ...). Real answers come from the real
-llama-cpp-python server in test_remote_providers.py; this one only simulates failures."""
+llama-cpp-python server in test_remote_providers.py; this one only simulates failures.
+`RecordingProxy` sits in front of that real server and records what basalt sends it."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -147,3 +150,61 @@ class FakeUpstream:
         handler.wfile.write(b"data: [DONE]\n\n")
         handler.wfile.flush()
         handler.close_connection = True
+
+
+class RecordingProxy:
+    """Passes every request on to a real upstream unchanged and keeps the JSON bodies it was sent,
+    so a test can compare what basalt forwards with the request it would send itself."""
+
+    def __init__(self, target_base: str):
+        target = urllib.parse.urlsplit(target_base)
+        self.bodies: list[tuple[str, dict]] = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                self.forward()
+
+            def do_POST(self):
+                self.forward()
+
+            def forward(self):
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if body:
+                    with proxy.lock:
+                        proxy.bodies.append((self.path, json.loads(body)))
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                answer = upstream.getresponse()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                # Streamed answers (SSE) are passed on piece by piece, as they come.
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                while piece := answer.read1(65536):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                upstream.close()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}{target.path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def last_body(self) -> dict:
+        with self.lock:
+            return self.bodies[-1][1]
+
+    def stop(self):
+        self.server.shutdown()

@@ -199,7 +199,9 @@ pub fn parse(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<SignedRe
 
     let scope = parse_credential(&params.credential)?;
     let signed: Vec<&str> = params.signed_headers.split(';').collect();
-    if !signed.contains(&"host") {
+    // HTTP/1.1 clients sign `host`; HTTP/2 clients (the AWS SDK for JavaScript v3) sign the
+    // `:authority` pseudo-header instead. One of them must be signed, as AWS requires.
+    if !signed.iter().any(|name| matches!(*name, "host" | ":authority")) {
         return Err(AuthError::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
@@ -239,7 +241,8 @@ pub fn parse(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<SignedRe
             .iter()
             .map(|v| collapse_whitespace(&String::from_utf8_lossy(v.as_bytes())))
             .collect();
-        if values.is_empty() && *name == "host" {
+        // HTTP/2 carries the authority in the request target, not in a header.
+        if values.is_empty() && matches!(*name, "host" | ":authority") {
             values.extend(uri.authority().map(|a| a.as_str().to_owned()));
         }
         canonical_prefix.push_str(&format!("{name}:{}\n", values.join(",")));

@@ -543,3 +543,74 @@ fn verify_takes_system_time() {
     )
     .is_err());
 }
+
+/// Signs `request` with `signed_headers` the way a client does, independently of `verify`.
+fn sign_as_client(request: &mut Received, signed_headers: &str) {
+    let credential = "AKIDEXAMPLE/20150830/us-east-1/service/aws4_request";
+    let placeholder = format!(
+        "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed_headers}, Signature={}",
+        "0".repeat(64)
+    );
+    request.headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&placeholder).expect("value"),
+    );
+    let sts = request
+        .parse()
+        .expect("parse")
+        .string_to_sign(&sha256_hex(&request.body));
+    let key = signing_key(SUITE_SECRET, "20150830", "us-east-1", "service");
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed_headers}, Signature={}",
+        hex::encode(hmac(&key, &sts))
+    );
+    request.headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&auth).expect("value"),
+    );
+}
+
+#[test]
+fn http2_clients_sign_the_authority_pseudo_header() {
+    // The AWS SDK for JavaScript v3 over HTTP/2 signs `:authority`, not `host`; the server sees
+    // the authority in the request target and no Host header.
+    let mut request = Received::new(
+        "POST",
+        "http://127.0.0.1:8080/model/m/converse",
+        &[("x-amz-date", SUITE_NOW), ("content-type", "application/json")],
+        b"{}",
+    );
+    sign_as_client(&mut request, ":authority;content-type;x-amz-date");
+    let signed = request.parse().expect("parse");
+    assert!(signed
+        .canonical_prefix
+        .contains("\n:authority:127.0.0.1:8080\ncontent-type:application/json\n"));
+    assert_eq!(request.verify(SUITE_SECRET, at(SUITE_NOW)), Ok(()));
+
+    // The authority is what was signed: another one does not verify.
+    request.uri = "http://127.0.0.1:9090/model/m/converse".parse().expect("uri");
+    assert_eq!(
+        request.verify(SUITE_SECRET, at(SUITE_NOW)),
+        Err(AuthError::SignatureDoesNotMatch)
+    );
+}
+
+#[test]
+fn neither_host_nor_authority_signed_is_incomplete() {
+    let mut request = Received::new(
+        "GET",
+        "/",
+        &[("host", "example.amazonaws.com"), ("x-amz-date", SUITE_NOW)],
+        b"",
+    );
+    request.headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_static(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=x-amz-date, Signature=00",
+        ),
+    );
+    assert!(matches!(
+        request.parse(),
+        Err(AuthError::IncompleteSignature(message)) if message.contains(":authority")
+    ));
+}
