@@ -10,6 +10,7 @@
 //! must not depend on any other basalt crate.
 
 mod binding;
+mod codegen;
 pub mod model;
 mod routing;
 mod validation;
