@@ -78,9 +78,11 @@ test: deps build models venv test-rust test-e2e
 test-portable:
 	$(MAKE) PORTABLE=1 CARGO_TARGET_DIR="$(PORTABLE_TARGET_DIR)" test
 
-# The engine and SDK tests load the real models fetched by `make models`.
+# The engine and SDK tests load the real models fetched by `make models`; with
+# BASALT_REQUIRE_MODELS=1 a missing one fails its test instead of being skipped.
 test-rust:
 	BASALT_MODELS_DIR="$(BASALT_MODELS_DIR)" BASALT_TEST_MODEL="$(BASALT_MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" \
+	BASALT_REQUIRE_MODELS=1 \
 	$(CARGO) test --release --workspace
 
 # BASALT_REQUIRE_MODELS=1: a missing model is an error here, never a silent skip.

@@ -23,27 +23,25 @@ pub use model::Pooling;
 pub mod test_support {
     use std::path::PathBuf;
 
-    /// `<BASALT_MODELS_DIR or /tmp/basalt-models>/<name>` when it holds the model. `None` (the
-    /// caller skips, saying so) only when BASALT_MODELS_DIR is unset: a set one that lacks the
-    /// model is a broken setup, and panics.
+    /// `<BASALT_MODELS_DIR or /tmp/basalt-models>/<name>` when it holds the model. Missing, it
+    /// fails the test under `BASALT_REQUIRE_MODELS=1` (make test) or when BASALT_MODELS_DIR is
+    /// set (a broken setup), and is a counted skip otherwise.
     pub fn model_dir(name: &str) -> Option<PathBuf> {
         let (root, from_env) = match std::env::var_os("BASALT_MODELS_DIR") {
             Some(root) => (PathBuf::from(root), true),
             None => (PathBuf::from("/tmp/basalt-models"), false),
         };
         let dir = root.join(name);
-        if dir.join("model.safetensors").is_file() {
-            return Some(dir);
-        }
+        let weights = dir.join("model.safetensors");
         assert!(
-            !from_env,
+            !from_env || weights.is_file(),
             "BASALT_MODELS_DIR is set but {} holds no model.safetensors",
             dir.display()
         );
-        eprintln!(
-            "SKIPPED: no embedding model at {}; run `basalt models fetch` or set BASALT_MODELS_DIR",
-            dir.display()
-        );
-        None
+        basalt_test_support::require_model(
+            weights,
+            "run `basalt models fetch` (or `make models`), or set BASALT_MODELS_DIR",
+        )
+        .map(|_| dir)
     }
 }

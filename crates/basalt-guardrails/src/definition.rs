@@ -3,9 +3,9 @@
 //! `wordPolicy.words`, ...), which is what the store keeps; and [`Policies`], that stored shape
 //! as types for the engine.
 //!
-//! Lengths, enums and list sizes are the service model's and are checked before this code runs
-//! (basalt-service-models); patterns are not (they are Java regexes there), so the ones that
-//! matter are checked here, with AWS's message.
+//! Lengths, enums, list sizes and patterns are the service model's and are checked before this
+//! code runs (basalt-service-models, with AWS's messages); what is checked here is what the model
+//! cannot say (custom regexes compile, policies are consistent).
 
 use regex::Regex;
 use serde::Deserialize;
@@ -21,8 +21,9 @@ pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// The GetGuardrail members built from a create or update input (without id, ARN, version,
 /// status or timestamps, which the service adds).
 pub(crate) fn policy_document(input: &Value, region: &str, account_id: &str) -> Result<Value> {
+    // Names, topic names and tags are checked against the model's patterns on the way in
+    // (basalt-service-models); what is left here is what a pattern cannot say.
     let name = required_str(input, "name")?;
-    check_pattern(name, "name", is_guardrail_name, "[0-9a-zA-Z-_]+")?;
     let mut out = Map::new();
     out.insert("name".into(), json!(name));
     copy(input, &mut out, "description", "description");
@@ -42,18 +43,8 @@ pub(crate) fn policy_document(input: &Value, region: &str, account_id: &str) -> 
     if let Some(config) = input.get("topicPolicyConfig") {
         let topics = list(config, "topicsConfig");
         let mut stored = Vec::with_capacity(topics.len());
-        for (i, topic) in topics.iter().enumerate() {
-            let name = required_str(topic, "name")?;
-            check_pattern(
-                name,
-                &format!("topicPolicyConfig.topicsConfig.{}.member.name", i + 1),
-                |s| {
-                    s.chars().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ' ' | '!' | '?' | '.')
-                    })
-                },
-                "[0-9a-zA-Z-_ !?.]+",
-            )?;
+        for topic in topics {
+            required_str(topic, "name")?;
             stored.push(with_direction_defaults(topic, "BLOCK"));
         }
         let mut policy = json!({ "topics": stored });
@@ -284,28 +275,6 @@ pub(crate) fn required_str<'a>(input: &'a Value, member: &str) -> Result<&'a str
         .ok_or_else(|| GuardrailError::Validation(format!("{member} is required.")))
 }
 
-fn is_guardrail_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// AWS's message for a value that does not match its member's pattern.
-pub(crate) fn check_pattern(
-    value: &str,
-    path: &str,
-    matches: impl Fn(&str) -> bool,
-    pattern: &str,
-) -> Result<()> {
-    if matches(value) {
-        Ok(())
-    } else {
-        Err(GuardrailError::Validation(format!(
-            "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
-        )))
-    }
-}
-
 /// The policies of one stored guardrail version, as the engine reads them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -491,15 +460,8 @@ mod tests {
     }
 
     #[test]
-    fn patterns_and_regexes_are_checked() {
+    fn custom_regexes_are_checked() {
         let base = json!({"blockedInputMessaging": "x", "blockedOutputsMessaging": "y"});
-        let mut bad_name = base.clone();
-        bad_name["name"] = json!("bad name");
-        let err = policy_document(&bad_name, "r", "a")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("[0-9a-zA-Z-_]+"), "{err}");
-
         let mut bad_regex = base.clone();
         bad_regex["name"] = json!("g");
         bad_regex["sensitiveInformationPolicyConfig"] =

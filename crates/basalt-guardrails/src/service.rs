@@ -15,7 +15,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::apply::{apply, Applied, ApplyRequest, Compiled};
-use crate::definition::{check_pattern, policy_document, required_str, Policies};
+use crate::definition::{policy_document, required_str, Policies};
 use crate::topics::{Embedder, RememberingEmbedder};
 use crate::{GuardrailError, Result};
 
@@ -449,7 +449,7 @@ fn parse_version(version: &str) -> Result<Version> {
     match version.parse::<u32>() {
         Ok(n) if numbered => Ok(Version::Numbered(n)),
         _ => Err(GuardrailError::Validation(format!(
-            "1 validation error detected: Value '{version}' at 'guardrailVersion' failed to satisfy constraint: Member must satisfy regular expression pattern: (([1-9][0-9]{{0,7}})|(DRAFT))"
+            "guardrailVersion '{version}' is neither DRAFT nor a version number."
         ))),
     }
 }
@@ -464,7 +464,7 @@ fn parse_identifier(identifier: &str) -> Result<String> {
         Ok(id.to_string())
     } else {
         Err(GuardrailError::Validation(format!(
-            "1 validation error detected: Value '{identifier}' at 'guardrailIdentifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{{1,20}}:[0-9]{{12}}:guardrail/[a-z0-9]+))"
+            "guardrailIdentifier '{identifier}' is neither a guardrail id nor a guardrail ARN."
         )))
     }
 }
@@ -476,33 +476,16 @@ fn is_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-/// Tags as stored: checked against TagKey / TagValue's pattern; the last value of a key wins.
+/// Tags as stored (their pattern is checked on the way in); the last value of a key wins.
 fn check_tags(tags: Option<&Value>) -> Result<Vec<Value>> {
     let mut out: Vec<Value> = Vec::new();
-    let allowed = |s: &str| {
-        s.chars()
-            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "._:/=+@-".contains(c))
-    };
-    for (i, tag) in tags
+    for tag in tags
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice)
         .iter()
-        .enumerate()
     {
         let key = required_str(tag, "key")?;
         let value = required_str(tag, "value")?;
-        check_pattern(
-            key,
-            &format!("tags.{}.member.key", i + 1),
-            allowed,
-            "[a-zA-Z0-9\\s._:/=+@-]*",
-        )?;
-        check_pattern(
-            value,
-            &format!("tags.{}.member.value", i + 1),
-            allowed,
-            "[a-zA-Z0-9\\s._:/=+@-]*",
-        )?;
         out.retain(|t| t["key"] != json!(key));
         out.push(json!({"key": key, "value": value}));
     }

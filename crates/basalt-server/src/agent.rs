@@ -1,10 +1,14 @@
-//! bedrock-agent handlers: knowledge bases, data sources and ingestion jobs.
+//! bedrock-agent through its generated trait: every operation basalt serves is one method that
+//! calls the domain with the operation's typed input and returns its typed output;
+//! `basalt_api::bedrock_agent::dispatch` decodes and encodes. Knowledge bases, data sources and
+//! ingestion jobs are served today.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_agent::{KnowledgeBases, Page};
-use serde_json::{json, Value};
+use basalt_api::bedrock_agent::{self as api, BedrockAgent};
+use basalt_api::RequestContext;
+use basalt_knowledge_bases::KnowledgeBases;
 
 use crate::routes::Call;
 use crate::{ApiError, AppState};
@@ -18,140 +22,140 @@ pub(crate) fn knowledge_bases(state: &AppState) -> Result<&KnowledgeBases, ApiEr
     })
 }
 
-/// Bedrock answers the create, update and delete calls of knowledge bases with 202.
-fn accepted(body: Value) -> Response {
-    (StatusCode::ACCEPTED, Json(body)).into_response()
+/// The route-table handler for every bedrock-agent operation served through the trait.
+pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let service = Agent { state: &state };
+    let output = api::dispatch(&service, &call.context, call.operation, call.input)
+        .await
+        .map_err(ApiError::from_dispatch)?;
+    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(output)).into_response())
 }
 
-fn page(items_member: &str, page: Page) -> Response {
-    let mut body = json!({ items_member: page.items });
-    if let Some(token) = page.next_token {
-        body["nextToken"] = json!(token);
+struct Agent<'a> {
+    state: &'a AppState,
+}
+
+impl Agent<'_> {
+    fn knowledge_bases(&self) -> Result<&KnowledgeBases, ApiError> {
+        knowledge_bases(self.state)
     }
-    Json(body).into_response()
 }
 
-fn max_results(call: &Call) -> Option<u32> {
-    call.input
-        .get("maxResults")
-        .and_then(Value::as_u64)
-        .map(|n| n.min(u64::from(u32::MAX)) as u32)
-}
+impl BedrockAgent for Agent<'_> {
+    type Error = ApiError;
 
-pub async fn create_knowledge_base(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let kb = knowledge_bases(&state)?
-        .create_knowledge_base(state.runtime.catalog(), &call.input)
-        .await?;
-    Ok(accepted(json!({ "knowledgeBase": kb })))
-}
+    async fn create_knowledge_base(
+        &self,
+        _ctx: &RequestContext,
+        input: api::CreateKnowledgeBaseRequest,
+    ) -> Result<api::CreateKnowledgeBaseResponse, ApiError> {
+        let catalog = self.state.runtime.catalog();
+        Ok(self.knowledge_bases()?.create_knowledge_base(catalog, input).await?)
+    }
 
-pub async fn get_knowledge_base(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let kb = knowledge_bases(&state)?
-        .get_knowledge_base(&call.string("knowledgeBaseId")?)
-        .await?;
-    Ok(Json(json!({ "knowledgeBase": kb })).into_response())
-}
+    async fn get_knowledge_base(
+        &self,
+        _ctx: &RequestContext,
+        input: api::GetKnowledgeBaseRequest,
+    ) -> Result<api::GetKnowledgeBaseResponse, ApiError> {
+        Ok(self.knowledge_bases()?.get_knowledge_base(input).await?)
+    }
 
-pub async fn list_knowledge_bases(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let token = call.optional_string("nextToken");
-    let listed = knowledge_bases(&state)?
-        .list_knowledge_bases(max_results(&call), token.as_deref())
-        .await?;
-    Ok(page("knowledgeBaseSummaries", listed))
-}
+    async fn list_knowledge_bases(
+        &self,
+        _ctx: &RequestContext,
+        input: api::ListKnowledgeBasesRequest,
+    ) -> Result<api::ListKnowledgeBasesResponse, ApiError> {
+        Ok(self.knowledge_bases()?.list_knowledge_bases(input).await?)
+    }
 
-pub async fn update_knowledge_base(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let kb = knowledge_bases(&state)?
-        .update_knowledge_base(state.runtime.catalog(), &call.input)
-        .await?;
-    Ok(accepted(json!({ "knowledgeBase": kb })))
-}
+    async fn update_knowledge_base(
+        &self,
+        _ctx: &RequestContext,
+        input: api::UpdateKnowledgeBaseRequest,
+    ) -> Result<api::UpdateKnowledgeBaseResponse, ApiError> {
+        let catalog = self.state.runtime.catalog();
+        Ok(self.knowledge_bases()?.update_knowledge_base(catalog, input).await?)
+    }
 
-pub async fn delete_knowledge_base(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let deleted = knowledge_bases(&state)?
-        .delete_knowledge_base(&call.string("knowledgeBaseId")?)
-        .await?;
-    Ok(accepted(deleted))
-}
+    async fn delete_knowledge_base(
+        &self,
+        _ctx: &RequestContext,
+        input: api::DeleteKnowledgeBaseRequest,
+    ) -> Result<api::DeleteKnowledgeBaseResponse, ApiError> {
+        Ok(self.knowledge_bases()?.delete_knowledge_base(input).await?)
+    }
 
-pub async fn create_data_source(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let ds = knowledge_bases(&state)?
-        .create_data_source(&call.input)
-        .await?;
-    Ok(Json(json!({ "dataSource": ds })).into_response())
-}
+    async fn create_data_source(
+        &self,
+        _ctx: &RequestContext,
+        input: api::CreateDataSourceRequest,
+    ) -> Result<api::CreateDataSourceResponse, ApiError> {
+        Ok(self.knowledge_bases()?.create_data_source(input).await?)
+    }
 
-pub async fn get_data_source(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let ds = knowledge_bases(&state)?
-        .get_data_source(
-            &call.string("knowledgeBaseId")?,
-            &call.string("dataSourceId")?,
-        )
-        .await?;
-    Ok(Json(json!({ "dataSource": ds })).into_response())
-}
+    async fn get_data_source(
+        &self,
+        _ctx: &RequestContext,
+        input: api::GetDataSourceRequest,
+    ) -> Result<api::GetDataSourceResponse, ApiError> {
+        Ok(self.knowledge_bases()?.get_data_source(input).await?)
+    }
 
-pub async fn list_data_sources(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let token = call.optional_string("nextToken");
-    let listed = knowledge_bases(&state)?
-        .list_data_sources(
-            &call.string("knowledgeBaseId")?,
-            max_results(&call),
-            token.as_deref(),
-        )
-        .await?;
-    Ok(page("dataSourceSummaries", listed))
-}
+    async fn list_data_sources(
+        &self,
+        _ctx: &RequestContext,
+        input: api::ListDataSourcesRequest,
+    ) -> Result<api::ListDataSourcesResponse, ApiError> {
+        Ok(self.knowledge_bases()?.list_data_sources(input).await?)
+    }
 
-pub async fn update_data_source(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let ds = knowledge_bases(&state)?
-        .update_data_source(&call.input)
-        .await?;
-    Ok(Json(json!({ "dataSource": ds })).into_response())
-}
+    async fn update_data_source(
+        &self,
+        _ctx: &RequestContext,
+        input: api::UpdateDataSourceRequest,
+    ) -> Result<api::UpdateDataSourceResponse, ApiError> {
+        Ok(self.knowledge_bases()?.update_data_source(input).await?)
+    }
 
-pub async fn delete_data_source(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let deleted = knowledge_bases(&state)?
-        .delete_data_source(
-            &call.string("knowledgeBaseId")?,
-            &call.string("dataSourceId")?,
-        )
-        .await?;
-    Ok(accepted(deleted))
-}
+    async fn delete_data_source(
+        &self,
+        _ctx: &RequestContext,
+        input: api::DeleteDataSourceRequest,
+    ) -> Result<api::DeleteDataSourceResponse, ApiError> {
+        Ok(self.knowledge_bases()?.delete_data_source(input).await?)
+    }
 
-pub async fn start_ingestion_job(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let job = knowledge_bases(&state)?
-        .start_ingestion_job(&call.input)
-        .await?;
-    Ok(accepted(json!({ "ingestionJob": job })))
-}
+    async fn start_ingestion_job(
+        &self,
+        _ctx: &RequestContext,
+        input: api::StartIngestionJobRequest,
+    ) -> Result<api::StartIngestionJobResponse, ApiError> {
+        Ok(self.knowledge_bases()?.start_ingestion_job(input).await?)
+    }
 
-pub async fn get_ingestion_job(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let job = knowledge_bases(&state)?
-        .get_ingestion_job(
-            &call.string("knowledgeBaseId")?,
-            &call.string("dataSourceId")?,
-            &call.string("ingestionJobId")?,
-        )
-        .await?;
-    Ok(Json(json!({ "ingestionJob": job })).into_response())
-}
+    async fn get_ingestion_job(
+        &self,
+        _ctx: &RequestContext,
+        input: api::GetIngestionJobRequest,
+    ) -> Result<api::GetIngestionJobResponse, ApiError> {
+        Ok(self.knowledge_bases()?.get_ingestion_job(input).await?)
+    }
 
-pub async fn list_ingestion_jobs(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let listed = knowledge_bases(&state)?
-        .list_ingestion_jobs(&call.input)
-        .await?;
-    Ok(page("ingestionJobSummaries", listed))
-}
+    async fn list_ingestion_jobs(
+        &self,
+        _ctx: &RequestContext,
+        input: api::ListIngestionJobsRequest,
+    ) -> Result<api::ListIngestionJobsResponse, ApiError> {
+        Ok(self.knowledge_bases()?.list_ingestion_jobs(input).await?)
+    }
 
-pub async fn stop_ingestion_job(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let job = knowledge_bases(&state)?
-        .stop_ingestion_job(
-            &call.string("knowledgeBaseId")?,
-            &call.string("dataSourceId")?,
-            &call.string("ingestionJobId")?,
-        )
-        .await?;
-    Ok(accepted(json!({ "ingestionJob": job })))
+    async fn stop_ingestion_job(
+        &self,
+        _ctx: &RequestContext,
+        input: api::StopIngestionJobRequest,
+    ) -> Result<api::StopIngestionJobResponse, ApiError> {
+        Ok(self.knowledge_bases()?.stop_ingestion_job(input).await?)
+    }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_agent::{
-    AgentError, GenerationEvent, GenerationGuard, Grounding, GuardSource, GuardVerdict,
+use basalt_knowledge_bases::{
+    KnowledgeBaseError, GenerationEvent, GenerationGuard, Grounding, GuardSource, GuardVerdict,
 };
 use basalt_guardrails::{GuardrailError, Guardrails, TextVerdict};
 use basalt_wire::{AwsError, AwsErrorCode};
@@ -84,7 +84,7 @@ impl GenerationGuard for StoredGuardrails {
         source: GuardSource,
         text: &str,
         grounding: Option<&Grounding>,
-    ) -> Result<GuardVerdict, AgentError> {
+    ) -> Result<GuardVerdict, KnowledgeBaseError> {
         let grounding = grounding.map(|g| (g.source.as_str(), g.query.as_str()));
         let source = match source {
             GuardSource::Input => "INPUT",
@@ -95,13 +95,13 @@ impl GenerationGuard for StoredGuardrails {
             .check_text(guardrail_id, guardrail_version, source, text, grounding)
             .await
             .map_err(|e| match e {
-                GuardrailError::Validation(m) => AgentError::Validation(m),
-                GuardrailError::NotFound(m) => AgentError::NotFound(m),
-                GuardrailError::Conflict(m) => AgentError::Conflict(m),
-                GuardrailError::Store(e) => AgentError::Store(e),
-                GuardrailError::Model(e) => AgentError::Model(e),
+                GuardrailError::Validation(m) => KnowledgeBaseError::Validation(m),
+                GuardrailError::NotFound(m) => KnowledgeBaseError::NotFound(m),
+                GuardrailError::Conflict(m) => KnowledgeBaseError::Conflict(m),
+                GuardrailError::Store(e) => KnowledgeBaseError::Store(e),
+                GuardrailError::Model(e) => KnowledgeBaseError::Model(e),
                 other => {
-                    AgentError::Internal(format!("applying guardrail {guardrail_id}: {other}"))
+                    KnowledgeBaseError::Internal(format!("applying guardrail {guardrail_id}: {other}"))
                 }
             })?;
         Ok(match verdict {
@@ -119,7 +119,7 @@ pub async fn rerank(state: AppState, call: Call) -> Result<Response, ApiError> {
 
 /// bedrock-agent-runtime has no model exceptions: a model that fails is a dependency that
 /// failed, as Bedrock reports it for RetrieveAndGenerate.
-fn service_error(error: AgentError) -> ApiError {
+fn service_error(error: KnowledgeBaseError) -> ApiError {
     let ApiError(error) = ApiError::from(error);
     let code = match error.code {
         AwsErrorCode::ModelErrorException

@@ -32,7 +32,7 @@ pub async fn aws_request(State(state): State<AppState>, request: Request) -> Res
             operation = Some(name);
             response
         }
-        None => handle(state.clone(), request, &mut operation)
+        None => handle(state.clone(), request, &request_id, &mut operation)
             .await
             .unwrap_or_else(IntoResponse::into_response),
     };
@@ -62,6 +62,7 @@ pub async fn aws_request(State(state): State<AppState>, request: Request) -> Res
 async fn handle(
     state: AppState,
     request: Request,
+    request_id: &str,
     operation: &mut Option<&'static str>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
@@ -110,9 +111,20 @@ async fn handle(
         "dispatch"
     );
     let payload = binding.payload.map(|p| body.slice_ref(p));
+    let status = models
+        .operation(route.service, route.operation)
+        .and_then(|op| op.http.response_code)
+        .unwrap_or(200);
+    let context = basalt_api::RequestContext {
+        request_id: request_id.to_owned(),
+        access_key_id: None,
+    };
     handler(
         state,
         Call {
+            operation: route.operation,
+            status,
+            context,
             input: binding.input,
             payload,
         },

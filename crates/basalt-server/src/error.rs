@@ -25,27 +25,65 @@ impl From<AwsError> for ApiError {
     }
 }
 
+/// An operation of a generated service trait that basalt has not written yet.
+impl From<basalt_api::NotImplemented> for ApiError {
+    fn from(missing: basalt_api::NotImplemented) -> Self {
+        ApiError(AwsError::new(
+            AwsErrorCode::NotImplemented,
+            format!(
+                "basalt does not implement {} yet. See `basalt coverage` for the operations it serves.",
+                missing.0
+            ),
+        ))
+    }
+}
+
+impl ApiError {
+    /// Why a generated `dispatch` gave no answer. The input was bound and validated against the
+    /// model first, so a decode failure is a value the model allows but the types cannot hold.
+    pub fn from_dispatch(failure: basalt_api::Dispatch<ApiError>) -> Self {
+        use basalt_api::Dispatch;
+        match failure {
+            Dispatch::Service(error) => error,
+            Dispatch::Decode(error) => {
+                ApiError::validation(format!("Malformed input request: {error}"))
+            }
+            Dispatch::Encode(error) => {
+                tracing::error!(%error, "an answer could not be written as JSON");
+                ApiError(AwsError::new(
+                    AwsErrorCode::InternalServerException,
+                    "The answer could not be encoded.",
+                ))
+            }
+            Dispatch::UnknownOperation => ApiError(AwsError::new(
+                AwsErrorCode::InternalServerException,
+                "The route table sent an operation its service trait does not serve.",
+            )),
+        }
+    }
+}
+
 /// bedrock-agent's errors; its ConflictException is a 409.
-impl From<basalt_agent::AgentError> for ApiError {
-    fn from(error: basalt_agent::AgentError) -> Self {
-        use basalt_agent::AgentError;
+impl From<basalt_knowledge_bases::KnowledgeBaseError> for ApiError {
+    fn from(error: basalt_knowledge_bases::KnowledgeBaseError) -> Self {
+        use basalt_knowledge_bases::KnowledgeBaseError;
         let message = error.to_string();
         ApiError(match error {
-            AgentError::Validation(_) => AwsError::new(AwsErrorCode::ValidationException, message),
-            AgentError::NotFound(_) => {
+            KnowledgeBaseError::Validation(_) => AwsError::new(AwsErrorCode::ValidationException, message),
+            KnowledgeBaseError::NotFound(_) => {
                 AwsError::new(AwsErrorCode::ResourceNotFoundException, message)
             }
-            AgentError::Conflict(_) => AwsError::new(AwsErrorCode::ConflictException, message)
+            KnowledgeBaseError::Conflict(_) => AwsError::new(AwsErrorCode::ConflictException, message)
                 .with_status(http::StatusCode::CONFLICT),
-            AgentError::Store(_) => {
+            KnowledgeBaseError::Store(_) => {
                 tracing::error!(error = %message, "metadata store failed");
                 AwsError::new(AwsErrorCode::InternalServerException, message)
             }
-            AgentError::Model(model_error) => return ApiError::from(model_error),
-            AgentError::Index(basalt_kb::KbError::Validation { .. }) => {
+            KnowledgeBaseError::Model(model_error) => return ApiError::from(model_error),
+            KnowledgeBaseError::Index(basalt_kb::KbError::Validation { .. }) => {
                 AwsError::new(AwsErrorCode::ValidationException, message)
             }
-            AgentError::Index(_) | AgentError::Internal(_) => {
+            KnowledgeBaseError::Index(_) | KnowledgeBaseError::Internal(_) => {
                 tracing::error!(error = %message, "knowledge base failed");
                 AwsError::new(AwsErrorCode::InternalServerException, message)
             }

@@ -24,10 +24,10 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
-pub use basalt_agent::KnowledgeBases;
-pub use basalt_guardrails::{Guardrails, RuntimeEmbedder};
+use basalt_guardrails::Guardrails;
+use basalt_knowledge_bases::KnowledgeBases;
 use basalt_models::BedrockRuntime;
-pub use basalt_s3::{RemoteConfig, S3Store};
+use basalt_s3::S3Store;
 
 pub use auth::{AuthConfig, AuthMode, Credential};
 pub use error::ApiError;

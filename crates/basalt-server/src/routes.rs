@@ -13,6 +13,13 @@ use crate::{agent, agent_runtime, control, runtime, ApiError, AppState};
 
 /// One operation call, bound and validated against the service model.
 pub struct Call {
+    /// The operation's name in its service model (`CreateKnowledgeBase`).
+    pub operation: &'static str,
+    /// The HTTP status of a successful answer, as the model says (202 for some bedrock-agent
+    /// writes).
+    pub status: u16,
+    /// The request id and caller, handed to the domain.
+    pub context: basalt_api::RequestContext,
     /// The operation's input shape as JSON: path labels, query, headers and body members.
     pub input: Value,
     /// The raw body when the operation's payload is a blob (InvokeModel's `body`).
@@ -153,72 +160,72 @@ const ROUTES: &[(&str, &str, Handler)] = &[
     (
         "bedrock-agent",
         "CreateKnowledgeBase",
-        handler!(agent::create_knowledge_base),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "GetKnowledgeBase",
-        handler!(agent::get_knowledge_base),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "ListKnowledgeBases",
-        handler!(agent::list_knowledge_bases),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "UpdateKnowledgeBase",
-        handler!(agent::update_knowledge_base),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "DeleteKnowledgeBase",
-        handler!(agent::delete_knowledge_base),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "CreateDataSource",
-        handler!(agent::create_data_source),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "GetDataSource",
-        handler!(agent::get_data_source),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "ListDataSources",
-        handler!(agent::list_data_sources),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "UpdateDataSource",
-        handler!(agent::update_data_source),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "DeleteDataSource",
-        handler!(agent::delete_data_source),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "StartIngestionJob",
-        handler!(agent::start_ingestion_job),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "GetIngestionJob",
-        handler!(agent::get_ingestion_job),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "ListIngestionJobs",
-        handler!(agent::list_ingestion_jobs),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent",
         "StopIngestionJob",
-        handler!(agent::stop_ingestion_job),
+        handler!(agent::operation),
     ),
     (
         "bedrock-agent-runtime",

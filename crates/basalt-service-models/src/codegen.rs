@@ -13,12 +13,12 @@
 //!   `EpochSeconds` otherwise) and documents (`Document`, any JSON) map to support types;
 //! - exceptions and event-stream members are left out (errors and streams are written by hand).
 //!
-//! Input-side shapes derive `Deserialize`, output-side ones `Serialize`; a struct whose
-//! required members all have a default also derives `Default`. The trait has one method per
+//! Every shape derives `Deserialize` and `Serialize`; a struct whose required members all have
+//! a default also derives `Default`. The trait has one method per
 //! operation that is not an event stream, each defaulting to `NotImplemented`, and `dispatch`
 //! decodes a bound input, calls the method and encodes the output.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use crate::model::{Member, ServiceModel, Shape, ShapeType};
@@ -32,18 +32,11 @@ impl ServiceModels {
     }
 }
 
-/// Which derives a shape needs: read from requests, written in answers, or both.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sides {
-    input: bool,
-    output: bool,
-}
-
 struct Generator<'m> {
     service: &'m str,
     model: &'m ServiceModel,
-    /// Every generated shape (structures, unions, string enums) and the sides it is used on.
-    used: BTreeMap<&'m str, Sides>,
+    /// Every generated shape: structures, unions and string enums, by name.
+    used: BTreeSet<&'m str>,
 }
 
 impl<'m> Generator<'m> {
@@ -51,14 +44,11 @@ impl<'m> Generator<'m> {
         let mut generator = Generator {
             service,
             model,
-            used: BTreeMap::new(),
+            used: BTreeSet::new(),
         };
         for operation in model.operations.values() {
-            if let Some(input) = &operation.input {
-                generator.mark(&input.shape, true);
-            }
-            if let Some(output) = &operation.output {
-                generator.mark(&output.shape, false);
+            for shape in operation.input.iter().chain(operation.output.iter()) {
+                generator.mark(&shape.shape);
             }
         }
         generator
@@ -70,24 +60,15 @@ impl<'m> Generator<'m> {
             .unwrap_or_else(|| panic!("{}: the model has no shape {name}", self.service))
     }
 
-    fn mark(&mut self, name: &'m str, input: bool) {
+    fn mark(&mut self, name: &'m str) {
         let shape = self.shape(name);
         if shape.exception || shape.document {
             return;
         }
         let generated = matches!(shape.shape_type, ShapeType::Structure)
             || (shape.shape_type == ShapeType::String && !shape.enum_values.is_empty());
-        if generated {
-            let sides = self.used.entry(name).or_default();
-            let seen = if input { sides.input } else { sides.output };
-            if input {
-                sides.input = true;
-            } else {
-                sides.output = true;
-            }
-            if seen {
-                return;
-            }
+        if generated && !self.used.insert(name) {
+            return;
         }
         let children: Vec<&'m str> = match shape.shape_type {
             ShapeType::Structure => shape
@@ -105,7 +86,7 @@ impl<'m> Generator<'m> {
             _ => Vec::new(),
         };
         for child in children {
-            self.mark(child, input);
+            self.mark(child);
         }
     }
 
@@ -124,31 +105,28 @@ impl<'m> Generator<'m> {
         out.push_str(
             "#[allow(unused_imports)]\nuse crate::support::{Blob, DateTime, Document, EpochSeconds, NotImplemented, RequestContext};\n\n",
         );
-        for (&name, &sides) in &self.used {
+        for &name in &self.used {
             let shape = self.shape(name);
             if shape.shape_type == ShapeType::String {
                 self.string_enum(&mut out, name, shape);
             } else if shape.union {
-                self.union(&mut out, name, shape, sides);
+                self.union(&mut out, name, shape);
             } else {
-                self.structure(&mut out, name, shape, sides);
+                self.structure(&mut out, name, shape);
             }
         }
         self.service_trait(&mut out);
         out
     }
 
-    fn derives(sides: Sides, default: bool) -> String {
+    /// Every shape reads and writes JSON: the domain stores outputs and reads them back, and a
+    /// client of a remote Bedrock reads what it sent as input.
+    fn derives(default: bool) -> String {
         let mut derives = vec!["Debug", "Clone", "PartialEq"];
         if default {
             derives.push("Default");
         }
-        if sides.input {
-            derives.push("Deserialize");
-        }
-        if sides.output {
-            derives.push("Serialize");
-        }
+        derives.extend(["Deserialize", "Serialize"]);
         format!("#[derive({})]\n", derives.join(", "))
     }
 
@@ -175,8 +153,8 @@ impl<'m> Generator<'m> {
         );
     }
 
-    fn union(&self, out: &mut String, name: &str, shape: &Shape, sides: Sides) {
-        out.push_str(&Self::derives(sides, false));
+    fn union(&self, out: &mut String, name: &str, shape: &Shape) {
+        out.push_str(&Self::derives(false));
         let _ = writeln!(out, "pub enum {name} {{");
         let mut taken = BTreeSet::new();
         for (member_name, member) in &shape.members {
@@ -196,9 +174,9 @@ impl<'m> Generator<'m> {
         out.push_str("}\n\n");
     }
 
-    fn structure(&self, out: &mut String, name: &str, shape: &Shape, sides: Sides) {
+    fn structure(&self, out: &mut String, name: &str, shape: &Shape) {
         let default = self.defaultable(name, &mut BTreeSet::new());
-        out.push_str(&Self::derives(sides, default));
+        out.push_str(&Self::derives(default));
         let _ = writeln!(out, "pub struct {name} {{");
         let mut taken = BTreeSet::new();
         for (member_name, member) in &shape.members {

@@ -4,11 +4,15 @@
 //! `2 validation errors detected: Value '0' at 'inferenceConfig.maxTokens' failed to satisfy
 //! constraint: Member must have value greater than or equal to 1; Value ...`. A value of the
 //! wrong JSON type is not a constraint violation: AWS fails to deserialize it first, so it is
-//! reported alone as a serialization error. `pattern` traits are not checked (they are Java
-//! regexes).
+//! reported alone as a serialization error. `pattern` traits are Java regexes that must match
+//! the whole value; they run on `fancy-regex` (Rust's `regex` plus the look-arounds two of the
+//! models' patterns use), compiled once per pattern.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock, RwLock};
 
+use fancy_regex::Regex;
 use serde_json::Value;
 
 use crate::model::{ServiceModel, Shape, ShapeType};
@@ -122,6 +126,47 @@ pub(crate) fn raw_payload_member<'a>(model: &ServiceModel, shape: &'a Shape) -> 
     let target = model.shape(&shape.member(name)?.shape)?;
     let raw = target.shape_type == ShapeType::Blob || target.eventstream;
     raw.then_some(name)
+}
+
+/// Each model pattern compiled once, anchored at both ends as Java's `String.matches` is. A
+/// pattern that does not compile (none of today's models has one) is not checked, rather than
+/// refusing every value.
+fn matches_pattern(pattern: &str, value: &str) -> bool {
+    static COMPILED: OnceLock<RwLock<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    let cached = cache
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(pattern)
+        .cloned();
+    let regex = match cached {
+        Some(regex) => regex,
+        None => {
+            let compiled = compile_pattern(pattern).map(Arc::new);
+            cache
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(pattern.to_owned(), compiled.clone());
+            compiled
+        }
+    };
+    // A match that gives up (fancy-regex's backtrack limit) is not held against the value.
+    regex.is_none_or(|regex| regex.is_match(value).unwrap_or(true))
+}
+
+fn compile_pattern(pattern: &str) -> Option<Regex> {
+    match Regex::new(&format!("^(?:{pattern})$")) {
+        Ok(regex) => Some(regex),
+        Err(error) => {
+            report_unusable_pattern(pattern, &error);
+            None
+        }
+    }
+}
+
+/// This crate has no logger; a model pattern that does not compile is a model update to look at.
+fn report_unusable_pattern(pattern: &str, error: &fancy_regex::Error) {
+    debug_assert!(false, "model pattern {pattern:?} does not compile: {error}");
 }
 
 struct Walk<'m> {
@@ -312,6 +357,13 @@ impl Walk<'_> {
                 shape.enum_values.join(", ")
             );
             self.violation(path, Some(s.to_owned()), constraint);
+        }
+        if let Some(pattern) = &shape.pattern {
+            if !matches_pattern(pattern, s) {
+                let constraint =
+                    format!("Member must satisfy regular expression pattern: {pattern}");
+                self.violation(path, Some(s.to_owned()), constraint);
+            }
         }
     }
 
@@ -516,8 +568,9 @@ mod tests {
             "Converse",
             converse(json!({"modelId": ""})),
         );
+        // AWS reports every constraint an empty value breaks: the length, then the pattern.
         assert!(
-            msg.ends_with("Member must have length greater than or equal to 1"),
+            msg.starts_with("2 validation errors detected: Value '' at 'modelId' failed to satisfy constraint: Member must have length greater than or equal to 1; Value '' at 'modelId' failed to satisfy constraint: Member must satisfy regular expression pattern: "),
             "{msg}"
         );
     }
@@ -554,5 +607,82 @@ mod tests {
         assert_eq!(render(&json!(["a", "b"]), false), "[a, b]");
         assert_eq!(base64_len("aGVsbG8="), 5);
         assert_eq!(base64_len("aGVsbG8h"), 6);
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn check(service: &'static str, operation: &'static str, input: Value) -> String {
+        let route = Route {
+            service,
+            operation,
+            labels: Default::default(),
+        };
+        match ServiceModels::global().validate(&route, &input) {
+            Ok(()) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_pattern_in_the_models_compiles() {
+        let models = ServiceModels::global();
+        let mut patterns = 0;
+        for service in crate::SERVICES {
+            let model = models.service(service).expect("embedded");
+            for (name, shape) in &model.shapes {
+                if let Some(pattern) = &shape.pattern {
+                    assert!(compile_pattern(pattern).is_some(), "{service} {name}: {pattern}");
+                    patterns += 1;
+                }
+            }
+        }
+        assert!(patterns > 200, "{patterns}");
+    }
+
+    #[test]
+    fn a_value_must_match_the_whole_pattern() {
+        let pattern = "([0-9a-zA-Z][_-]?){1,100}";
+        assert!(matches_pattern(pattern, "my_kb-1"));
+        assert!(!matches_pattern(pattern, "my kb"));
+        assert!(!matches_pattern(pattern, "kb!"));
+        // Look-ahead, as bedrock-agent's non-blank text patterns use.
+        assert!(matches_pattern("^(?!\\s*$).+", "x"));
+        assert!(!matches_pattern("^(?!\\s*$).+", "   "));
+    }
+
+    #[test]
+    fn a_pattern_violation_reads_as_bedrocks() {
+        let input = json!({
+            "name": "my kb",
+            "roleArn": "not-a-role",
+            "knowledgeBaseConfiguration": {"type": "VECTOR"},
+        });
+        assert_eq!(
+            check("bedrock-agent", "CreateKnowledgeBase", input),
+            "2 validation errors detected: \
+             Value 'my kb' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ([0-9a-zA-Z][_-]?){1,100}; \
+             Value 'not-a-role' at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+"
+        );
+    }
+
+    #[test]
+    fn the_catalogs_model_ids_pass() {
+        for model_id in [
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+            "fault.throttle-once",
+        ] {
+            let input = json!({
+                "modelId": model_id,
+                "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            });
+            assert_eq!(check("bedrock-runtime", "Converse", input), "", "{model_id}");
+        }
     }
 }

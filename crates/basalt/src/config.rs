@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use basalt_server::{AuthConfig, AuthMode, Credential, RemoteConfig};
+use basalt_s3::RemoteConfig;
+use basalt_server::{AuthConfig, AuthMode, Credential};
 use serde::Deserialize;
 
 /// What a `--config` file may hold. Every key is optional.

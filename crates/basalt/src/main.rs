@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use basalt_models::{BedrockRuntime, Catalog};
-use basalt_server::{AppState, AuthMode, KnowledgeBases, S3Store, ServerConfig};
-use basalt_server::{Guardrails, RuntimeEmbedder};
+use basalt_guardrails::{Guardrails, RuntimeEmbedder};
+use basalt_knowledge_bases::KnowledgeBases;
+use basalt_s3::S3Store;
+use basalt_server::{AppState, AuthMode, ServerConfig};
 use basalt_store::MetadataStore;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[allow(unused_imports)]
 use crate::support::{Blob, DateTime, Document, EpochSeconds, NotImplemented, RequestContext};
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AccountEnforcedGuardrailInferenceInputConfiguration {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -20,7 +20,7 @@ pub struct AccountEnforcedGuardrailInferenceInputConfiguration {
     pub model_enforcement: Option<ModelEnforcement>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AccountEnforcedGuardrailOutputConfiguration {
     #[serde(rename = "configId", default, skip_serializing_if = "Option::is_none")]
     pub config_id: Option<String>,
@@ -56,7 +56,7 @@ pub struct AdvancedPromptOptimizationInputConfig {
 
 crate::string_enum!(AdvancedPromptOptimizationJobStatus { InProgress = "InProgress", Completed = "Completed", Failed = "Failed", PartiallyCompleted = "PartiallyCompleted", Stopping = "Stopping", Stopped = "Stopped", Deleting = "Deleting" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AdvancedPromptOptimizationJobSummary {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -76,7 +76,7 @@ pub struct AdvancedPromptOptimizationOutputConfig {
     pub s3_uri: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgreementAvailability {
     #[serde(rename = "status")]
     pub status: AgreementStatus,
@@ -116,7 +116,7 @@ pub enum AutomatedEvaluationCustomMetricSource {
     CustomMetricDefinition(CustomMetricDefinition),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningCheckFinding {
     #[serde(rename = "valid")]
     Valid(AutomatedReasoningCheckValidFinding),
@@ -134,7 +134,7 @@ pub enum AutomatedReasoningCheckFinding {
     NoTranslations(AutomatedReasoningCheckNoTranslationsFinding),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckImpossibleFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<AutomatedReasoningCheckTranslation>,
@@ -144,13 +144,13 @@ pub struct AutomatedReasoningCheckImpossibleFinding {
     pub logic_warning: Option<AutomatedReasoningCheckLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckInputTextReference {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckInvalidFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<AutomatedReasoningCheckTranslation>,
@@ -160,7 +160,7 @@ pub struct AutomatedReasoningCheckInvalidFinding {
     pub logic_warning: Option<AutomatedReasoningCheckLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckLogicWarning {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<AutomatedReasoningCheckLogicWarningType>,
@@ -172,13 +172,13 @@ pub struct AutomatedReasoningCheckLogicWarning {
 
 crate::string_enum!(AutomatedReasoningCheckLogicWarningType { AlwaysTrue = "ALWAYS_TRUE", AlwaysFalse = "ALWAYS_FALSE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckNoTranslationsFinding {
 }
 
 crate::string_enum!(AutomatedReasoningCheckResult { Valid = "VALID", Invalid = "INVALID", Satisfiable = "SATISFIABLE", Impossible = "IMPOSSIBLE", TranslationAmbiguous = "TRANSLATION_AMBIGUOUS", TooComplex = "TOO_COMPLEX", NoTranslation = "NO_TRANSLATION" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckRule {
     #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -186,7 +186,7 @@ pub struct AutomatedReasoningCheckRule {
     pub policy_version_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckSatisfiableFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<AutomatedReasoningCheckTranslation>,
@@ -198,17 +198,17 @@ pub struct AutomatedReasoningCheckSatisfiableFinding {
     pub logic_warning: Option<AutomatedReasoningCheckLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckScenario {
     #[serde(rename = "statements", default, skip_serializing_if = "Option::is_none")]
     pub statements: Option<Vec<AutomatedReasoningLogicStatement>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckTooComplexFinding {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckTranslation {
     #[serde(rename = "premises", default, skip_serializing_if = "Option::is_none")]
     pub premises: Option<Vec<AutomatedReasoningLogicStatement>>,
@@ -222,7 +222,7 @@ pub struct AutomatedReasoningCheckTranslation {
     pub confidence: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckTranslationAmbiguousFinding {
     #[serde(rename = "options", default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<AutomatedReasoningCheckTranslationOption>>,
@@ -230,13 +230,13 @@ pub struct AutomatedReasoningCheckTranslationAmbiguousFinding {
     pub difference_scenarios: Option<Vec<AutomatedReasoningCheckScenario>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckTranslationOption {
     #[serde(rename = "translations", default, skip_serializing_if = "Option::is_none")]
     pub translations: Option<Vec<AutomatedReasoningCheckTranslation>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningCheckValidFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<AutomatedReasoningCheckTranslation>,
@@ -248,7 +248,7 @@ pub struct AutomatedReasoningCheckValidFinding {
     pub logic_warning: Option<AutomatedReasoningCheckLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningLogicStatement {
     #[serde(rename = "logic")]
     pub logic: String,
@@ -268,7 +268,7 @@ pub struct AutomatedReasoningPolicyAddRuleFromNaturalLanguageAnnotation {
     pub natural_language: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyAddRuleMutation {
     #[serde(rename = "rule")]
     pub rule: AutomatedReasoningPolicyDefinitionRule,
@@ -284,7 +284,7 @@ pub struct AutomatedReasoningPolicyAddTypeAnnotation {
     pub values: Vec<AutomatedReasoningPolicyDefinitionTypeValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyAddTypeMutation {
     #[serde(rename = "type")]
     pub r#type: AutomatedReasoningPolicyDefinitionType,
@@ -308,13 +308,13 @@ pub struct AutomatedReasoningPolicyAddVariableAnnotation {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyAddVariableMutation {
     #[serde(rename = "variable")]
     pub variable: AutomatedReasoningPolicyDefinitionVariable,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyAnnotatedChunk {
     #[serde(rename = "pageNumber", default, skip_serializing_if = "Option::is_none")]
     pub page_number: Option<i32>,
@@ -322,13 +322,13 @@ pub struct AutomatedReasoningPolicyAnnotatedChunk {
     pub content: Vec<AutomatedReasoningPolicyAnnotatedContent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyAnnotatedContent {
     #[serde(rename = "line")]
     Line(AutomatedReasoningPolicyAnnotatedLine),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyAnnotatedLine {
     #[serde(rename = "lineNumber", default, skip_serializing_if = "Option::is_none")]
     pub line_number: Option<i32>,
@@ -368,7 +368,7 @@ pub enum AutomatedReasoningPolicyAnnotation {
 
 crate::string_enum!(AutomatedReasoningPolicyAnnotationStatus { Applied = "APPLIED", Failed = "FAILED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyAtomicStatement {
     #[serde(rename = "id")]
     pub id: String,
@@ -380,13 +380,13 @@ pub struct AutomatedReasoningPolicyAtomicStatement {
 
 crate::string_enum!(AutomatedReasoningPolicyBuildDocumentContentType { Pdf = "pdf", Txt = "txt" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildLog {
     #[serde(rename = "entries")]
     pub entries: Vec<AutomatedReasoningPolicyBuildLogEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildLogEntry {
     #[serde(rename = "annotation")]
     pub annotation: AutomatedReasoningPolicyAnnotation,
@@ -398,13 +398,13 @@ pub struct AutomatedReasoningPolicyBuildLogEntry {
 
 crate::string_enum!(AutomatedReasoningPolicyBuildMessageType { Info = "INFO", Warning = "WARNING", Error = "ERROR" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildResultAssetManifest {
     #[serde(rename = "entries")]
     pub entries: Vec<AutomatedReasoningPolicyBuildResultAssetManifestEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildResultAssetManifestEntry {
     #[serde(rename = "assetType")]
     pub asset_type: AutomatedReasoningPolicyBuildResultAssetType,
@@ -416,7 +416,7 @@ pub struct AutomatedReasoningPolicyBuildResultAssetManifestEntry {
 
 crate::string_enum!(AutomatedReasoningPolicyBuildResultAssetType { BuildLog = "BUILD_LOG", QualityReport = "QUALITY_REPORT", PolicyDefinition = "POLICY_DEFINITION", GeneratedTestCases = "GENERATED_TEST_CASES", PolicyScenarios = "POLICY_SCENARIOS", FidelityReport = "FIDELITY_REPORT", AssetManifest = "ASSET_MANIFEST", SourceDocument = "SOURCE_DOCUMENT" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyBuildResultAssets {
     #[serde(rename = "policyDefinition")]
     PolicyDefinition(AutomatedReasoningPolicyDefinition),
@@ -436,7 +436,7 @@ pub enum AutomatedReasoningPolicyBuildResultAssets {
     FidelityReport(AutomatedReasoningPolicyFidelityReport),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildStep {
     #[serde(rename = "context")]
     pub context: AutomatedReasoningPolicyBuildStepContext,
@@ -446,7 +446,7 @@ pub struct AutomatedReasoningPolicyBuildStep {
     pub messages: Vec<AutomatedReasoningPolicyBuildStepMessage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyBuildStepContext {
     #[serde(rename = "planning")]
     Planning(AutomatedReasoningPolicyPlanning),
@@ -454,7 +454,7 @@ pub enum AutomatedReasoningPolicyBuildStepContext {
     Mutation(AutomatedReasoningPolicyMutation),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildStepMessage {
     #[serde(rename = "message")]
     pub message: String,
@@ -462,7 +462,7 @@ pub struct AutomatedReasoningPolicyBuildStepMessage {
     pub message_type: AutomatedReasoningPolicyBuildMessageType,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildWorkflowDocument {
     #[serde(rename = "document")]
     pub document: Blob,
@@ -474,13 +474,13 @@ pub struct AutomatedReasoningPolicyBuildWorkflowDocument {
     pub document_description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildWorkflowRepairContent {
     #[serde(rename = "annotations")]
     pub annotations: Vec<AutomatedReasoningPolicyAnnotation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildWorkflowSource {
     #[serde(rename = "policyDefinition", default, skip_serializing_if = "Option::is_none")]
     pub policy_definition: Option<AutomatedReasoningPolicyDefinition>,
@@ -490,7 +490,7 @@ pub struct AutomatedReasoningPolicyBuildWorkflowSource {
 
 crate::string_enum!(AutomatedReasoningPolicyBuildWorkflowStatus { Scheduled = "SCHEDULED", CancelRequested = "CANCEL_REQUESTED", Preprocessing = "PREPROCESSING", Building = "BUILDING", Testing = "TESTING", Completed = "COMPLETED", Failed = "FAILED", Cancelled = "CANCELLED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyBuildWorkflowSummary {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -520,7 +520,7 @@ pub struct AutomatedReasoningPolicyDefinition {
     pub variables: Option<Vec<AutomatedReasoningPolicyDefinitionVariable>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyDefinitionElement {
     #[serde(rename = "policyDefinitionVariable")]
     PolicyDefinitionVariable(AutomatedReasoningPolicyDefinitionVariable),
@@ -530,7 +530,7 @@ pub enum AutomatedReasoningPolicyDefinitionElement {
     PolicyDefinitionRule(AutomatedReasoningPolicyDefinitionRule),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyDefinitionQualityReport {
     #[serde(rename = "typeCount")]
     pub type_count: i32,
@@ -578,7 +578,7 @@ pub struct AutomatedReasoningPolicyDefinitionTypeValue {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyDefinitionTypeValuePair {
     #[serde(rename = "typeName")]
     pub type_name: String,
@@ -602,7 +602,7 @@ pub struct AutomatedReasoningPolicyDeleteRuleAnnotation {
     pub rule_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyDeleteRuleMutation {
     #[serde(rename = "id")]
     pub id: String,
@@ -614,7 +614,7 @@ pub struct AutomatedReasoningPolicyDeleteTypeAnnotation {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyDeleteTypeMutation {
     #[serde(rename = "name")]
     pub name: String,
@@ -632,13 +632,13 @@ pub struct AutomatedReasoningPolicyDeleteVariableAnnotation {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyDeleteVariableMutation {
     #[serde(rename = "name")]
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyDisjointRuleSet {
     #[serde(rename = "variables")]
     pub variables: Vec<String>,
@@ -646,7 +646,7 @@ pub struct AutomatedReasoningPolicyDisjointRuleSet {
     pub rules: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyFidelityReport {
     #[serde(rename = "coverageScore")]
     pub coverage_score: f64,
@@ -660,13 +660,13 @@ pub struct AutomatedReasoningPolicyFidelityReport {
     pub document_sources: Vec<AutomatedReasoningPolicyReportSourceDocument>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyGenerateFidelityReportContent {
     #[serde(rename = "documents")]
     Documents(Vec<AutomatedReasoningPolicyBuildWorkflowDocument>),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyGeneratedTestCase {
     #[serde(rename = "queryContent")]
     pub query_content: String,
@@ -676,7 +676,7 @@ pub struct AutomatedReasoningPolicyGeneratedTestCase {
     pub expected_aggregated_findings_result: AutomatedReasoningCheckResult,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyGeneratedTestCases {
     #[serde(rename = "generatedTestCases")]
     pub generated_test_cases: Vec<AutomatedReasoningPolicyGeneratedTestCase>,
@@ -688,7 +688,7 @@ pub struct AutomatedReasoningPolicyIngestContentAnnotation {
     pub content: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyIterativeRefinementContent {
     #[serde(rename = "documents")]
     pub documents: Vec<AutomatedReasoningPolicyBuildWorkflowDocument>,
@@ -696,7 +696,7 @@ pub struct AutomatedReasoningPolicyIterativeRefinementContent {
     pub feedback: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyMutation {
     #[serde(rename = "addType")]
     AddType(AutomatedReasoningPolicyAddTypeMutation),
@@ -718,11 +718,11 @@ pub enum AutomatedReasoningPolicyMutation {
     DeleteRule(AutomatedReasoningPolicyDeleteRuleMutation),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyPlanning {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyReportSourceDocument {
     #[serde(rename = "documentName")]
     pub document_name: String,
@@ -736,7 +736,7 @@ pub struct AutomatedReasoningPolicyReportSourceDocument {
     pub document_content: Vec<AutomatedReasoningPolicyAnnotatedChunk>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyRuleReport {
     #[serde(rename = "rule")]
     pub rule: String,
@@ -750,7 +750,7 @@ pub struct AutomatedReasoningPolicyRuleReport {
     pub accuracy_justification: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyScenario {
     #[serde(rename = "expression")]
     pub expression: String,
@@ -762,13 +762,13 @@ pub struct AutomatedReasoningPolicyScenario {
     pub rule_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyScenarios {
     #[serde(rename = "policyScenarios")]
     pub policy_scenarios: Vec<AutomatedReasoningPolicyScenario>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicySourceDocument {
     #[serde(rename = "document")]
     pub document: Blob,
@@ -782,13 +782,13 @@ pub struct AutomatedReasoningPolicySourceDocument {
     pub document_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyStatementLocation {
     #[serde(rename = "lines")]
     pub lines: Vec<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyStatementReference {
     #[serde(rename = "documentId")]
     pub document_id: String,
@@ -796,7 +796,7 @@ pub struct AutomatedReasoningPolicyStatementReference {
     pub statement_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicySummary {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -814,7 +814,7 @@ pub struct AutomatedReasoningPolicySummary {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyTestCase {
     #[serde(rename = "testCaseId")]
     pub test_case_id: String,
@@ -832,7 +832,7 @@ pub struct AutomatedReasoningPolicyTestCase {
     pub confidence_threshold: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyTestResult {
     #[serde(rename = "testCase")]
     pub test_case: AutomatedReasoningPolicyTestCase,
@@ -890,7 +890,7 @@ pub struct AutomatedReasoningPolicyUpdateRuleAnnotation {
     pub expression: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyUpdateRuleMutation {
     #[serde(rename = "rule")]
     pub rule: AutomatedReasoningPolicyDefinitionRule,
@@ -908,7 +908,7 @@ pub struct AutomatedReasoningPolicyUpdateTypeAnnotation {
     pub values: Vec<AutomatedReasoningPolicyTypeValueAnnotation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyUpdateTypeMutation {
     #[serde(rename = "type")]
     pub r#type: AutomatedReasoningPolicyDefinitionType,
@@ -934,13 +934,13 @@ pub struct AutomatedReasoningPolicyUpdateVariableAnnotation {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyUpdateVariableMutation {
     #[serde(rename = "variable")]
     pub variable: AutomatedReasoningPolicyDefinitionVariable,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutomatedReasoningPolicyVariableReport {
     #[serde(rename = "policyVariable")]
     pub policy_variable: String,
@@ -954,7 +954,7 @@ pub struct AutomatedReasoningPolicyVariableReport {
     pub accuracy_justification: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AutomatedReasoningPolicyWorkflowTypeContent {
     #[serde(rename = "documents")]
     Documents(Vec<AutomatedReasoningPolicyBuildWorkflowDocument>),
@@ -966,7 +966,7 @@ pub enum AutomatedReasoningPolicyWorkflowTypeContent {
     IterativeRefinementContent(AutomatedReasoningPolicyIterativeRefinementContent),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BatchDeleteAdvancedPromptOptimizationJobError {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
@@ -976,7 +976,7 @@ pub struct BatchDeleteAdvancedPromptOptimizationJobError {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct BatchDeleteAdvancedPromptOptimizationJobItem {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
@@ -984,13 +984,13 @@ pub struct BatchDeleteAdvancedPromptOptimizationJobItem {
     pub job_status: AdvancedPromptOptimizationJobStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BatchDeleteAdvancedPromptOptimizationJobRequest {
     #[serde(rename = "jobIdentifiers")]
     pub job_identifiers: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BatchDeleteAdvancedPromptOptimizationJobResponse {
     #[serde(rename = "errors")]
     pub errors: Vec<BatchDeleteAdvancedPromptOptimizationJobError>,
@@ -998,7 +998,7 @@ pub struct BatchDeleteAdvancedPromptOptimizationJobResponse {
     pub advanced_prompt_optimization_jobs: Vec<BatchDeleteAdvancedPromptOptimizationJobItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BatchDeleteEvaluationJobError {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
@@ -1008,7 +1008,7 @@ pub struct BatchDeleteEvaluationJobError {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct BatchDeleteEvaluationJobItem {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
@@ -1016,13 +1016,13 @@ pub struct BatchDeleteEvaluationJobItem {
     pub job_status: EvaluationJobStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BatchDeleteEvaluationJobRequest {
     #[serde(rename = "jobIdentifiers")]
     pub job_identifiers: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BatchDeleteEvaluationJobResponse {
     #[serde(rename = "errors")]
     pub errors: Vec<BatchDeleteEvaluationJobError>,
@@ -1046,7 +1046,7 @@ pub struct ByteContentDoc {
     pub data: Blob,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CancelAutomatedReasoningPolicyBuildWorkflowRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1054,7 +1054,7 @@ pub struct CancelAutomatedReasoningPolicyBuildWorkflowRequest {
     pub build_workflow_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CancelAutomatedReasoningPolicyBuildWorkflowResponse {
 }
 
@@ -1072,7 +1072,7 @@ crate::string_enum!(CommitmentDuration { OneMonth = "OneMonth", SixMonths = "Six
 
 crate::string_enum!(ConfigurationOwner { Account = "ACCOUNT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAdvancedPromptOptimizationJobRequest {
     #[serde(rename = "jobName")]
     pub job_name: String,
@@ -1092,13 +1092,13 @@ pub struct CreateAdvancedPromptOptimizationJobRequest {
     pub model_configurations: Vec<ModelConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAdvancedPromptOptimizationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAutomatedReasoningPolicyRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -1114,7 +1114,7 @@ pub struct CreateAutomatedReasoningPolicyRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateAutomatedReasoningPolicyResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1132,7 +1132,7 @@ pub struct CreateAutomatedReasoningPolicyResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateAutomatedReasoningPolicyTestCaseRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1148,7 +1148,7 @@ pub struct CreateAutomatedReasoningPolicyTestCaseRequest {
     pub confidence_threshold: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAutomatedReasoningPolicyTestCaseResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1156,7 +1156,7 @@ pub struct CreateAutomatedReasoningPolicyTestCaseResponse {
     pub test_case_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAutomatedReasoningPolicyVersionRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1168,7 +1168,7 @@ pub struct CreateAutomatedReasoningPolicyVersionRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateAutomatedReasoningPolicyVersionResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1184,7 +1184,7 @@ pub struct CreateAutomatedReasoningPolicyVersionResponse {
     pub created_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateCustomModelDeploymentRequest {
     #[serde(rename = "modelDeploymentName")]
     pub model_deployment_name: String,
@@ -1198,13 +1198,13 @@ pub struct CreateCustomModelDeploymentRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateCustomModelDeploymentResponse {
     #[serde(rename = "customModelDeploymentArn")]
     pub custom_model_deployment_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateCustomModelRequest {
     #[serde(rename = "modelName")]
     pub model_name: String,
@@ -1222,13 +1222,13 @@ pub struct CreateCustomModelRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateCustomModelResponse {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateEvaluationJobRequest {
     #[serde(rename = "jobName")]
     pub job_name: String,
@@ -1252,13 +1252,13 @@ pub struct CreateEvaluationJobRequest {
     pub output_data_config: EvaluationOutputDataConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateEvaluationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateFoundationModelAgreementRequest {
     #[serde(rename = "offerToken")]
     pub offer_token: String,
@@ -1266,13 +1266,13 @@ pub struct CreateFoundationModelAgreementRequest {
     pub model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateFoundationModelAgreementResponse {
     #[serde(rename = "modelId")]
     pub model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateGuardrailRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -1304,7 +1304,7 @@ pub struct CreateGuardrailRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateGuardrailResponse {
     #[serde(rename = "guardrailId")]
     pub guardrail_id: String,
@@ -1316,7 +1316,7 @@ pub struct CreateGuardrailResponse {
     pub created_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateGuardrailVersionRequest {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -1326,7 +1326,7 @@ pub struct CreateGuardrailVersionRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateGuardrailVersionResponse {
     #[serde(rename = "guardrailId")]
     pub guardrail_id: String,
@@ -1334,7 +1334,7 @@ pub struct CreateGuardrailVersionResponse {
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateInferenceProfileRequest {
     #[serde(rename = "inferenceProfileName")]
     pub inference_profile_name: String,
@@ -1348,7 +1348,7 @@ pub struct CreateInferenceProfileRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateInferenceProfileResponse {
     #[serde(rename = "inferenceProfileArn")]
     pub inference_profile_arn: String,
@@ -1356,7 +1356,7 @@ pub struct CreateInferenceProfileResponse {
     pub status: Option<InferenceProfileStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateMarketplaceModelEndpointRequest {
     #[serde(rename = "modelSourceIdentifier")]
     pub model_source_identifier: String,
@@ -1372,13 +1372,13 @@ pub struct CreateMarketplaceModelEndpointRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateMarketplaceModelEndpointResponse {
     #[serde(rename = "marketplaceModelEndpoint")]
     pub marketplace_model_endpoint: MarketplaceModelEndpoint,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateModelCopyJobRequest {
     #[serde(rename = "sourceModelArn")]
     pub source_model_arn: String,
@@ -1392,13 +1392,13 @@ pub struct CreateModelCopyJobRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateModelCopyJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateModelCustomizationJobRequest {
     #[serde(rename = "jobName")]
     pub job_name: String,
@@ -1432,13 +1432,13 @@ pub struct CreateModelCustomizationJobRequest {
     pub customization_config: Option<CustomizationConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateModelCustomizationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateModelImportJobRequest {
     #[serde(rename = "jobName")]
     pub job_name: String,
@@ -1460,13 +1460,13 @@ pub struct CreateModelImportJobRequest {
     pub imported_model_kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateModelImportJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateModelInvocationJobRequest {
     #[serde(rename = "jobName")]
     pub job_name: String,
@@ -1490,13 +1490,13 @@ pub struct CreateModelInvocationJobRequest {
     pub model_invocation_type: Option<ModelInvocationType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateModelInvocationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreatePromptRouterRequest {
     #[serde(rename = "clientRequestToken", default, skip_serializing_if = "Option::is_none")]
     pub client_request_token: Option<String>,
@@ -1514,13 +1514,13 @@ pub struct CreatePromptRouterRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreatePromptRouterResponse {
     #[serde(rename = "promptRouterArn", default, skip_serializing_if = "Option::is_none")]
     pub prompt_router_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateProvisionedModelThroughputRequest {
     #[serde(rename = "clientRequestToken", default, skip_serializing_if = "Option::is_none")]
     pub client_request_token: Option<String>,
@@ -1536,7 +1536,7 @@ pub struct CreateProvisionedModelThroughputRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateProvisionedModelThroughputResponse {
     #[serde(rename = "provisionedModelArn")]
     pub provisioned_model_arn: String,
@@ -1564,7 +1564,7 @@ pub struct CustomMetricEvaluatorModelConfig {
     pub bedrock_evaluator_models: Vec<CustomMetricBedrockEvaluatorModel>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum CustomModelDataSource {
     #[serde(rename = "modelPackageArnDataSource")]
     ModelPackageArnDataSource(ModelPackageArnDataSource),
@@ -1572,7 +1572,7 @@ pub enum CustomModelDataSource {
 
 crate::string_enum!(CustomModelDeploymentStatus { Creating = "Creating", Active = "Active", Failed = "Failed" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CustomModelDeploymentSummary {
     #[serde(rename = "customModelDeploymentArn")]
     pub custom_model_deployment_arn: String,
@@ -1590,7 +1590,7 @@ pub struct CustomModelDeploymentSummary {
     pub failure_message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CustomModelDeploymentUpdateDetails {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -1600,7 +1600,7 @@ pub struct CustomModelDeploymentUpdateDetails {
 
 crate::string_enum!(CustomModelDeploymentUpdateStatus { Updating = "Updating", UpdateCompleted = "UpdateCompleted", UpdateFailed = "UpdateFailed" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CustomModelSummary {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -1620,7 +1620,7 @@ pub struct CustomModelSummary {
     pub model_status: Option<ModelStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CustomModelUnits {
     #[serde(rename = "customModelUnitsPerModelCopy", default, skip_serializing_if = "Option::is_none")]
     pub custom_model_units_per_model_copy: Option<i32>,
@@ -1638,7 +1638,7 @@ pub enum CustomizationConfig {
 
 crate::string_enum!(CustomizationType { FineTuning = "FINE_TUNING", ContinuedPreTraining = "CONTINUED_PRE_TRAINING", Distillation = "DISTILLATION", ReinforcementFineTuning = "REINFORCEMENT_FINE_TUNING", Imported = "IMPORTED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DataProcessingDetails {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatusDetails>,
@@ -1650,7 +1650,7 @@ pub struct DataProcessingDetails {
 
 crate::string_enum!(DataRetentionMode { Default = "default", None = "none", AwsReview = "aws_review", ProviderDataShare = "provider_data_share", Inherit = "inherit" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteAutomatedReasoningPolicyBuildWorkflowRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1660,11 +1660,11 @@ pub struct DeleteAutomatedReasoningPolicyBuildWorkflowRequest {
     pub last_updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAutomatedReasoningPolicyBuildWorkflowResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAutomatedReasoningPolicyRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1672,11 +1672,11 @@ pub struct DeleteAutomatedReasoningPolicyRequest {
     pub force: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAutomatedReasoningPolicyResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteAutomatedReasoningPolicyTestCaseRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -1686,51 +1686,51 @@ pub struct DeleteAutomatedReasoningPolicyTestCaseRequest {
     pub last_updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAutomatedReasoningPolicyTestCaseResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteCustomModelDeploymentRequest {
     #[serde(rename = "customModelDeploymentIdentifier")]
     pub custom_model_deployment_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteCustomModelDeploymentResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteCustomModelRequest {
     #[serde(rename = "modelIdentifier")]
     pub model_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteCustomModelResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteEnforcedGuardrailConfigurationRequest {
     #[serde(rename = "configId")]
     pub config_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteEnforcedGuardrailConfigurationResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFoundationModelAgreementRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFoundationModelAgreementResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteGuardrailRequest {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -1738,89 +1738,89 @@ pub struct DeleteGuardrailRequest {
     pub guardrail_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteGuardrailResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteImportedModelRequest {
     #[serde(rename = "modelIdentifier")]
     pub model_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteImportedModelResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteInferenceProfileRequest {
     #[serde(rename = "inferenceProfileIdentifier")]
     pub inference_profile_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteInferenceProfileResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteMarketplaceModelEndpointRequest {
     #[serde(rename = "endpointArn")]
     pub endpoint_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteMarketplaceModelEndpointResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteModelInvocationLoggingConfigurationRequest {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteModelInvocationLoggingConfigurationResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeletePromptRouterRequest {
     #[serde(rename = "promptRouterArn")]
     pub prompt_router_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeletePromptRouterResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteProvisionedModelThroughputRequest {
     #[serde(rename = "provisionedModelId")]
     pub provisioned_model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteProvisionedModelThroughputResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteResourcePolicyRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteResourcePolicyResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeregisterMarketplaceModelEndpointRequest {
     #[serde(rename = "endpointArn")]
     pub endpoint_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeregisterMarketplaceModelEndpointResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DimensionalPriceRate {
     #[serde(rename = "dimension", default, skip_serializing_if = "Option::is_none")]
     pub dimension: Option<String>,
@@ -1896,7 +1896,7 @@ pub enum EvaluationInferenceConfig {
     RagConfigs(Vec<RAGConfig>),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct EvaluationInferenceConfigSummary {
     #[serde(rename = "modelConfigSummary", default, skip_serializing_if = "Option::is_none")]
     pub model_config_summary: Option<EvaluationModelConfigSummary>,
@@ -1916,7 +1916,7 @@ pub enum EvaluationModelConfig {
     PrecomputedInferenceSource(EvaluationPrecomputedInferenceSource),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct EvaluationModelConfigSummary {
     #[serde(rename = "bedrockModelIdentifiers", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_model_identifiers: Option<Vec<String>>,
@@ -1956,7 +1956,7 @@ pub struct EvaluationPrecomputedRetrieveSourceConfig {
     pub rag_source_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct EvaluationRagConfigSummary {
     #[serde(rename = "bedrockKnowledgeBaseIdentifiers", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_knowledge_base_identifiers: Option<Vec<String>>,
@@ -1964,7 +1964,7 @@ pub struct EvaluationRagConfigSummary {
     pub precomputed_rag_source_identifiers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct EvaluationSummary {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -2000,13 +2000,13 @@ pub enum EvaluatorModelConfig {
     BedrockEvaluatorModels(Vec<BedrockEvaluatorModel>),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ExportAutomatedReasoningPolicyVersionRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ExportAutomatedReasoningPolicyVersionResponse {
     #[serde(rename = "policyDefinition")]
     pub policy_definition: AutomatedReasoningPolicyDefinition,
@@ -2062,7 +2062,7 @@ pub struct FilterAttribute {
 
 crate::string_enum!(FineTuningJobStatus { InProgress = "InProgress", Completed = "Completed", Failed = "Failed", Stopping = "Stopping", Stopped = "Stopped" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FoundationModelDetails {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -2086,7 +2086,7 @@ pub struct FoundationModelDetails {
     pub model_lifecycle: Option<FoundationModelLifecycle>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FoundationModelLifecycle {
     #[serde(rename = "status")]
     pub status: FoundationModelLifecycleStatus,
@@ -2102,7 +2102,7 @@ pub struct FoundationModelLifecycle {
 
 crate::string_enum!(FoundationModelLifecycleStatus { Active = "ACTIVE", Legacy = "LEGACY" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FoundationModelSummary {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -2138,11 +2138,11 @@ pub struct GenerationConfiguration {
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAccountDataRetentionRequest {
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAccountDataRetentionResponse {
     #[serde(rename = "mode")]
     pub mode: DataRetentionMode,
@@ -2150,13 +2150,13 @@ pub struct GetAccountDataRetentionResponse {
     pub updated_at: Option<DateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAdvancedPromptOptimizationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAdvancedPromptOptimizationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -2182,7 +2182,7 @@ pub struct GetAdvancedPromptOptimizationJobResponse {
     pub model_configurations: Vec<ModelConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyAnnotationsRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2190,7 +2190,7 @@ pub struct GetAutomatedReasoningPolicyAnnotationsRequest {
     pub build_workflow_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyAnnotationsResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2206,7 +2206,7 @@ pub struct GetAutomatedReasoningPolicyAnnotationsResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyBuildWorkflowRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2214,7 +2214,7 @@ pub struct GetAutomatedReasoningPolicyBuildWorkflowRequest {
     pub build_workflow_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyBuildWorkflowResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2236,7 +2236,7 @@ pub struct GetAutomatedReasoningPolicyBuildWorkflowResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyBuildWorkflowResultAssetsRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2248,7 +2248,7 @@ pub struct GetAutomatedReasoningPolicyBuildWorkflowResultAssetsRequest {
     pub asset_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyBuildWorkflowResultAssetsResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2258,7 +2258,7 @@ pub struct GetAutomatedReasoningPolicyBuildWorkflowResultAssetsResponse {
     pub build_workflow_assets: Option<AutomatedReasoningPolicyBuildResultAssets>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyNextScenarioRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2266,7 +2266,7 @@ pub struct GetAutomatedReasoningPolicyNextScenarioRequest {
     pub build_workflow_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyNextScenarioResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2274,13 +2274,13 @@ pub struct GetAutomatedReasoningPolicyNextScenarioResponse {
     pub scenario: Option<AutomatedReasoningPolicyScenario>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2302,7 +2302,7 @@ pub struct GetAutomatedReasoningPolicyResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyTestCaseRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2310,7 +2310,7 @@ pub struct GetAutomatedReasoningPolicyTestCaseRequest {
     pub test_case_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyTestCaseResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2318,7 +2318,7 @@ pub struct GetAutomatedReasoningPolicyTestCaseResponse {
     pub test_case: AutomatedReasoningPolicyTestCase,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyTestResultRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -2328,19 +2328,19 @@ pub struct GetAutomatedReasoningPolicyTestResultRequest {
     pub test_case_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAutomatedReasoningPolicyTestResultResponse {
     #[serde(rename = "testResult")]
     pub test_result: AutomatedReasoningPolicyTestResult,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetCustomModelDeploymentRequest {
     #[serde(rename = "customModelDeploymentIdentifier")]
     pub custom_model_deployment_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetCustomModelDeploymentResponse {
     #[serde(rename = "customModelDeploymentArn")]
     pub custom_model_deployment_arn: String,
@@ -2362,13 +2362,13 @@ pub struct GetCustomModelDeploymentResponse {
     pub last_updated_at: Option<DateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetCustomModelRequest {
     #[serde(rename = "modelIdentifier")]
     pub model_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetCustomModelResponse {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -2406,13 +2406,13 @@ pub struct GetCustomModelResponse {
     pub failure_message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetEvaluationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetEvaluationJobResponse {
     #[serde(rename = "jobName")]
     pub job_name: String,
@@ -2444,13 +2444,13 @@ pub struct GetEvaluationJobResponse {
     pub failure_messages: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFoundationModelAvailabilityRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetFoundationModelAvailabilityResponse {
     #[serde(rename = "modelId")]
     pub model_id: String,
@@ -2464,19 +2464,19 @@ pub struct GetFoundationModelAvailabilityResponse {
     pub region_availability: RegionAvailability,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFoundationModelRequest {
     #[serde(rename = "modelIdentifier")]
     pub model_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFoundationModelResponse {
     #[serde(rename = "modelDetails", default, skip_serializing_if = "Option::is_none")]
     pub model_details: Option<FoundationModelDetails>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetGuardrailRequest {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -2484,7 +2484,7 @@ pub struct GetGuardrailRequest {
     pub guardrail_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetGuardrailResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -2528,13 +2528,13 @@ pub struct GetGuardrailResponse {
     pub kms_key_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetImportedModelRequest {
     #[serde(rename = "modelIdentifier")]
     pub model_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetImportedModelResponse {
     #[serde(rename = "modelArn", default, skip_serializing_if = "Option::is_none")]
     pub model_arn: Option<String>,
@@ -2558,13 +2558,13 @@ pub struct GetImportedModelResponse {
     pub custom_model_units: Option<CustomModelUnits>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetInferenceProfileRequest {
     #[serde(rename = "inferenceProfileIdentifier")]
     pub inference_profile_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetInferenceProfileResponse {
     #[serde(rename = "inferenceProfileName")]
     pub inference_profile_name: String,
@@ -2586,25 +2586,25 @@ pub struct GetInferenceProfileResponse {
     pub r#type: InferenceProfileType,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetMarketplaceModelEndpointRequest {
     #[serde(rename = "endpointArn")]
     pub endpoint_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetMarketplaceModelEndpointResponse {
     #[serde(rename = "marketplaceModelEndpoint", default, skip_serializing_if = "Option::is_none")]
     pub marketplace_model_endpoint: Option<MarketplaceModelEndpoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelCopyJobRequest {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetModelCopyJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -2630,13 +2630,13 @@ pub struct GetModelCopyJobResponse {
     pub source_model_name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelCustomizationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetModelCustomizationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -2686,13 +2686,13 @@ pub struct GetModelCustomizationJobResponse {
     pub customization_config: Option<CustomizationConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelImportJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelImportJobResponse {
     #[serde(rename = "jobArn", default, skip_serializing_if = "Option::is_none")]
     pub job_arn: Option<String>,
@@ -2722,13 +2722,13 @@ pub struct GetModelImportJobResponse {
     pub imported_model_kms_key_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelInvocationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetModelInvocationJobResponse {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -2772,23 +2772,23 @@ pub struct GetModelInvocationJobResponse {
     pub error_record_count: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelInvocationLoggingConfigurationRequest {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetModelInvocationLoggingConfigurationResponse {
     #[serde(rename = "loggingConfig", default, skip_serializing_if = "Option::is_none")]
     pub logging_config: Option<LoggingConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetPromptRouterRequest {
     #[serde(rename = "promptRouterArn")]
     pub prompt_router_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetPromptRouterResponse {
     #[serde(rename = "promptRouterName")]
     pub prompt_router_name: String,
@@ -2812,13 +2812,13 @@ pub struct GetPromptRouterResponse {
     pub r#type: PromptRouterType,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetProvisionedModelThroughputRequest {
     #[serde(rename = "provisionedModelId")]
     pub provisioned_model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetProvisionedModelThroughputResponse {
     #[serde(rename = "modelUnits")]
     pub model_units: i32,
@@ -2848,23 +2848,23 @@ pub struct GetProvisionedModelThroughputResponse {
     pub commitment_expiration_time: Option<DateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetResourcePolicyRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetResourcePolicyResponse {
     #[serde(rename = "resourcePolicy", default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetUseCaseForModelAccessRequest {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetUseCaseForModelAccessResponse {
     #[serde(rename = "formData")]
     pub form_data: Blob,
@@ -2876,7 +2876,7 @@ pub enum GraderConfig {
     LambdaGrader(LambdaGraderConfig),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningPolicy {
     #[serde(rename = "policies")]
     pub policies: Vec<String>,
@@ -2884,7 +2884,7 @@ pub struct GuardrailAutomatedReasoningPolicy {
     pub confidence_threshold: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningPolicyConfig {
     #[serde(rename = "policies")]
     pub policies: Vec<String>,
@@ -2900,7 +2900,7 @@ pub struct GuardrailConfiguration {
     pub guardrail_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContentFilter {
     #[serde(rename = "type")]
     pub r#type: GuardrailContentFilterType,
@@ -2924,7 +2924,7 @@ pub struct GuardrailContentFilter {
 
 crate::string_enum!(GuardrailContentFilterAction { Block = "BLOCK", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContentFilterConfig {
     #[serde(rename = "type")]
     pub r#type: GuardrailContentFilterType,
@@ -2948,13 +2948,13 @@ pub struct GuardrailContentFilterConfig {
 
 crate::string_enum!(GuardrailContentFilterType { Sexual = "SEXUAL", Violence = "VIOLENCE", Hate = "HATE", Insults = "INSULTS", Misconduct = "MISCONDUCT", PromptAttack = "PROMPT_ATTACK" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContentFiltersTier {
     #[serde(rename = "tierName")]
     pub tier_name: GuardrailContentFiltersTierName,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContentFiltersTierConfig {
     #[serde(rename = "tierName")]
     pub tier_name: GuardrailContentFiltersTierName,
@@ -2962,7 +2962,7 @@ pub struct GuardrailContentFiltersTierConfig {
 
 crate::string_enum!(GuardrailContentFiltersTierName { Classic = "CLASSIC", Standard = "STANDARD" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContentPolicy {
     #[serde(rename = "filters", default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Vec<GuardrailContentFilter>>,
@@ -2970,7 +2970,7 @@ pub struct GuardrailContentPolicy {
     pub tier: Option<GuardrailContentFiltersTier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContentPolicyConfig {
     #[serde(rename = "filtersConfig")]
     pub filters_config: Vec<GuardrailContentFilterConfig>,
@@ -2980,7 +2980,7 @@ pub struct GuardrailContentPolicyConfig {
 
 crate::string_enum!(GuardrailContextualGroundingAction { Block = "BLOCK", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingFilter {
     #[serde(rename = "type")]
     pub r#type: GuardrailContextualGroundingFilterType,
@@ -2992,7 +2992,7 @@ pub struct GuardrailContextualGroundingFilter {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingFilterConfig {
     #[serde(rename = "type")]
     pub r#type: GuardrailContextualGroundingFilterType,
@@ -3006,7 +3006,7 @@ pub struct GuardrailContextualGroundingFilterConfig {
 
 crate::string_enum!(GuardrailContextualGroundingFilterType { Grounding = "GROUNDING", Relevance = "RELEVANCE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingPolicy {
     #[serde(rename = "filters")]
     pub filters: Vec<GuardrailContextualGroundingFilter>,
@@ -3014,7 +3014,7 @@ pub struct GuardrailContextualGroundingPolicy {
     pub tier: Option<GuardrailContextualGroundingTier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingPolicyConfig {
     #[serde(rename = "filtersConfig")]
     pub filters_config: Vec<GuardrailContextualGroundingFilterConfig>,
@@ -3022,13 +3022,13 @@ pub struct GuardrailContextualGroundingPolicyConfig {
     pub tier_config: Option<GuardrailContextualGroundingTierConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingTier {
     #[serde(rename = "tierName")]
     pub tier_name: GuardrailContextualGroundingTierName,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingTierConfig {
     #[serde(rename = "tierName")]
     pub tier_name: GuardrailContextualGroundingTierName,
@@ -3036,13 +3036,13 @@ pub struct GuardrailContextualGroundingTierConfig {
 
 crate::string_enum!(GuardrailContextualGroundingTierName { Classic = "CLASSIC", Standard = "STANDARD" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailCrossRegionConfig {
     #[serde(rename = "guardrailProfileIdentifier")]
     pub guardrail_profile_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailCrossRegionDetails {
     #[serde(rename = "guardrailProfileId", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_profile_id: Option<String>,
@@ -3052,7 +3052,7 @@ pub struct GuardrailCrossRegionDetails {
 
 crate::string_enum!(GuardrailFilterStrength { None = "NONE", Low = "LOW", Medium = "MEDIUM", High = "HIGH" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailManagedWords {
     #[serde(rename = "type")]
     pub r#type: GuardrailManagedWordsType,
@@ -3066,7 +3066,7 @@ pub struct GuardrailManagedWords {
     pub output_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailManagedWordsConfig {
     #[serde(rename = "type")]
     pub r#type: GuardrailManagedWordsType,
@@ -3084,7 +3084,7 @@ crate::string_enum!(GuardrailManagedWordsType { Profanity = "PROFANITY" });
 
 crate::string_enum!(GuardrailModality { Text = "TEXT", Image = "IMAGE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailPiiEntity {
     #[serde(rename = "type")]
     pub r#type: GuardrailPiiEntityType,
@@ -3100,7 +3100,7 @@ pub struct GuardrailPiiEntity {
     pub output_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailPiiEntityConfig {
     #[serde(rename = "type")]
     pub r#type: GuardrailPiiEntityType,
@@ -3118,7 +3118,7 @@ pub struct GuardrailPiiEntityConfig {
 
 crate::string_enum!(GuardrailPiiEntityType { Address = "ADDRESS", Age = "AGE", AwsAccessKey = "AWS_ACCESS_KEY", AwsSecretKey = "AWS_SECRET_KEY", CaHealthNumber = "CA_HEALTH_NUMBER", CaSocialInsuranceNumber = "CA_SOCIAL_INSURANCE_NUMBER", CreditDebitCardCvv = "CREDIT_DEBIT_CARD_CVV", CreditDebitCardExpiry = "CREDIT_DEBIT_CARD_EXPIRY", CreditDebitCardNumber = "CREDIT_DEBIT_CARD_NUMBER", DriverId = "DRIVER_ID", Email = "EMAIL", InternationalBankAccountNumber = "INTERNATIONAL_BANK_ACCOUNT_NUMBER", IpAddress = "IP_ADDRESS", LicensePlate = "LICENSE_PLATE", MacAddress = "MAC_ADDRESS", Name = "NAME", Password = "PASSWORD", Phone = "PHONE", Pin = "PIN", SwiftCode = "SWIFT_CODE", UkNationalHealthServiceNumber = "UK_NATIONAL_HEALTH_SERVICE_NUMBER", UkNationalInsuranceNumber = "UK_NATIONAL_INSURANCE_NUMBER", UkUniqueTaxpayerReferenceNumber = "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", Url = "URL", Username = "USERNAME", UsBankAccountNumber = "US_BANK_ACCOUNT_NUMBER", UsBankRoutingNumber = "US_BANK_ROUTING_NUMBER", UsIndividualTaxIdentificationNumber = "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", UsPassportNumber = "US_PASSPORT_NUMBER", UsSocialSecurityNumber = "US_SOCIAL_SECURITY_NUMBER", VehicleIdentificationNumber = "VEHICLE_IDENTIFICATION_NUMBER" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailRegex {
     #[serde(rename = "name")]
     pub name: String,
@@ -3138,7 +3138,7 @@ pub struct GuardrailRegex {
     pub output_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailRegexConfig {
     #[serde(rename = "name")]
     pub name: String,
@@ -3160,7 +3160,7 @@ pub struct GuardrailRegexConfig {
 
 crate::string_enum!(GuardrailSensitiveInformationAction { Block = "BLOCK", Anonymize = "ANONYMIZE", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailSensitiveInformationPolicy {
     #[serde(rename = "piiEntities", default, skip_serializing_if = "Option::is_none")]
     pub pii_entities: Option<Vec<GuardrailPiiEntity>>,
@@ -3168,7 +3168,7 @@ pub struct GuardrailSensitiveInformationPolicy {
     pub regexes: Option<Vec<GuardrailRegex>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailSensitiveInformationPolicyConfig {
     #[serde(rename = "piiEntitiesConfig", default, skip_serializing_if = "Option::is_none")]
     pub pii_entities_config: Option<Vec<GuardrailPiiEntityConfig>>,
@@ -3178,7 +3178,7 @@ pub struct GuardrailSensitiveInformationPolicyConfig {
 
 crate::string_enum!(GuardrailStatus { Creating = "CREATING", Updating = "UPDATING", Versioning = "VERSIONING", Ready = "READY", Failed = "FAILED", Deleting = "DELETING" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailSummary {
     #[serde(rename = "id")]
     pub id: String,
@@ -3200,7 +3200,7 @@ pub struct GuardrailSummary {
     pub cross_region_details: Option<GuardrailCrossRegionDetails>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTopic {
     #[serde(rename = "name")]
     pub name: String,
@@ -3222,7 +3222,7 @@ pub struct GuardrailTopic {
 
 crate::string_enum!(GuardrailTopicAction { Block = "BLOCK", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailTopicConfig {
     #[serde(rename = "name")]
     pub name: String,
@@ -3242,7 +3242,7 @@ pub struct GuardrailTopicConfig {
     pub output_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTopicPolicy {
     #[serde(rename = "topics")]
     pub topics: Vec<GuardrailTopic>,
@@ -3250,7 +3250,7 @@ pub struct GuardrailTopicPolicy {
     pub tier: Option<GuardrailTopicsTier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTopicPolicyConfig {
     #[serde(rename = "topicsConfig")]
     pub topics_config: Vec<GuardrailTopicConfig>,
@@ -3260,13 +3260,13 @@ pub struct GuardrailTopicPolicyConfig {
 
 crate::string_enum!(GuardrailTopicType { Deny = "DENY" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailTopicsTier {
     #[serde(rename = "tierName")]
     pub tier_name: GuardrailTopicsTierName,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailTopicsTierConfig {
     #[serde(rename = "tierName")]
     pub tier_name: GuardrailTopicsTierName,
@@ -3274,7 +3274,7 @@ pub struct GuardrailTopicsTierConfig {
 
 crate::string_enum!(GuardrailTopicsTierName { Classic = "CLASSIC", Standard = "STANDARD" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailWord {
     #[serde(rename = "text")]
     pub text: String,
@@ -3290,7 +3290,7 @@ pub struct GuardrailWord {
 
 crate::string_enum!(GuardrailWordAction { Block = "BLOCK", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailWordConfig {
     #[serde(rename = "text")]
     pub text: String,
@@ -3304,7 +3304,7 @@ pub struct GuardrailWordConfig {
     pub output_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailWordPolicy {
     #[serde(rename = "words", default, skip_serializing_if = "Option::is_none")]
     pub words: Option<Vec<GuardrailWord>>,
@@ -3312,7 +3312,7 @@ pub struct GuardrailWordPolicy {
     pub managed_word_lists: Option<Vec<GuardrailManagedWords>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailWordPolicyConfig {
     #[serde(rename = "wordsConfig", default, skip_serializing_if = "Option::is_none")]
     pub words_config: Option<Vec<GuardrailWordConfig>>,
@@ -3356,7 +3356,7 @@ pub struct ImplicitFilterConfiguration {
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ImportedModelSummary {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -3382,13 +3382,13 @@ pub struct InferenceConfiguration {
     pub stop_sequences: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InferenceProfileModel {
     #[serde(rename = "modelArn", default, skip_serializing_if = "Option::is_none")]
     pub model_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum InferenceProfileModelSource {
     #[serde(rename = "copyFrom")]
     CopyFrom(String),
@@ -3396,7 +3396,7 @@ pub enum InferenceProfileModelSource {
 
 crate::string_enum!(InferenceProfileStatus { Active = "ACTIVE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InferenceProfileSummary {
     #[serde(rename = "inferenceProfileName")]
     pub inference_profile_name: String,
@@ -3496,13 +3496,13 @@ pub struct LambdaGraderConfig {
     pub lambda_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct LegalTerm {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAdvancedPromptOptimizationJobsRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -3514,7 +3514,7 @@ pub struct ListAdvancedPromptOptimizationJobsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAdvancedPromptOptimizationJobsResponse {
     #[serde(rename = "jobSummaries", default, skip_serializing_if = "Option::is_none")]
     pub job_summaries: Option<Vec<AdvancedPromptOptimizationJobSummary>>,
@@ -3522,7 +3522,7 @@ pub struct ListAdvancedPromptOptimizationJobsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPoliciesRequest {
     #[serde(rename = "policyArn", default, skip_serializing_if = "Option::is_none")]
     pub policy_arn: Option<String>,
@@ -3532,7 +3532,7 @@ pub struct ListAutomatedReasoningPoliciesRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPoliciesResponse {
     #[serde(rename = "automatedReasoningPolicySummaries")]
     pub automated_reasoning_policy_summaries: Vec<AutomatedReasoningPolicySummary>,
@@ -3540,7 +3540,7 @@ pub struct ListAutomatedReasoningPoliciesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPolicyBuildWorkflowsRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -3550,7 +3550,7 @@ pub struct ListAutomatedReasoningPolicyBuildWorkflowsRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPolicyBuildWorkflowsResponse {
     #[serde(rename = "automatedReasoningPolicyBuildWorkflowSummaries")]
     pub automated_reasoning_policy_build_workflow_summaries: Vec<AutomatedReasoningPolicyBuildWorkflowSummary>,
@@ -3558,7 +3558,7 @@ pub struct ListAutomatedReasoningPolicyBuildWorkflowsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPolicyTestCasesRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -3568,7 +3568,7 @@ pub struct ListAutomatedReasoningPolicyTestCasesRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPolicyTestCasesResponse {
     #[serde(rename = "testCases")]
     pub test_cases: Vec<AutomatedReasoningPolicyTestCase>,
@@ -3576,7 +3576,7 @@ pub struct ListAutomatedReasoningPolicyTestCasesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPolicyTestResultsRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -3588,7 +3588,7 @@ pub struct ListAutomatedReasoningPolicyTestResultsRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAutomatedReasoningPolicyTestResultsResponse {
     #[serde(rename = "testResults")]
     pub test_results: Vec<AutomatedReasoningPolicyTestResult>,
@@ -3596,7 +3596,7 @@ pub struct ListAutomatedReasoningPolicyTestResultsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListCustomModelDeploymentsRequest {
     #[serde(rename = "createdBefore", default, skip_serializing_if = "Option::is_none")]
     pub created_before: Option<DateTime>,
@@ -3618,7 +3618,7 @@ pub struct ListCustomModelDeploymentsRequest {
     pub model_arn_equals: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListCustomModelDeploymentsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3626,7 +3626,7 @@ pub struct ListCustomModelDeploymentsResponse {
     pub model_deployment_summaries: Option<Vec<CustomModelDeploymentSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListCustomModelsRequest {
     #[serde(rename = "creationTimeBefore", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_before: Option<DateTime>,
@@ -3652,7 +3652,7 @@ pub struct ListCustomModelsRequest {
     pub model_status: Option<ModelStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListCustomModelsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3660,13 +3660,13 @@ pub struct ListCustomModelsResponse {
     pub model_summaries: Option<Vec<CustomModelSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListEnforcedGuardrailsConfigurationRequest {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListEnforcedGuardrailsConfigurationResponse {
     #[serde(rename = "guardrailsConfig")]
     pub guardrails_config: Vec<AccountEnforcedGuardrailOutputConfiguration>,
@@ -3674,7 +3674,7 @@ pub struct ListEnforcedGuardrailsConfigurationResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListEvaluationJobsRequest {
     #[serde(rename = "creationTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_after: Option<DateTime>,
@@ -3696,7 +3696,7 @@ pub struct ListEvaluationJobsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListEvaluationJobsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3704,7 +3704,7 @@ pub struct ListEvaluationJobsResponse {
     pub job_summaries: Option<Vec<EvaluationSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFoundationModelAgreementOffersRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
@@ -3712,7 +3712,7 @@ pub struct ListFoundationModelAgreementOffersRequest {
     pub offer_type: Option<OfferType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFoundationModelAgreementOffersResponse {
     #[serde(rename = "modelId")]
     pub model_id: String,
@@ -3720,7 +3720,7 @@ pub struct ListFoundationModelAgreementOffersResponse {
     pub offers: Vec<Offer>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFoundationModelsRequest {
     #[serde(rename = "byProvider", default, skip_serializing_if = "Option::is_none")]
     pub by_provider: Option<String>,
@@ -3732,13 +3732,13 @@ pub struct ListFoundationModelsRequest {
     pub by_inference_type: Option<InferenceType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFoundationModelsResponse {
     #[serde(rename = "modelSummaries", default, skip_serializing_if = "Option::is_none")]
     pub model_summaries: Option<Vec<FoundationModelSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListGuardrailsRequest {
     #[serde(rename = "guardrailIdentifier", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_identifier: Option<String>,
@@ -3748,7 +3748,7 @@ pub struct ListGuardrailsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListGuardrailsResponse {
     #[serde(rename = "guardrails")]
     pub guardrails: Vec<GuardrailSummary>,
@@ -3756,7 +3756,7 @@ pub struct ListGuardrailsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListImportedModelsRequest {
     #[serde(rename = "creationTimeBefore", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_before: Option<DateTime>,
@@ -3774,7 +3774,7 @@ pub struct ListImportedModelsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListImportedModelsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3782,7 +3782,7 @@ pub struct ListImportedModelsResponse {
     pub model_summaries: Option<Vec<ImportedModelSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListInferenceProfilesRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -3792,7 +3792,7 @@ pub struct ListInferenceProfilesRequest {
     pub type_equals: Option<InferenceProfileType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListInferenceProfilesResponse {
     #[serde(rename = "inferenceProfileSummaries", default, skip_serializing_if = "Option::is_none")]
     pub inference_profile_summaries: Option<Vec<InferenceProfileSummary>>,
@@ -3800,7 +3800,7 @@ pub struct ListInferenceProfilesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListMarketplaceModelEndpointsRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -3810,7 +3810,7 @@ pub struct ListMarketplaceModelEndpointsRequest {
     pub model_source_equals: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListMarketplaceModelEndpointsResponse {
     #[serde(rename = "marketplaceModelEndpoints", default, skip_serializing_if = "Option::is_none")]
     pub marketplace_model_endpoints: Option<Vec<MarketplaceModelEndpointSummary>>,
@@ -3818,7 +3818,7 @@ pub struct ListMarketplaceModelEndpointsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelCopyJobsRequest {
     #[serde(rename = "creationTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_after: Option<DateTime>,
@@ -3842,7 +3842,7 @@ pub struct ListModelCopyJobsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelCopyJobsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3850,7 +3850,7 @@ pub struct ListModelCopyJobsResponse {
     pub model_copy_job_summaries: Option<Vec<ModelCopyJobSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelCustomizationJobsRequest {
     #[serde(rename = "creationTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_after: Option<DateTime>,
@@ -3870,7 +3870,7 @@ pub struct ListModelCustomizationJobsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelCustomizationJobsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3878,7 +3878,7 @@ pub struct ListModelCustomizationJobsResponse {
     pub model_customization_job_summaries: Option<Vec<ModelCustomizationJobSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelImportJobsRequest {
     #[serde(rename = "creationTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_after: Option<DateTime>,
@@ -3898,7 +3898,7 @@ pub struct ListModelImportJobsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelImportJobsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3906,7 +3906,7 @@ pub struct ListModelImportJobsResponse {
     pub model_import_job_summaries: Option<Vec<ModelImportJobSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelInvocationJobsRequest {
     #[serde(rename = "submitTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub submit_time_after: Option<DateTime>,
@@ -3926,7 +3926,7 @@ pub struct ListModelInvocationJobsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListModelInvocationJobsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3934,7 +3934,7 @@ pub struct ListModelInvocationJobsResponse {
     pub invocation_job_summaries: Option<Vec<ModelInvocationJobSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListPromptRoutersRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -3944,7 +3944,7 @@ pub struct ListPromptRoutersRequest {
     pub r#type: Option<PromptRouterType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListPromptRoutersResponse {
     #[serde(rename = "promptRouterSummaries", default, skip_serializing_if = "Option::is_none")]
     pub prompt_router_summaries: Option<Vec<PromptRouterSummary>>,
@@ -3952,7 +3952,7 @@ pub struct ListPromptRoutersResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListProvisionedModelThroughputsRequest {
     #[serde(rename = "creationTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub creation_time_after: Option<DateTime>,
@@ -3974,7 +3974,7 @@ pub struct ListProvisionedModelThroughputsRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListProvisionedModelThroughputsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3982,13 +3982,13 @@ pub struct ListProvisionedModelThroughputsResponse {
     pub provisioned_model_summaries: Option<Vec<ProvisionedModelSummary>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListTagsForResourceRequest {
     #[serde(rename = "resourceARN")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListTagsForResourceResponse {
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -4012,7 +4012,7 @@ pub struct LoggingConfig {
     pub audio_data_delivery_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MarketplaceModelEndpoint {
     #[serde(rename = "endpointArn")]
     pub endpoint_arn: String,
@@ -4034,7 +4034,7 @@ pub struct MarketplaceModelEndpoint {
     pub endpoint_status_message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MarketplaceModelEndpointSummary {
     #[serde(rename = "endpointArn")]
     pub endpoint_arn: String,
@@ -4080,7 +4080,7 @@ pub struct ModelConfiguration {
 
 crate::string_enum!(ModelCopyJobStatus { InProgress = "InProgress", Completed = "Completed", Failed = "Failed" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ModelCopyJobSummary {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -4110,7 +4110,7 @@ crate::string_enum!(ModelCustomization { FineTuning = "FINE_TUNING", ContinuedPr
 
 crate::string_enum!(ModelCustomizationJobStatus { InProgress = "InProgress", Completed = "Completed", Failed = "Failed", Stopping = "Stopping", Stopped = "Stopped" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ModelCustomizationJobSummary {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -4152,7 +4152,7 @@ pub struct ModelEnforcement {
 
 crate::string_enum!(ModelImportJobStatus { InProgress = "InProgress", Completed = "Completed", Failed = "Failed" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ModelImportJobSummary {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -4206,7 +4206,7 @@ pub struct ModelInvocationJobS3OutputDataConfig {
 
 crate::string_enum!(ModelInvocationJobStatus { Submitted = "Submitted", InProgress = "InProgress", Completed = "Completed", Failed = "Failed", Stopping = "Stopping", Stopped = "Stopped", PartiallyCompleted = "PartiallyCompleted", Expired = "Expired", Validating = "Validating", Scheduled = "Scheduled" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ModelInvocationJobSummary {
     #[serde(rename = "jobArn")]
     pub job_arn: String,
@@ -4254,7 +4254,7 @@ crate::string_enum!(ModelInvocationType { InvokeModel = "InvokeModel", Converse 
 
 crate::string_enum!(ModelModality { Text = "TEXT", Image = "IMAGE", Embedding = "EMBEDDING" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ModelPackageArnDataSource {
     #[serde(rename = "modelPackageArn")]
     pub model_package_arn: String,
@@ -4262,7 +4262,7 @@ pub struct ModelPackageArnDataSource {
 
 crate::string_enum!(ModelStatus { Active = "Active", Creating = "Creating", Failed = "Failed" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Offer {
     #[serde(rename = "offerId", default, skip_serializing_if = "Option::is_none")]
     pub offer_id: Option<String>,
@@ -4294,7 +4294,7 @@ pub struct PerformanceConfiguration {
     pub latency: Option<PerformanceConfigLatency>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PricingTerm {
     #[serde(rename = "rateCard")]
     pub rate_card: Vec<DimensionalPriceRate>,
@@ -4302,7 +4302,7 @@ pub struct PricingTerm {
 
 crate::string_enum!(PromptRouterStatus { Available = "AVAILABLE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PromptRouterSummary {
     #[serde(rename = "promptRouterName")]
     pub prompt_router_name: String,
@@ -4342,7 +4342,7 @@ pub struct PromptTemplate {
 
 crate::string_enum!(ProvisionedModelStatus { Creating = "Creating", InService = "InService", Updating = "Updating", Failed = "Failed" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ProvisionedModelSummary {
     #[serde(rename = "provisionedModelName")]
     pub provisioned_model_name: String,
@@ -4370,13 +4370,13 @@ pub struct ProvisionedModelSummary {
     pub last_modified_time: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PutAccountDataRetentionRequest {
     #[serde(rename = "mode")]
     pub mode: DataRetentionMode,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PutAccountDataRetentionResponse {
     #[serde(rename = "mode")]
     pub mode: DataRetentionMode,
@@ -4384,7 +4384,7 @@ pub struct PutAccountDataRetentionResponse {
     pub updated_at: Option<DateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutEnforcedGuardrailConfigurationRequest {
     #[serde(rename = "configId", default, skip_serializing_if = "Option::is_none")]
     pub config_id: Option<String>,
@@ -4392,7 +4392,7 @@ pub struct PutEnforcedGuardrailConfigurationRequest {
     pub guardrail_inference_config: AccountEnforcedGuardrailInferenceInputConfiguration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutEnforcedGuardrailConfigurationResponse {
     #[serde(rename = "configId", default, skip_serializing_if = "Option::is_none")]
     pub config_id: Option<String>,
@@ -4402,17 +4402,17 @@ pub struct PutEnforcedGuardrailConfigurationResponse {
     pub updated_by: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutModelInvocationLoggingConfigurationRequest {
     #[serde(rename = "loggingConfig")]
     pub logging_config: LoggingConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutModelInvocationLoggingConfigurationResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutResourcePolicyRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -4420,19 +4420,19 @@ pub struct PutResourcePolicyRequest {
     pub resource_policy: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutResourcePolicyResponse {
     #[serde(rename = "resourceArn", default, skip_serializing_if = "Option::is_none")]
     pub resource_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutUseCaseForModelAccessRequest {
     #[serde(rename = "formData")]
     pub form_data: Blob,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutUseCaseForModelAccessResponse {
 }
 
@@ -4500,7 +4500,7 @@ crate::string_enum!(ReasoningEffort { Low = "low", Medium = "medium", High = "hi
 
 crate::string_enum!(RegionAvailability { Available = "AVAILABLE", NotAvailable = "NOT_AVAILABLE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RegisterMarketplaceModelEndpointRequest {
     #[serde(rename = "endpointIdentifier")]
     pub endpoint_identifier: String,
@@ -4508,7 +4508,7 @@ pub struct RegisterMarketplaceModelEndpointRequest {
     pub model_source_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RegisterMarketplaceModelEndpointResponse {
     #[serde(rename = "marketplaceModelEndpoint")]
     pub marketplace_model_endpoint: MarketplaceModelEndpoint,
@@ -4656,7 +4656,7 @@ crate::string_enum!(SortModelsBy { CreationTime = "CreationTime" });
 
 crate::string_enum!(SortOrder { Ascending = "Ascending", Descending = "Descending" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StartAutomatedReasoningPolicyBuildWorkflowRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4668,7 +4668,7 @@ pub struct StartAutomatedReasoningPolicyBuildWorkflowRequest {
     pub source_content: AutomatedReasoningPolicyBuildWorkflowSource,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartAutomatedReasoningPolicyBuildWorkflowResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4676,7 +4676,7 @@ pub struct StartAutomatedReasoningPolicyBuildWorkflowResponse {
     pub build_workflow_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartAutomatedReasoningPolicyTestWorkflowRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4688,7 +4688,7 @@ pub struct StartAutomatedReasoningPolicyTestWorkflowRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartAutomatedReasoningPolicyTestWorkflowResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4696,7 +4696,7 @@ pub struct StartAutomatedReasoningPolicyTestWorkflowResponse {
 
 crate::string_enum!(Status { Registered = "REGISTERED", IncompatibleEndpoint = "INCOMPATIBLE_ENDPOINT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StatusDetails {
     #[serde(rename = "validationDetails", default, skip_serializing_if = "Option::is_none")]
     pub validation_details: Option<ValidationDetails>,
@@ -4706,47 +4706,47 @@ pub struct StatusDetails {
     pub training_details: Option<TrainingDetails>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopAdvancedPromptOptimizationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopAdvancedPromptOptimizationJobResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopEvaluationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopEvaluationJobResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopModelCustomizationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopModelCustomizationJobResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopModelInvocationJobRequest {
     #[serde(rename = "jobIdentifier")]
     pub job_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopModelInvocationJobResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct SupportTerm {
     #[serde(rename = "refundPolicyDescription", default, skip_serializing_if = "Option::is_none")]
     pub refund_policy_description: Option<String>,
@@ -4760,7 +4760,7 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TagResourceRequest {
     #[serde(rename = "resourceARN")]
     pub resource_arn: String,
@@ -4768,7 +4768,7 @@ pub struct TagResourceRequest {
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TagResourceResponse {
 }
 
@@ -4780,7 +4780,7 @@ pub struct TeacherModelConfig {
     pub max_response_length_for_inference: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TermDetails {
     #[serde(rename = "usageBasedPricingTerm")]
     pub usage_based_pricing_term: PricingTerm,
@@ -4812,7 +4812,7 @@ pub struct TrainingDataConfig {
     pub invocation_logs_config: Option<InvocationLogsConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TrainingDetails {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatusDetails>,
@@ -4822,13 +4822,13 @@ pub struct TrainingDetails {
     pub last_modified_time: Option<DateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TrainingMetrics {
     #[serde(rename = "trainingLoss", default, skip_serializing_if = "Option::is_none")]
     pub training_loss: Option<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UntagResourceRequest {
     #[serde(rename = "resourceARN")]
     pub resource_arn: String,
@@ -4836,11 +4836,11 @@ pub struct UntagResourceRequest {
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UntagResourceResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAutomatedReasoningPolicyAnnotationsRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4852,7 +4852,7 @@ pub struct UpdateAutomatedReasoningPolicyAnnotationsRequest {
     pub last_updated_annotation_set_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAutomatedReasoningPolicyAnnotationsResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4864,7 +4864,7 @@ pub struct UpdateAutomatedReasoningPolicyAnnotationsResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAutomatedReasoningPolicyRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4876,7 +4876,7 @@ pub struct UpdateAutomatedReasoningPolicyRequest {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAutomatedReasoningPolicyResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4888,7 +4888,7 @@ pub struct UpdateAutomatedReasoningPolicyResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAutomatedReasoningPolicyTestCaseRequest {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4908,7 +4908,7 @@ pub struct UpdateAutomatedReasoningPolicyTestCaseRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAutomatedReasoningPolicyTestCaseResponse {
     #[serde(rename = "policyArn")]
     pub policy_arn: String,
@@ -4916,7 +4916,7 @@ pub struct UpdateAutomatedReasoningPolicyTestCaseResponse {
     pub test_case_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateCustomModelDeploymentRequest {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -4924,13 +4924,13 @@ pub struct UpdateCustomModelDeploymentRequest {
     pub custom_model_deployment_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateCustomModelDeploymentResponse {
     #[serde(rename = "customModelDeploymentArn")]
     pub custom_model_deployment_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateGuardrailRequest {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -4960,7 +4960,7 @@ pub struct UpdateGuardrailRequest {
     pub kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateGuardrailResponse {
     #[serde(rename = "guardrailId")]
     pub guardrail_id: String,
@@ -4972,7 +4972,7 @@ pub struct UpdateGuardrailResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateMarketplaceModelEndpointRequest {
     #[serde(rename = "endpointArn")]
     pub endpoint_arn: String,
@@ -4982,13 +4982,13 @@ pub struct UpdateMarketplaceModelEndpointRequest {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateMarketplaceModelEndpointResponse {
     #[serde(rename = "marketplaceModelEndpoint")]
     pub marketplace_model_endpoint: MarketplaceModelEndpoint,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateProvisionedModelThroughputRequest {
     #[serde(rename = "provisionedModelId")]
     pub provisioned_model_id: String,
@@ -4998,7 +4998,7 @@ pub struct UpdateProvisionedModelThroughputRequest {
     pub desired_model_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateProvisionedModelThroughputResponse {
 }
 
@@ -5008,7 +5008,7 @@ pub struct ValidationDataConfig {
     pub validators: Vec<Validator>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ValidationDetails {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatusDetails>,
@@ -5024,13 +5024,13 @@ pub struct Validator {
     pub s3_uri: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ValidatorMetric {
     #[serde(rename = "validationLoss", default, skip_serializing_if = "Option::is_none")]
     pub validation_loss: Option<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ValidityTerm {
     #[serde(rename = "agreementDuration", default, skip_serializing_if = "Option::is_none")]
     pub agreement_duration: Option<String>,

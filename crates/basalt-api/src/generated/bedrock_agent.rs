@@ -32,7 +32,7 @@ crate::string_enum!(ActionGroupSignature { AmazonUserInput = "AMAZON.UserInput",
 
 crate::string_enum!(ActionGroupState { Enabled = "ENABLED", Disabled = "DISABLED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ActionGroupSummary {
     #[serde(rename = "actionGroupId")]
     pub action_group_id: String,
@@ -46,7 +46,7 @@ pub struct ActionGroupSummary {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Agent {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -96,7 +96,7 @@ pub struct Agent {
     pub agent_collaboration: Option<AgentCollaboration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentActionGroup {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -128,7 +128,7 @@ pub struct AgentActionGroup {
     pub action_group_state: ActionGroupState,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentAlias {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -158,7 +158,7 @@ pub struct AgentAlias {
     pub alias_invocation_state: Option<AliasInvocationState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgentAliasHistoryEvent {
     #[serde(rename = "routingConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub routing_configuration: Option<Vec<AgentAliasRoutingConfigurationListItem>>,
@@ -178,7 +178,7 @@ pub struct AgentAliasRoutingConfigurationListItem {
 
 crate::string_enum!(AgentAliasStatus { Creating = "CREATING", Prepared = "PREPARED", Failed = "FAILED", Updating = "UPDATING", Deleting = "DELETING", Dissociated = "DISSOCIATED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentAliasSummary {
     #[serde(rename = "agentAliasId")]
     pub agent_alias_id: String,
@@ -200,7 +200,7 @@ pub struct AgentAliasSummary {
 
 crate::string_enum!(AgentCollaboration { Supervisor = "SUPERVISOR", SupervisorRouter = "SUPERVISOR_ROUTER", Disabled = "DISABLED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentCollaborator {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -224,7 +224,7 @@ pub struct AgentCollaborator {
     pub client_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentCollaboratorSummary {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -258,7 +258,7 @@ pub struct AgentFlowNodeConfiguration {
     pub agent_alias_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentKnowledgeBase {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -276,7 +276,7 @@ pub struct AgentKnowledgeBase {
     pub knowledge_base_state: KnowledgeBaseState,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentKnowledgeBaseSummary {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -290,7 +290,7 @@ pub struct AgentKnowledgeBaseSummary {
 
 crate::string_enum!(AgentStatus { Creating = "CREATING", Preparing = "PREPARING", Prepared = "PREPARED", NotPrepared = "NOT_PREPARED", Deleting = "DELETING", Failed = "FAILED", Versioning = "VERSIONING", Updating = "UPDATING" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentSummary {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -308,7 +308,7 @@ pub struct AgentSummary {
     pub guardrail_configuration: Option<GuardrailConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentVersion {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -350,7 +350,7 @@ pub struct AgentVersion {
     pub agent_collaboration: Option<AgentCollaboration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgentVersionSummary {
     #[serde(rename = "agentName")]
     pub agent_name: String,
@@ -374,7 +374,7 @@ crate::string_enum!(AliasInvocationState { AcceptInvocations = "ACCEPT_INVOCATIO
 pub struct AnyToolChoice {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AssociateAgentCollaboratorRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -392,13 +392,13 @@ pub struct AssociateAgentCollaboratorRequest {
     pub client_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AssociateAgentCollaboratorResponse {
     #[serde(rename = "agentCollaborator")]
     pub agent_collaborator: AgentCollaborator,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AssociateAgentKnowledgeBaseRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -412,7 +412,7 @@ pub struct AssociateAgentKnowledgeBaseRequest {
     pub knowledge_base_state: Option<KnowledgeBaseState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AssociateAgentKnowledgeBaseResponse {
     #[serde(rename = "agentKnowledgeBase")]
     pub agent_knowledge_base: AgentKnowledgeBase,
@@ -478,7 +478,7 @@ pub struct BedrockFoundationModelContextEnrichmentConfiguration {
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ByteContentDoc {
     #[serde(rename = "mimeType")]
     pub mime_type: String,
@@ -594,7 +594,7 @@ pub struct CrawlFilterConfiguration {
 
 crate::string_enum!(CrawlFilterConfigurationType { Pattern = "PATTERN" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAgentActionGroupRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -620,13 +620,13 @@ pub struct CreateAgentActionGroupRequest {
     pub function_schema: Option<FunctionSchema>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateAgentActionGroupResponse {
     #[serde(rename = "agentActionGroup")]
     pub agent_action_group: AgentActionGroup,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAgentAliasRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -642,13 +642,13 @@ pub struct CreateAgentAliasRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateAgentAliasResponse {
     #[serde(rename = "agentAlias")]
     pub agent_alias: AgentAlias,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateAgentRequest {
     #[serde(rename = "agentName")]
     pub agent_name: String,
@@ -682,13 +682,13 @@ pub struct CreateAgentRequest {
     pub agent_collaboration: Option<AgentCollaboration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateAgentResponse {
     #[serde(rename = "agent")]
     pub agent: Agent,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateDataSourceRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -708,13 +708,13 @@ pub struct CreateDataSourceRequest {
     pub vector_ingestion_configuration: Option<VectorIngestionConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateDataSourceResponse {
     #[serde(rename = "dataSource")]
     pub data_source: DataSource,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateFlowAliasRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -732,7 +732,7 @@ pub struct CreateFlowAliasRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateFlowAliasResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -754,7 +754,7 @@ pub struct CreateFlowAliasResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateFlowRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -772,7 +772,7 @@ pub struct CreateFlowRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateFlowResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -798,7 +798,7 @@ pub struct CreateFlowResponse {
     pub definition: Option<FlowDefinition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateFlowVersionRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -808,7 +808,7 @@ pub struct CreateFlowVersionRequest {
     pub client_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateFlowVersionResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -832,7 +832,7 @@ pub struct CreateFlowVersionResponse {
     pub definition: Option<FlowDefinition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateKnowledgeBaseRequest {
     #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
@@ -850,13 +850,13 @@ pub struct CreateKnowledgeBaseRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateKnowledgeBaseResponse {
     #[serde(rename = "knowledgeBase")]
     pub knowledge_base: KnowledgeBase,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreatePromptRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -874,7 +874,7 @@ pub struct CreatePromptRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreatePromptResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -898,7 +898,7 @@ pub struct CreatePromptResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreatePromptVersionRequest {
     #[serde(rename = "promptIdentifier")]
     pub prompt_identifier: String,
@@ -910,7 +910,7 @@ pub struct CreatePromptVersionRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreatePromptVersionResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -934,7 +934,7 @@ pub struct CreatePromptVersionResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateRetrievalInstructionRequest {
     #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
@@ -950,7 +950,7 @@ pub struct CreateRetrievalInstructionRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateRetrievalInstructionResponse {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -968,7 +968,7 @@ pub struct CreateRetrievalInstructionResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateRetrievalInstructionVersionRequest {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -978,7 +978,7 @@ pub struct CreateRetrievalInstructionVersionRequest {
     pub client_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateRetrievalInstructionVersionResponse {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -992,7 +992,7 @@ pub struct CreateRetrievalInstructionVersionResponse {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateVpcConfigurationRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1020,7 +1020,7 @@ pub struct CreateVpcConfigurationRequest {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateVpcConfigurationResponse {
     #[serde(rename = "vpcConfigurationId")]
     pub vpc_configuration_id: String,
@@ -1038,7 +1038,7 @@ pub struct CuratedQuery {
     pub sql: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CustomContent {
     #[serde(rename = "customDocumentIdentifier")]
     pub custom_document_identifier: CustomDocumentIdentifier,
@@ -1064,7 +1064,7 @@ pub struct CustomOrchestration {
     pub executor: Option<OrchestrationExecutor>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CustomS3Location {
     #[serde(rename = "uri")]
     pub uri: String,
@@ -1082,7 +1082,7 @@ pub struct CustomTransformationConfiguration {
     pub transformations: Vec<Transformation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CyclicConnectionFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
@@ -1094,7 +1094,7 @@ pub struct DailySchedule {
 
 crate::string_enum!(DataDeletionPolicy { Retain = "RETAIN", Delete = "DELETE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DataSource {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1142,7 +1142,7 @@ pub struct DataSourceConfiguration {
 
 crate::string_enum!(DataSourceStatus { Available = "AVAILABLE", Deleting = "DELETING", DeleteUnsuccessful = "DELETE_UNSUCCESSFUL", Creating = "CREATING", Updating = "UPDATING", Failed = "FAILED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DataSourceSummary {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1170,7 +1170,7 @@ pub enum DayOfMonth {
 
 crate::string_enum!(DayOfWeek { Sunday = "SUNDAY", Monday = "MONDAY", Tuesday = "TUESDAY", Wednesday = "WEDNESDAY", Thursday = "THURSDAY", Friday = "FRIDAY", Saturday = "SATURDAY" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentActionGroupRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1182,11 +1182,11 @@ pub struct DeleteAgentActionGroupRequest {
     pub skip_resource_in_use_check: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentActionGroupResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentAliasRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1194,7 +1194,7 @@ pub struct DeleteAgentAliasRequest {
     pub agent_alias_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteAgentAliasResponse {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1204,7 +1204,7 @@ pub struct DeleteAgentAliasResponse {
     pub agent_alias_status: AgentAliasStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1212,7 +1212,7 @@ pub struct DeleteAgentRequest {
     pub skip_resource_in_use_check: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteAgentResponse {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1220,7 +1220,7 @@ pub struct DeleteAgentResponse {
     pub agent_status: AgentStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentVersionRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1230,7 +1230,7 @@ pub struct DeleteAgentVersionRequest {
     pub skip_resource_in_use_check: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteAgentVersionResponse {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1240,7 +1240,7 @@ pub struct DeleteAgentVersionResponse {
     pub agent_status: AgentStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteDataSourceRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1248,7 +1248,7 @@ pub struct DeleteDataSourceRequest {
     pub data_source_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteDataSourceResponse {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1258,7 +1258,7 @@ pub struct DeleteDataSourceResponse {
     pub status: DataSourceStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFlowAliasRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -1266,7 +1266,7 @@ pub struct DeleteFlowAliasRequest {
     pub alias_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFlowAliasResponse {
     #[serde(rename = "flowId")]
     pub flow_id: String,
@@ -1274,7 +1274,7 @@ pub struct DeleteFlowAliasResponse {
     pub id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFlowRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -1282,13 +1282,13 @@ pub struct DeleteFlowRequest {
     pub skip_resource_in_use_check: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFlowResponse {
     #[serde(rename = "id")]
     pub id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFlowVersionRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -1298,7 +1298,7 @@ pub struct DeleteFlowVersionRequest {
     pub skip_resource_in_use_check: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteFlowVersionResponse {
     #[serde(rename = "id")]
     pub id: String,
@@ -1306,7 +1306,7 @@ pub struct DeleteFlowVersionResponse {
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteKnowledgeBaseDocumentsRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1318,19 +1318,19 @@ pub struct DeleteKnowledgeBaseDocumentsRequest {
     pub document_identifiers: Vec<DocumentIdentifier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteKnowledgeBaseDocumentsResponse {
     #[serde(rename = "documentDetails", default, skip_serializing_if = "Option::is_none")]
     pub document_details: Option<Vec<KnowledgeBaseDocumentDetail>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteKnowledgeBaseRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteKnowledgeBaseResponse {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1338,7 +1338,7 @@ pub struct DeleteKnowledgeBaseResponse {
     pub status: KnowledgeBaseStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeletePromptRequest {
     #[serde(rename = "promptIdentifier")]
     pub prompt_identifier: String,
@@ -1346,7 +1346,7 @@ pub struct DeletePromptRequest {
     pub prompt_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeletePromptResponse {
     #[serde(rename = "id")]
     pub id: String,
@@ -1354,7 +1354,7 @@ pub struct DeletePromptResponse {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteResourcePolicyRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -1362,7 +1362,7 @@ pub struct DeleteResourcePolicyRequest {
     pub expected_revision_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteResourcePolicyResponse {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -1370,7 +1370,7 @@ pub struct DeleteResourcePolicyResponse {
     pub revision_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteRetrievalInstructionRequest {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -1378,7 +1378,7 @@ pub struct DeleteRetrievalInstructionRequest {
     pub retrieval_instruction_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteRetrievalInstructionResponse {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -1388,7 +1388,7 @@ pub struct DeleteRetrievalInstructionResponse {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteVpcConfigurationRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1396,7 +1396,7 @@ pub struct DeleteVpcConfigurationRequest {
     pub vpc_configuration_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeleteVpcConfigurationResponse {
     #[serde(rename = "vpcConfigurationId")]
     pub vpc_configuration_id: String,
@@ -1412,7 +1412,7 @@ pub struct DeletionProtectionConfiguration {
     pub deletion_protection_threshold: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DisassociateAgentCollaboratorRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1422,11 +1422,11 @@ pub struct DisassociateAgentCollaboratorRequest {
     pub collaborator_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DisassociateAgentCollaboratorResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DisassociateAgentKnowledgeBaseRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1436,11 +1436,11 @@ pub struct DisassociateAgentKnowledgeBaseRequest {
     pub knowledge_base_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DisassociateAgentKnowledgeBaseResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DocumentAccessControlEntry {
     #[serde(rename = "name")]
     pub name: String,
@@ -1450,7 +1450,7 @@ pub struct DocumentAccessControlEntry {
     pub access: AccessControlAccess,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DocumentContent {
     #[serde(rename = "dataSourceType")]
     pub data_source_type: ContentDataSourceType,
@@ -1470,7 +1470,7 @@ pub struct DocumentIdentifier {
     pub custom: Option<CustomDocumentIdentifier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DocumentMetadata {
     #[serde(rename = "type")]
     pub r#type: MetadataSourceType,
@@ -1484,7 +1484,7 @@ pub struct DocumentMetadata {
 
 crate::string_enum!(DocumentStatus { Indexed = "INDEXED", PartiallyIndexed = "PARTIALLY_INDEXED", Pending = "PENDING", Failed = "FAILED", MetadataPartiallyIndexed = "METADATA_PARTIALLY_INDEXED", MetadataUpdateFailed = "METADATA_UPDATE_FAILED", Ignored = "IGNORED", NotFound = "NOT_FOUND", Starting = "STARTING", InProgress = "IN_PROGRESS", Deleting = "DELETING", DeleteInProgress = "DELETE_IN_PROGRESS" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DuplicateConditionExpressionFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -1492,7 +1492,7 @@ pub struct DuplicateConditionExpressionFlowValidationDetails {
     pub expression: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DuplicateConnectionsFlowValidationDetails {
     #[serde(rename = "source")]
     pub source: String,
@@ -1550,7 +1550,7 @@ pub struct FlowAliasRoutingConfigurationListItem {
     pub flow_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowAliasSummary {
     #[serde(rename = "name")]
     pub name: String,
@@ -1704,7 +1704,7 @@ crate::string_enum!(FlowNodeType { Input = "Input", Output = "Output", Knowledge
 
 crate::string_enum!(FlowStatus { Failed = "Failed", Prepared = "Prepared", Preparing = "Preparing", NotPrepared = "NotPrepared" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowSummary {
     #[serde(rename = "name")]
     pub name: String,
@@ -1724,7 +1724,7 @@ pub struct FlowSummary {
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowValidation {
     #[serde(rename = "message")]
     pub message: String,
@@ -1736,7 +1736,7 @@ pub struct FlowValidation {
     pub r#type: Option<FlowValidationType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowValidationDetails {
     #[serde(rename = "cyclicConnection")]
     CyclicConnection(CyclicConnectionFlowValidationDetails),
@@ -1810,7 +1810,7 @@ crate::string_enum!(FlowValidationSeverity { Warning = "Warning", Error = "Error
 
 crate::string_enum!(FlowValidationType { CyclicConnection = "CyclicConnection", DuplicateConnections = "DuplicateConnections", DuplicateConditionExpression = "DuplicateConditionExpression", UnreachableNode = "UnreachableNode", UnknownConnectionSource = "UnknownConnectionSource", UnknownConnectionSourceOutput = "UnknownConnectionSourceOutput", UnknownConnectionTarget = "UnknownConnectionTarget", UnknownConnectionTargetInput = "UnknownConnectionTargetInput", UnknownConnectionCondition = "UnknownConnectionCondition", MalformedConditionExpression = "MalformedConditionExpression", MalformedNodeInputExpression = "MalformedNodeInputExpression", MismatchedNodeInputType = "MismatchedNodeInputType", MismatchedNodeOutputType = "MismatchedNodeOutputType", IncompatibleConnectionDataType = "IncompatibleConnectionDataType", MissingConnectionConfiguration = "MissingConnectionConfiguration", MissingDefaultCondition = "MissingDefaultCondition", MissingEndingNodes = "MissingEndingNodes", MissingNodeConfiguration = "MissingNodeConfiguration", MissingNodeInput = "MissingNodeInput", MissingNodeOutput = "MissingNodeOutput", MissingStartingNodes = "MissingStartingNodes", MultipleNodeInputConnections = "MultipleNodeInputConnections", UnfulfilledNodeInput = "UnfulfilledNodeInput", UnsatisfiedConnectionConditions = "UnsatisfiedConnectionConditions", Unspecified = "Unspecified", UnknownNodeInput = "UnknownNodeInput", UnknownNodeOutput = "UnknownNodeOutput", MissingLoopInputNode = "MissingLoopInputNode", MissingLoopControllerNode = "MissingLoopControllerNode", MultipleLoopInputNodes = "MultipleLoopInputNodes", MultipleLoopControllerNodes = "MultipleLoopControllerNodes", LoopIncompatibleNodeType = "LoopIncompatibleNodeType", InvalidLoopBoundary = "InvalidLoopBoundary" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowVersionSummary {
     #[serde(rename = "id")]
     pub id: String,
@@ -1842,7 +1842,7 @@ pub enum FunctionSchema {
     Functions(Vec<Function>),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentActionGroupRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1852,13 +1852,13 @@ pub struct GetAgentActionGroupRequest {
     pub action_group_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentActionGroupResponse {
     #[serde(rename = "agentActionGroup")]
     pub agent_action_group: AgentActionGroup,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentAliasRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1866,13 +1866,13 @@ pub struct GetAgentAliasRequest {
     pub agent_alias_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentAliasResponse {
     #[serde(rename = "agentAlias")]
     pub agent_alias: AgentAlias,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentCollaboratorRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1882,13 +1882,13 @@ pub struct GetAgentCollaboratorRequest {
     pub collaborator_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentCollaboratorResponse {
     #[serde(rename = "agentCollaborator")]
     pub agent_collaborator: AgentCollaborator,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentKnowledgeBaseRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1898,25 +1898,25 @@ pub struct GetAgentKnowledgeBaseRequest {
     pub knowledge_base_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentKnowledgeBaseResponse {
     #[serde(rename = "agentKnowledgeBase")]
     pub agent_knowledge_base: AgentKnowledgeBase,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentResponse {
     #[serde(rename = "agent")]
     pub agent: Agent,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentVersionRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -1924,13 +1924,13 @@ pub struct GetAgentVersionRequest {
     pub agent_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentVersionResponse {
     #[serde(rename = "agentVersion")]
     pub agent_version: AgentVersion,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetDataSourceRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -1938,13 +1938,13 @@ pub struct GetDataSourceRequest {
     pub data_source_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetDataSourceResponse {
     #[serde(rename = "dataSource")]
     pub data_source: DataSource,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFlowAliasRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -1952,7 +1952,7 @@ pub struct GetFlowAliasRequest {
     pub alias_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetFlowAliasResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -1974,7 +1974,7 @@ pub struct GetFlowAliasResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFlowRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -1982,7 +1982,7 @@ pub struct GetFlowRequest {
     pub included_data: Option<IncludedData>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetFlowResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -2010,7 +2010,7 @@ pub struct GetFlowResponse {
     pub validations: Option<Vec<FlowValidation>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFlowVersionRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -2020,7 +2020,7 @@ pub struct GetFlowVersionRequest {
     pub included_data: Option<IncludedData>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetFlowVersionResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -2044,7 +2044,7 @@ pub struct GetFlowVersionResponse {
     pub definition: Option<FlowDefinition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetIngestionJobRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2054,13 +2054,13 @@ pub struct GetIngestionJobRequest {
     pub ingestion_job_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetIngestionJobResponse {
     #[serde(rename = "ingestionJob")]
     pub ingestion_job: IngestionJob,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetKnowledgeBaseDocumentsRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2070,25 +2070,25 @@ pub struct GetKnowledgeBaseDocumentsRequest {
     pub document_identifiers: Vec<DocumentIdentifier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetKnowledgeBaseDocumentsResponse {
     #[serde(rename = "documentDetails", default, skip_serializing_if = "Option::is_none")]
     pub document_details: Option<Vec<KnowledgeBaseDocumentDetail>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetKnowledgeBaseRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetKnowledgeBaseResponse {
     #[serde(rename = "knowledgeBase")]
     pub knowledge_base: KnowledgeBase,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetPromptRequest {
     #[serde(rename = "promptIdentifier")]
     pub prompt_identifier: String,
@@ -2098,7 +2098,7 @@ pub struct GetPromptRequest {
     pub included_data: Option<IncludedData>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetPromptResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -2122,13 +2122,13 @@ pub struct GetPromptResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetResourcePolicyRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetResourcePolicyResponse {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -2138,7 +2138,7 @@ pub struct GetResourcePolicyResponse {
     pub revision_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetRetrievalInstructionRequest {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -2146,7 +2146,7 @@ pub struct GetRetrievalInstructionRequest {
     pub retrieval_instruction_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetRetrievalInstructionResponse {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -2176,7 +2176,7 @@ pub struct GetRetrievalInstructionResponse {
     pub latest_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetVpcConfigurationRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2184,7 +2184,7 @@ pub struct GetVpcConfigurationRequest {
     pub vpc_configuration_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetVpcConfigurationResponse {
     #[serde(rename = "vpcConfiguration")]
     pub vpc_configuration: VpcConfiguration,
@@ -2222,7 +2222,7 @@ crate::string_enum!(IncludeExclude { Include = "INCLUDE", Exclude = "EXCLUDE" })
 
 crate::string_enum!(IncludedData { AllData = "ALL_DATA", MetadataOnly = "METADATA_ONLY" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct IncompatibleConnectionDataTypeFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
@@ -2244,7 +2244,7 @@ pub struct InferenceConfiguration {
     pub stop_sequences: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct IngestKnowledgeBaseDocumentsRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2256,13 +2256,13 @@ pub struct IngestKnowledgeBaseDocumentsRequest {
     pub documents: Vec<KnowledgeBaseDocument>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct IngestKnowledgeBaseDocumentsResponse {
     #[serde(rename = "documentDetails", default, skip_serializing_if = "Option::is_none")]
     pub document_details: Option<Vec<KnowledgeBaseDocumentDetail>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct IngestionJob {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2286,7 +2286,7 @@ pub struct IngestionJob {
     pub text_ready_at: Option<DateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct IngestionJobFilter {
     #[serde(rename = "attribute")]
     pub attribute: IngestionJobFilterAttribute,
@@ -2300,7 +2300,7 @@ crate::string_enum!(IngestionJobFilterAttribute { Status = "STATUS" });
 
 crate::string_enum!(IngestionJobFilterOperator { Eq = "EQ" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct IngestionJobSortBy {
     #[serde(rename = "attribute")]
     pub attribute: IngestionJobSortByAttribute,
@@ -2310,7 +2310,7 @@ pub struct IngestionJobSortBy {
 
 crate::string_enum!(IngestionJobSortByAttribute { Status = "STATUS", StartedAt = "STARTED_AT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct IngestionJobStatistics {
     #[serde(rename = "numberOfDocumentsScanned", default, skip_serializing_if = "Option::is_none")]
     pub number_of_documents_scanned: Option<i64>,
@@ -2332,7 +2332,7 @@ pub struct IngestionJobStatistics {
 
 crate::string_enum!(IngestionJobStatus { Starting = "STARTING", InProgress = "IN_PROGRESS", Complete = "COMPLETE", Failed = "FAILED", Stopping = "STOPPING", Stopped = "STOPPED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct IngestionJobSummary {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2362,7 +2362,7 @@ pub struct InlineCodeFlowNodeConfiguration {
     pub language: SupportedLanguages,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InlineContent {
     #[serde(rename = "type")]
     pub r#type: InlineContentType,
@@ -2384,7 +2384,7 @@ pub struct IntermediateStorage {
     pub s3_location: S3Location,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvalidLoopBoundaryFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
@@ -2404,7 +2404,7 @@ pub struct KendraKnowledgeBaseConfiguration {
     pub kendra_index_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct KnowledgeBase {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2446,7 +2446,7 @@ pub struct KnowledgeBaseConfiguration {
     pub sql_knowledge_base_configuration: Option<SqlKnowledgeBaseConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct KnowledgeBaseDocument {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<DocumentMetadata>,
@@ -2454,7 +2454,7 @@ pub struct KnowledgeBaseDocument {
     pub content: DocumentContent,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct KnowledgeBaseDocumentDetail {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2514,7 +2514,7 @@ crate::string_enum!(KnowledgeBaseStatus { Creating = "CREATING", Active = "ACTIV
 
 crate::string_enum!(KnowledgeBaseStorageType { OpensearchServerless = "OPENSEARCH_SERVERLESS", Pinecone = "PINECONE", RedisEnterpriseCloud = "REDIS_ENTERPRISE_CLOUD", Rds = "RDS", MongoDbAtlas = "MONGO_DB_ATLAS", NeptuneAnalytics = "NEPTUNE_ANALYTICS", OpensearchManagedCluster = "OPENSEARCH_MANAGED_CLUSTER", S3Vectors = "S3_VECTORS" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct KnowledgeBaseSummary {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2548,7 +2548,7 @@ pub struct LexFlowNodeConfiguration {
     pub locale_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentActionGroupsRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -2560,7 +2560,7 @@ pub struct ListAgentActionGroupsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentActionGroupsResponse {
     #[serde(rename = "actionGroupSummaries")]
     pub action_group_summaries: Vec<ActionGroupSummary>,
@@ -2568,7 +2568,7 @@ pub struct ListAgentActionGroupsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentAliasesRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -2578,7 +2578,7 @@ pub struct ListAgentAliasesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentAliasesResponse {
     #[serde(rename = "agentAliasSummaries")]
     pub agent_alias_summaries: Vec<AgentAliasSummary>,
@@ -2586,7 +2586,7 @@ pub struct ListAgentAliasesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentCollaboratorsRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -2598,7 +2598,7 @@ pub struct ListAgentCollaboratorsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentCollaboratorsResponse {
     #[serde(rename = "agentCollaboratorSummaries")]
     pub agent_collaborator_summaries: Vec<AgentCollaboratorSummary>,
@@ -2606,7 +2606,7 @@ pub struct ListAgentCollaboratorsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentKnowledgeBasesRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -2618,7 +2618,7 @@ pub struct ListAgentKnowledgeBasesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentKnowledgeBasesResponse {
     #[serde(rename = "agentKnowledgeBaseSummaries")]
     pub agent_knowledge_base_summaries: Vec<AgentKnowledgeBaseSummary>,
@@ -2626,7 +2626,7 @@ pub struct ListAgentKnowledgeBasesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentVersionsRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -2636,7 +2636,7 @@ pub struct ListAgentVersionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentVersionsResponse {
     #[serde(rename = "agentVersionSummaries")]
     pub agent_version_summaries: Vec<AgentVersionSummary>,
@@ -2644,7 +2644,7 @@ pub struct ListAgentVersionsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentsRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -2652,7 +2652,7 @@ pub struct ListAgentsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAgentsResponse {
     #[serde(rename = "agentSummaries")]
     pub agent_summaries: Vec<AgentSummary>,
@@ -2660,7 +2660,7 @@ pub struct ListAgentsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListDataSourcesRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2670,7 +2670,7 @@ pub struct ListDataSourcesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListDataSourcesResponse {
     #[serde(rename = "dataSourceSummaries")]
     pub data_source_summaries: Vec<DataSourceSummary>,
@@ -2678,7 +2678,7 @@ pub struct ListDataSourcesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowAliasesRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -2688,7 +2688,7 @@ pub struct ListFlowAliasesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowAliasesResponse {
     #[serde(rename = "flowAliasSummaries")]
     pub flow_alias_summaries: Vec<FlowAliasSummary>,
@@ -2696,7 +2696,7 @@ pub struct ListFlowAliasesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowVersionsRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
@@ -2706,7 +2706,7 @@ pub struct ListFlowVersionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowVersionsResponse {
     #[serde(rename = "flowVersionSummaries")]
     pub flow_version_summaries: Vec<FlowVersionSummary>,
@@ -2714,7 +2714,7 @@ pub struct ListFlowVersionsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowsRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -2722,7 +2722,7 @@ pub struct ListFlowsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowsResponse {
     #[serde(rename = "flowSummaries")]
     pub flow_summaries: Vec<FlowSummary>,
@@ -2730,7 +2730,7 @@ pub struct ListFlowsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListIngestionJobsRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2746,7 +2746,7 @@ pub struct ListIngestionJobsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListIngestionJobsResponse {
     #[serde(rename = "ingestionJobSummaries")]
     pub ingestion_job_summaries: Vec<IngestionJobSummary>,
@@ -2754,7 +2754,7 @@ pub struct ListIngestionJobsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListKnowledgeBaseDocumentsRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2766,7 +2766,7 @@ pub struct ListKnowledgeBaseDocumentsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListKnowledgeBaseDocumentsResponse {
     #[serde(rename = "documentDetails")]
     pub document_details: Vec<KnowledgeBaseDocumentDetail>,
@@ -2774,7 +2774,7 @@ pub struct ListKnowledgeBaseDocumentsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListKnowledgeBasesRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -2782,7 +2782,7 @@ pub struct ListKnowledgeBasesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListKnowledgeBasesResponse {
     #[serde(rename = "knowledgeBaseSummaries")]
     pub knowledge_base_summaries: Vec<KnowledgeBaseSummary>,
@@ -2790,7 +2790,7 @@ pub struct ListKnowledgeBasesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListPromptsRequest {
     #[serde(rename = "promptIdentifier", default, skip_serializing_if = "Option::is_none")]
     pub prompt_identifier: Option<String>,
@@ -2800,7 +2800,7 @@ pub struct ListPromptsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListPromptsResponse {
     #[serde(rename = "promptSummaries")]
     pub prompt_summaries: Vec<PromptSummary>,
@@ -2808,7 +2808,7 @@ pub struct ListPromptsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListRetrievalInstructionVersionsRequest {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -2818,7 +2818,7 @@ pub struct ListRetrievalInstructionVersionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListRetrievalInstructionVersionsResponse {
     #[serde(rename = "retrievalInstructionVersionSummaries")]
     pub retrieval_instruction_version_summaries: Vec<RetrievalInstructionVersionSummary>,
@@ -2826,7 +2826,7 @@ pub struct ListRetrievalInstructionVersionsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListRetrievalInstructionsRequest {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RetrievalInstructionStatus>,
@@ -2836,7 +2836,7 @@ pub struct ListRetrievalInstructionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListRetrievalInstructionsResponse {
     #[serde(rename = "retrievalInstructionSummaries")]
     pub retrieval_instruction_summaries: Vec<RetrievalInstructionSummary>,
@@ -2844,19 +2844,19 @@ pub struct ListRetrievalInstructionsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListTagsForResourceRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListTagsForResourceResponse {
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListVpcConfigurationsRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2868,7 +2868,7 @@ pub struct ListVpcConfigurationsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListVpcConfigurationsResponse {
     #[serde(rename = "items")]
     pub items: Vec<VpcConfigurationSummary>,
@@ -2890,7 +2890,7 @@ pub struct LoopFlowNodeConfiguration {
     pub definition: FlowDefinition,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct LoopIncompatibleNodeTypeFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -2904,7 +2904,7 @@ pub struct LoopIncompatibleNodeTypeFlowValidationDetails {
 pub struct LoopInputFlowNodeConfiguration {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MalformedConditionExpressionFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -2914,7 +2914,7 @@ pub struct MalformedConditionExpressionFlowValidationDetails {
     pub cause: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MalformedNodeInputExpressionFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -2980,7 +2980,7 @@ pub struct Message {
     pub content: Vec<ContentBlock>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MetadataAttribute {
     #[serde(rename = "key")]
     pub key: String,
@@ -2988,7 +2988,7 @@ pub struct MetadataAttribute {
     pub value: MetadataAttributeValue,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MetadataAttributeValue {
     #[serde(rename = "type")]
     pub r#type: MetadataValueType,
@@ -3024,7 +3024,7 @@ crate::string_enum!(MetadataSourceType { InLineAttribute = "IN_LINE_ATTRIBUTE", 
 
 crate::string_enum!(MetadataValueType { Boolean = "BOOLEAN", Number = "NUMBER", String = "STRING", StringList = "STRING_LIST" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MismatchedNodeInputTypeFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -3034,7 +3034,7 @@ pub struct MismatchedNodeInputTypeFlowValidationDetails {
     pub expected_type: FlowNodeIODataType,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MismatchedNodeOutputTypeFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -3044,41 +3044,41 @@ pub struct MismatchedNodeOutputTypeFlowValidationDetails {
     pub expected_type: FlowNodeIODataType,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingConnectionConfigurationFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingDefaultConditionFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingEndingNodesFlowValidationDetails {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingLoopControllerNodeFlowValidationDetails {
     #[serde(rename = "loopNode")]
     pub loop_node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingLoopInputNodeFlowValidationDetails {
     #[serde(rename = "loopNode")]
     pub loop_node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingNodeConfigurationFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingNodeInputFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -3086,7 +3086,7 @@ pub struct MissingNodeInputFlowValidationDetails {
     pub input: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingNodeOutputFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -3094,7 +3094,7 @@ pub struct MissingNodeOutputFlowValidationDetails {
     pub output: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MissingStartingNodesFlowValidationDetails {
 }
 
@@ -3134,19 +3134,19 @@ pub struct MonthlySchedule {
     pub day_of_month: DayOfMonth,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MultipleLoopControllerNodesFlowValidationDetails {
     #[serde(rename = "loopNode")]
     pub loop_node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MultipleLoopInputNodesFlowValidationDetails {
     #[serde(rename = "loopNode")]
     pub loop_node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MultipleNodeInputConnectionsFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -3298,13 +3298,13 @@ pub struct PineconeFieldMapping {
     pub metadata_field: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PrepareAgentRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PrepareAgentResponse {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -3316,13 +3316,13 @@ pub struct PrepareAgentResponse {
     pub prepared_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PrepareFlowRequest {
     #[serde(rename = "flowIdentifier")]
     pub flow_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PrepareFlowResponse {
     #[serde(rename = "id")]
     pub id: String,
@@ -3440,7 +3440,7 @@ pub struct PromptOverrideConfiguration {
 
 crate::string_enum!(PromptState { Enabled = "ENABLED", Disabled = "DISABLED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PromptSummary {
     #[serde(rename = "name")]
     pub name: String,
@@ -3490,7 +3490,7 @@ pub struct PromptVariant {
     pub gen_ai_resource: Option<PromptGenAiResource>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutResourcePolicyRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -3500,7 +3500,7 @@ pub struct PutResourcePolicyRequest {
     pub expected_revision_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutResourcePolicyResponse {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -3726,7 +3726,7 @@ pub struct RetrievalInstructionContent {
     pub answer_policy: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RetrievalInstructionFailureReason {
     #[serde(rename = "fieldName", default, skip_serializing_if = "Option::is_none")]
     pub field_name: Option<RetrievalInstructionFieldName>,
@@ -3744,7 +3744,7 @@ crate::string_enum!(RetrievalInstructionLastTransitionStatus { Creating = "CREAT
 
 crate::string_enum!(RetrievalInstructionStatus { Active = "ACTIVE", Inactive = "INACTIVE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RetrievalInstructionSummary {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -3764,7 +3764,7 @@ pub struct RetrievalInstructionSummary {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RetrievalInstructionVersionSummary {
     #[serde(rename = "version")]
     pub version: String,
@@ -3772,7 +3772,7 @@ pub struct RetrievalInstructionVersionSummary {
     pub created_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct S3Content {
     #[serde(rename = "s3Location")]
     pub s3_location: S3Location,
@@ -3918,7 +3918,7 @@ pub struct SqlKnowledgeBaseConfiguration {
     pub redshift_configuration: Option<RedshiftConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartIngestionJobRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -3930,7 +3930,7 @@ pub struct StartIngestionJobRequest {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StartIngestionJobResponse {
     #[serde(rename = "ingestionJob")]
     pub ingestion_job: IngestionJob,
@@ -3938,7 +3938,7 @@ pub struct StartIngestionJobResponse {
 
 crate::string_enum!(StepType { PostChunking = "POST_CHUNKING" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopIngestionJobRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -3948,7 +3948,7 @@ pub struct StopIngestionJobRequest {
     pub ingestion_job_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StopIngestionJobResponse {
     #[serde(rename = "ingestionJob")]
     pub ingestion_job: IngestionJob,
@@ -4030,7 +4030,7 @@ pub enum SystemContentBlock {
     CachePoint(CachePointBlock),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TagResourceRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -4038,11 +4038,11 @@ pub struct TagResourceRequest {
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TagResourceResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TextContentDoc {
     #[serde(rename = "data")]
     pub data: String,
@@ -4124,7 +4124,7 @@ pub struct TransformationLambdaConfiguration {
 
 crate::string_enum!(Type { String = "string", Number = "number", Integer = "integer", Boolean = "boolean", Array = "array" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnfulfilledNodeInputFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -4132,37 +4132,37 @@ pub struct UnfulfilledNodeInputFlowValidationDetails {
     pub input: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownConnectionConditionFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownConnectionSourceFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownConnectionSourceOutputFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownConnectionTargetFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownConnectionTargetInputFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownNodeInputFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -4170,7 +4170,7 @@ pub struct UnknownNodeInputFlowValidationDetails {
     pub input: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnknownNodeOutputFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
@@ -4178,23 +4178,23 @@ pub struct UnknownNodeOutputFlowValidationDetails {
     pub output: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnreachableNodeFlowValidationDetails {
     #[serde(rename = "node")]
     pub node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnsatisfiedConnectionConditionsFlowValidationDetails {
     #[serde(rename = "connection")]
     pub connection: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UnspecifiedFlowValidationDetails {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UntagResourceRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -4202,11 +4202,11 @@ pub struct UntagResourceRequest {
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UntagResourceResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAgentActionGroupRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -4232,13 +4232,13 @@ pub struct UpdateAgentActionGroupRequest {
     pub function_schema: Option<FunctionSchema>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAgentActionGroupResponse {
     #[serde(rename = "agentActionGroup")]
     pub agent_action_group: AgentActionGroup,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAgentAliasRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -4254,13 +4254,13 @@ pub struct UpdateAgentAliasRequest {
     pub alias_invocation_state: Option<AliasInvocationState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAgentAliasResponse {
     #[serde(rename = "agentAlias")]
     pub agent_alias: AgentAlias,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAgentCollaboratorRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -4278,13 +4278,13 @@ pub struct UpdateAgentCollaboratorRequest {
     pub relay_conversation_history: Option<RelayConversationHistory>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAgentCollaboratorResponse {
     #[serde(rename = "agentCollaborator")]
     pub agent_collaborator: AgentCollaborator,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAgentKnowledgeBaseRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -4298,13 +4298,13 @@ pub struct UpdateAgentKnowledgeBaseRequest {
     pub knowledge_base_state: Option<KnowledgeBaseState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAgentKnowledgeBaseResponse {
     #[serde(rename = "agentKnowledgeBase")]
     pub agent_knowledge_base: AgentKnowledgeBase,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateAgentRequest {
     #[serde(rename = "agentId")]
     pub agent_id: String,
@@ -4336,13 +4336,13 @@ pub struct UpdateAgentRequest {
     pub agent_collaboration: Option<AgentCollaboration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateAgentResponse {
     #[serde(rename = "agent")]
     pub agent: Agent,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateDataSourceRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -4362,13 +4362,13 @@ pub struct UpdateDataSourceRequest {
     pub vector_ingestion_configuration: Option<VectorIngestionConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateDataSourceResponse {
     #[serde(rename = "dataSource")]
     pub data_source: DataSource,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateFlowAliasRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -4384,7 +4384,7 @@ pub struct UpdateFlowAliasRequest {
     pub alias_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateFlowAliasResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -4406,7 +4406,7 @@ pub struct UpdateFlowAliasResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateFlowRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -4422,7 +4422,7 @@ pub struct UpdateFlowRequest {
     pub flow_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateFlowResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -4448,7 +4448,7 @@ pub struct UpdateFlowResponse {
     pub definition: Option<FlowDefinition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateKnowledgeBaseRequest {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -4466,13 +4466,13 @@ pub struct UpdateKnowledgeBaseRequest {
     pub metadata_configurations: Option<Vec<MetadataConfiguration>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateKnowledgeBaseResponse {
     #[serde(rename = "knowledgeBase")]
     pub knowledge_base: KnowledgeBase,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdatePromptRequest {
     #[serde(rename = "name")]
     pub name: String,
@@ -4488,7 +4488,7 @@ pub struct UpdatePromptRequest {
     pub prompt_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdatePromptResponse {
     #[serde(rename = "name")]
     pub name: String,
@@ -4512,7 +4512,7 @@ pub struct UpdatePromptResponse {
     pub updated_at: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateRetrievalInstructionRequest {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -4522,7 +4522,7 @@ pub struct UpdateRetrievalInstructionRequest {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateRetrievalInstructionResponse {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -4546,13 +4546,13 @@ pub struct UrlConfiguration {
     pub seed_urls: Option<Vec<SeedUrl>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ValidateFlowDefinitionRequest {
     #[serde(rename = "definition")]
     pub definition: FlowDefinition,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ValidateFlowDefinitionResponse {
     #[serde(rename = "validations")]
     pub validations: Vec<FlowValidation>,
@@ -4626,7 +4626,7 @@ pub struct VideoSegmentationConfiguration {
     pub fixed_length_duration: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct VpcConfiguration {
     #[serde(rename = "vpcConfigurationId")]
     pub vpc_configuration_id: String,
@@ -4662,7 +4662,7 @@ pub struct VpcConfiguration {
 
 crate::string_enum!(VpcConfigurationStatus { Creating = "CREATING", Created = "CREATED", Deleting = "DELETING", CreateFailed = "CREATE_FAILED", DeleteFailed = "DELETE_FAILED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct VpcConfigurationSummary {
     #[serde(rename = "vpcConfigurationId")]
     pub vpc_configuration_id: String,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[allow(unused_imports)]
 use crate::support::{Blob, DateTime, Document, EpochSeconds, NotImplemented, RequestContext};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum APISchema {
     #[serde(rename = "payload")]
     Payload(String),
@@ -16,7 +16,7 @@ pub enum APISchema {
     S3(S3Identifier),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ActionGroupExecutor {
     #[serde(rename = "customControl")]
     CustomControl(CustomControlMethod),
@@ -24,7 +24,7 @@ pub enum ActionGroupExecutor {
     Lambda(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ActionGroupInvocationInput {
     #[serde(rename = "actionGroupName", default, skip_serializing_if = "Option::is_none")]
     pub action_group_name: Option<String>,
@@ -44,7 +44,7 @@ pub struct ActionGroupInvocationInput {
     pub verb: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ActionGroupInvocationOutput {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -56,7 +56,7 @@ crate::string_enum!(ActionGroupSignature { AmazonUserInput = "AMAZON.UserInput",
 
 crate::string_enum!(ActionInvocationType { Result = "RESULT", UserConfirmation = "USER_CONFIRMATION", UserConfirmationAndResult = "USER_CONFIRMATION_AND_RESULT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgentActionGroup {
     #[serde(rename = "actionGroupExecutor", default, skip_serializing_if = "Option::is_none")]
     pub action_group_executor: Option<ActionGroupExecutor>,
@@ -76,7 +76,7 @@ pub struct AgentActionGroup {
 
 crate::string_enum!(AgentCollaboration { Supervisor = "SUPERVISOR", SupervisorRouter = "SUPERVISOR_ROUTER", Disabled = "DISABLED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgentCollaboratorInputPayload {
     #[serde(rename = "returnControlResults", default, skip_serializing_if = "Option::is_none")]
     pub return_control_results: Option<ReturnControlResults>,
@@ -86,7 +86,7 @@ pub struct AgentCollaboratorInputPayload {
     pub r#type: Option<PayloadType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgentCollaboratorInvocationInput {
     #[serde(rename = "agentCollaboratorAliasArn", default, skip_serializing_if = "Option::is_none")]
     pub agent_collaborator_alias_arn: Option<String>,
@@ -96,7 +96,7 @@ pub struct AgentCollaboratorInvocationInput {
     pub input: Option<AgentCollaboratorInputPayload>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgentCollaboratorInvocationOutput {
     #[serde(rename = "agentCollaboratorAliasArn", default, skip_serializing_if = "Option::is_none")]
     pub agent_collaborator_alias_arn: Option<String>,
@@ -108,7 +108,7 @@ pub struct AgentCollaboratorInvocationOutput {
     pub output: Option<AgentCollaboratorOutputPayload>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgentCollaboratorOutputPayload {
     #[serde(rename = "returnControlPayload", default, skip_serializing_if = "Option::is_none")]
     pub return_control_payload: Option<ReturnControlPayload>,
@@ -118,7 +118,7 @@ pub struct AgentCollaboratorOutputPayload {
     pub r#type: Option<PayloadType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveAction {
     #[serde(rename = "codeExecution", default, skip_serializing_if = "Option::is_none")]
     pub code_execution: Option<AgenticRetrieveCodeExecutionDetails>,
@@ -130,7 +130,7 @@ pub struct AgenticRetrieveAction {
     pub retrieve: Option<AgenticRetrieveActionDetails>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveActionDetails {
     #[serde(rename = "inputQuery")]
     pub input_query: AgenticRetrieveMessageContent,
@@ -138,7 +138,7 @@ pub struct AgenticRetrieveActionDetails {
     pub source_retrievers: Vec<AgenticRetrieveSourceRetriever>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveAppliedInstruction {
     #[serde(rename = "id")]
     pub id: String,
@@ -146,7 +146,7 @@ pub struct AgenticRetrieveAppliedInstruction {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveBedrockGuardrailConfiguration {
     #[serde(rename = "guardrailId")]
     pub guardrail_id: String,
@@ -154,19 +154,19 @@ pub struct AgenticRetrieveBedrockGuardrailConfiguration {
     pub guardrail_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveBedrockRerankingConfiguration {
     #[serde(rename = "modelConfiguration")]
     pub model_configuration: AgenticRetrieveBedrockRerankingModelConfiguration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveBedrockRerankingModelConfiguration {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveCitation {
     #[serde(rename = "endIndex")]
     pub end_index: i32,
@@ -176,19 +176,19 @@ pub struct AgenticRetrieveCitation {
     pub start_index: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveCitationReference {
     #[serde(rename = "resultIndex")]
     pub result_index: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveCodeExecutionDetails {
     #[serde(rename = "documents", default, skip_serializing_if = "Option::is_none")]
     pub documents: Option<Vec<AgenticRetrieveCodeExecutionDocument>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveCodeExecutionDocument {
     #[serde(rename = "documentId", default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<String>,
@@ -196,7 +196,7 @@ pub struct AgenticRetrieveCodeExecutionDocument {
     pub source_retriever: Option<AgenticRetrieveSourceRetriever>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveConfiguration {
     #[serde(rename = "foundationModelConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub foundation_model_configuration: Option<FoundationModelConfiguration>,
@@ -210,13 +210,13 @@ pub struct AgenticRetrieveConfiguration {
     pub reranking_model_type: Option<AgenticRetrieveRerankingModelType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveFailure {
     #[serde(rename = "message")]
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveFullDocExpansionDetails {
     #[serde(rename = "documentId", default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<String>,
@@ -224,7 +224,7 @@ pub struct AgenticRetrieveFullDocExpansionDetails {
     pub source_retriever: Option<AgenticRetrieveSourceRetriever>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveGeneratedResponse {
     #[serde(rename = "answer")]
     pub answer: String,
@@ -232,7 +232,7 @@ pub struct AgenticRetrieveGeneratedResponse {
     pub citations: Option<Vec<AgenticRetrieveCitation>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetrieveGuardrailWarning {
     #[serde(rename = "action")]
     pub action: GuardrailAction,
@@ -244,7 +244,7 @@ pub struct AgenticRetrieveGuardrailWarning {
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveInstructionConfiguration {
     #[serde(rename = "retrievalInstructionId")]
     pub retrieval_instruction_id: String,
@@ -252,7 +252,7 @@ pub struct AgenticRetrieveInstructionConfiguration {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveMemoryConfiguration {
     #[serde(rename = "memoryId")]
     pub memory_id: String,
@@ -264,7 +264,7 @@ pub struct AgenticRetrieveMemoryConfiguration {
     pub session_binding: Option<AgenticRetrieveMemorySessionBinding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetrieveMemoryMetadataFilter {
     #[serde(rename = "left")]
     pub left: AgenticRetrieveMemoryMetadataFilterLeft,
@@ -274,7 +274,7 @@ pub struct AgenticRetrieveMemoryMetadataFilter {
     pub right: Option<AgenticRetrieveMemoryMetadataFilterRight>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AgenticRetrieveMemoryMetadataFilterLeft {
     #[serde(rename = "metadataKey")]
     MetadataKey(String),
@@ -282,13 +282,13 @@ pub enum AgenticRetrieveMemoryMetadataFilterLeft {
 
 crate::string_enum!(AgenticRetrieveMemoryMetadataFilterOperator { EqualsTo = "EQUALS_TO", Exists = "EXISTS", NotExists = "NOT_EXISTS", Before = "BEFORE", After = "AFTER", Contains = "CONTAINS", GreaterThan = "GREATER_THAN", GreaterThanOrEquals = "GREATER_THAN_OR_EQUALS", LessThan = "LESS_THAN", LessThanOrEquals = "LESS_THAN_OR_EQUALS" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AgenticRetrieveMemoryMetadataFilterRight {
     #[serde(rename = "metadataValue")]
     MetadataValue(AgenticRetrieveMemoryMetadataValue),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AgenticRetrieveMemoryMetadataValue {
     #[serde(rename = "dateTimeValue")]
     DateTimeValue(EpochSeconds),
@@ -302,7 +302,7 @@ pub enum AgenticRetrieveMemoryMetadataValue {
 
 crate::string_enum!(AgenticRetrieveMemoryPersistenceMode { Default = "DEFAULT", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveMemoryRetrievalConfig {
     #[serde(rename = "metadataFilters", default, skip_serializing_if = "Option::is_none")]
     pub metadata_filters: Option<Vec<AgenticRetrieveMemoryMetadataFilter>>,
@@ -314,7 +314,7 @@ pub struct AgenticRetrieveMemoryRetrievalConfig {
     pub strategy_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveMemoryRetrieveDetails {
     #[serde(rename = "inputQuery")]
     pub input_query: AgenticRetrieveMessageContent,
@@ -328,7 +328,7 @@ pub struct AgenticRetrieveMemoryRetrieveDetails {
     pub strategy_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveMemorySessionBinding {
     #[serde(rename = "actorId")]
     pub actor_id: String,
@@ -336,7 +336,7 @@ pub struct AgenticRetrieveMemorySessionBinding {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetrieveMessage {
     #[serde(rename = "content")]
     pub content: AgenticRetrieveMessageContent,
@@ -350,13 +350,13 @@ pub struct AgenticRetrieveMessageContent {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrievePolicyConfiguration {
     #[serde(rename = "bedrockGuardrailConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_guardrail_configuration: Option<AgenticRetrieveBedrockGuardrailConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetrieveRerankingConfiguration {
     #[serde(rename = "bedrockRerankingConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_reranking_configuration: Option<AgenticRetrieveBedrockRerankingConfiguration>,
@@ -368,13 +368,13 @@ crate::string_enum!(AgenticRetrieveRerankingConfigurationType { BedrockReranking
 
 crate::string_enum!(AgenticRetrieveRerankingModelType { Custom = "CUSTOM", Managed = "MANAGED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveResponseEvent {
     #[serde(rename = "text")]
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveResultEvent {
     #[serde(rename = "generatedResponse", default, skip_serializing_if = "Option::is_none")]
     pub generated_response: Option<AgenticRetrieveGeneratedResponse>,
@@ -384,7 +384,7 @@ pub struct AgenticRetrieveResultEvent {
     pub results: Vec<AgenticRetrieveResultItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveResultItem {
     #[serde(rename = "content")]
     pub content: RetrievalContent,
@@ -394,7 +394,7 @@ pub struct AgenticRetrieveResultItem {
     pub source_retriever: AgenticRetrieveSourceRetriever,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveSourceMetadata {
     #[serde(rename = "identifier", default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
@@ -402,7 +402,7 @@ pub struct AgenticRetrieveSourceMetadata {
     pub retrieval_type: Option<AgenticRetrieveType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveSourceRetriever {
     #[serde(rename = "identifier")]
     pub identifier: String,
@@ -412,7 +412,7 @@ crate::string_enum!(AgenticRetrieveStatus { InProgress = "IN_PROGRESS", Succeede
 
 crate::string_enum!(AgenticRetrieveStep { Planning = "Planning", Retrieval = "Retrieval", SpeculativeRetrieval = "SpeculativeRetrieval", FullDocumentExpansion = "FullDocumentExpansion", SessionHistoryLoad = "SessionHistoryLoad", CodeExecution = "CodeExecution" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveStreamRequest {
     #[serde(rename = "agenticRetrieveConfiguration")]
     pub agentic_retrieve_configuration: AgenticRetrieveConfiguration,
@@ -434,11 +434,11 @@ pub struct AgenticRetrieveStreamRequest {
     pub user_context: Option<UserContext>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveStreamResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveStreamResponseOutput {
     #[serde(rename = "responseEvent", default, skip_serializing_if = "Option::is_none")]
     pub response_event: Option<AgenticRetrieveResponseEvent>,
@@ -448,7 +448,7 @@ pub struct AgenticRetrieveStreamResponseOutput {
     pub trace_event: Option<AgenticRetrieveTraceEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetrieveTraceEvent {
     #[serde(rename = "attributes")]
     pub attributes: AgenticRetrieveTraceEventAttributes,
@@ -458,7 +458,7 @@ pub struct AgenticRetrieveTraceEvent {
     pub timestamp: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetrieveTraceEventAttributes {
     #[serde(rename = "actions", default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<AgenticRetrieveAction>>,
@@ -480,7 +480,7 @@ pub struct AgenticRetrieveTraceEventAttributes {
     pub warnings: Option<Vec<AgenticRetrieveWarning>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveTraceResultItem {
     #[serde(rename = "content", default, skip_serializing_if = "Option::is_none")]
     pub content: Option<RetrievalContent>,
@@ -492,7 +492,7 @@ pub struct AgenticRetrieveTraceResultItem {
 
 crate::string_enum!(AgenticRetrieveType { BedrockKnowledgeBase = "BedrockKnowledgeBase", BedrockAgentCoreMemory = "BedrockAgentCoreMemory" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum AgenticRetrieveWarning {
     #[serde(rename = "guardrail")]
     Guardrail(AgenticRetrieveGuardrailWarning),
@@ -500,13 +500,13 @@ pub enum AgenticRetrieveWarning {
     Message(AgenticRetrieveWarningMessage),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AgenticRetrieveWarningMessage {
     #[serde(rename = "message")]
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AgenticRetriever {
     #[serde(rename = "configuration")]
     pub configuration: RetrieverConfiguration,
@@ -514,13 +514,13 @@ pub struct AgenticRetriever {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AnalyzePromptEvent {
     #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ApiInvocationInput {
     #[serde(rename = "actionGroup")]
     pub action_group: String,
@@ -540,7 +540,7 @@ pub struct ApiInvocationInput {
     pub request_body: Option<ApiRequestBody>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ApiParameter {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -550,7 +550,7 @@ pub struct ApiParameter {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ApiRequestBody {
     #[serde(rename = "content", default, skip_serializing_if = "Option::is_none")]
     pub content: Option<std::collections::BTreeMap<String, PropertyParameters>>,
@@ -578,13 +578,13 @@ pub struct ApiResult {
 
 crate::string_enum!(AttributeType { String = "STRING", Number = "NUMBER", Boolean = "BOOLEAN", StringList = "STRING_LIST" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Attribution {
     #[serde(rename = "citations", default, skip_serializing_if = "Option::is_none")]
     pub citations: Option<Vec<Citation>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AudioSegment {
     #[serde(rename = "s3Uri")]
     pub s3_uri: String,
@@ -592,25 +592,25 @@ pub struct AudioSegment {
     pub transcription: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BedrockFoundationModelConfiguration {
     #[serde(rename = "modelConfiguration")]
     pub model_configuration: BedrockFoundationModelModelConfiguration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BedrockFoundationModelModelConfiguration {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BedrockModelConfigurations {
     #[serde(rename = "performanceConfig", default, skip_serializing_if = "Option::is_none")]
     pub performance_config: Option<PerformanceConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BedrockRerankingConfiguration {
     #[serde(rename = "modelConfiguration")]
     pub model_configuration: BedrockRerankingModelConfiguration,
@@ -618,7 +618,7 @@ pub struct BedrockRerankingConfiguration {
     pub number_of_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BedrockRerankingModelConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
@@ -634,7 +634,7 @@ pub enum BedrockSessionContentBlock {
     Text(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ByteContentDoc {
     #[serde(rename = "contentType")]
     pub content_type: String,
@@ -644,7 +644,7 @@ pub struct ByteContentDoc {
     pub identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ByteContentFile {
     #[serde(rename = "data")]
     pub data: Blob,
@@ -652,13 +652,13 @@ pub struct ByteContentFile {
     pub media_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum Caller {
     #[serde(rename = "agentAliasArn")]
     AgentAliasArn(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CheckIngestedDocumentAclRequest {
     #[serde(rename = "dataSourceId")]
     pub data_source_id: String,
@@ -670,13 +670,13 @@ pub struct CheckIngestedDocumentAclRequest {
     pub user_context: UserContext,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CheckIngestedDocumentAclResponse {
     #[serde(rename = "hasAccess")]
     pub has_access: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Citation {
     #[serde(rename = "generatedResponsePart", default, skip_serializing_if = "Option::is_none")]
     pub generated_response_part: Option<GeneratedResponsePart>,
@@ -684,7 +684,7 @@ pub struct Citation {
     pub retrieved_references: Option<Vec<RetrievedReference>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CitationEvent {
     #[serde(rename = "citation", default, skip_serializing_if = "Option::is_none")]
     pub citation: Option<Citation>,
@@ -694,7 +694,7 @@ pub struct CitationEvent {
     pub retrieved_references: Option<Vec<RetrievedReference>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CodeInterpreterInvocationInput {
     #[serde(rename = "code", default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
@@ -702,7 +702,7 @@ pub struct CodeInterpreterInvocationInput {
     pub files: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CodeInterpreterInvocationOutput {
     #[serde(rename = "executionError", default, skip_serializing_if = "Option::is_none")]
     pub execution_error: Option<String>,
@@ -716,7 +716,7 @@ pub struct CodeInterpreterInvocationOutput {
     pub metadata: Option<Metadata>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Collaborator {
     #[serde(rename = "actionGroups", default, skip_serializing_if = "Option::is_none")]
     pub action_groups: Option<Vec<AgentActionGroup>>,
@@ -742,7 +742,7 @@ pub struct Collaborator {
     pub prompt_override_configuration: Option<PromptOverrideConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CollaboratorConfiguration {
     #[serde(rename = "agentAliasArn", default, skip_serializing_if = "Option::is_none")]
     pub agent_alias_arn: Option<String>,
@@ -754,7 +754,7 @@ pub struct CollaboratorConfiguration {
     pub relay_conversation_history: Option<RelayConversationHistory>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ConditionResultEvent {
     #[serde(rename = "nodeName")]
     pub node_name: String,
@@ -766,7 +766,7 @@ pub struct ConditionResultEvent {
 
 crate::string_enum!(ConfirmationState { Confirm = "CONFIRM", Deny = "DENY" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ContentBlock {
     #[serde(rename = "text")]
     Text(String),
@@ -780,7 +780,7 @@ pub struct ContentBody {
     pub images: Option<Vec<ImageInput>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConversationHistory {
     #[serde(rename = "messages", default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<Message>>,
@@ -788,7 +788,7 @@ pub struct ConversationHistory {
 
 crate::string_enum!(ConversationRole { User = "user", Assistant = "assistant" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateInvocationRequest {
     #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -798,7 +798,7 @@ pub struct CreateInvocationRequest {
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateInvocationResponse {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -808,7 +808,7 @@ pub struct CreateInvocationResponse {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CreateSessionRequest {
     #[serde(rename = "encryptionKeyArn", default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_arn: Option<String>,
@@ -818,7 +818,7 @@ pub struct CreateSessionRequest {
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CreateSessionResponse {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -834,13 +834,13 @@ crate::string_enum!(CreationMode { Default = "DEFAULT", Overridden = "OVERRIDDEN
 
 crate::string_enum!(CustomControlMethod { ReturnControl = "RETURN_CONTROL" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CustomOrchestration {
     #[serde(rename = "executor", default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<OrchestrationExecutor>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CustomOrchestrationTrace {
     #[serde(rename = "event", default, skip_serializing_if = "Option::is_none")]
     pub event: Option<CustomOrchestrationTraceEvent>,
@@ -848,13 +848,13 @@ pub struct CustomOrchestrationTrace {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CustomOrchestrationTraceEvent {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentMemoryRequest {
     #[serde(rename = "agentAliasId")]
     pub agent_alias_id: String,
@@ -866,21 +866,21 @@ pub struct DeleteAgentMemoryRequest {
     pub session_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteAgentMemoryResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteSessionRequest {
     #[serde(rename = "sessionIdentifier")]
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DeleteSessionResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DocumentAcl {
     #[serde(rename = "allowList", default, skip_serializing_if = "Option::is_none")]
     pub allow_list: Option<DocumentAclMembership>,
@@ -888,7 +888,7 @@ pub struct DocumentAcl {
     pub deny_list: Option<DocumentAclMembership>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DocumentAclCondition {
     #[serde(rename = "conditionOperator", default, skip_serializing_if = "Option::is_none")]
     pub condition_operator: Option<DocumentAclMemberRelation>,
@@ -898,7 +898,7 @@ pub struct DocumentAclCondition {
     pub users: Option<Vec<DocumentAclUser>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DocumentAclGroup {
     #[serde(rename = "id")]
     pub id: String,
@@ -908,7 +908,7 @@ pub struct DocumentAclGroup {
 
 crate::string_enum!(DocumentAclMemberRelation { And = "AND", Or = "OR" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct DocumentAclMembership {
     #[serde(rename = "conditions", default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<DocumentAclCondition>>,
@@ -918,7 +918,7 @@ pub struct DocumentAclMembership {
 
 crate::string_enum!(DocumentAclMembershipType { KnowledgeBase = "KNOWLEDGE_BASE", DataSource = "DATA_SOURCE" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DocumentAclUser {
     #[serde(rename = "id")]
     pub id: String,
@@ -928,13 +928,13 @@ pub struct DocumentAclUser {
 
 crate::string_enum!(DocumentOutputFormat { Raw = "RAW", Extracted = "EXTRACTED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct EndSessionRequest {
     #[serde(rename = "sessionIdentifier")]
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct EndSessionResponse {
     #[serde(rename = "sessionArn")]
     pub session_arn: String,
@@ -946,7 +946,7 @@ pub struct EndSessionResponse {
 
 crate::string_enum!(ExecutionType { Lambda = "LAMBDA", ReturnControl = "RETURN_CONTROL" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ExternalSource {
     #[serde(rename = "byteContent", default, skip_serializing_if = "Option::is_none")]
     pub byte_content: Option<ByteContentDoc>,
@@ -958,7 +958,7 @@ pub struct ExternalSource {
 
 crate::string_enum!(ExternalSourceType { S3 = "S3", ByteContent = "BYTE_CONTENT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ExternalSourcesGenerationConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
@@ -972,7 +972,7 @@ pub struct ExternalSourcesGenerationConfiguration {
     pub prompt_template: Option<PromptTemplate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ExternalSourcesRetrieveAndGenerateConfiguration {
     #[serde(rename = "generationConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub generation_configuration: Option<ExternalSourcesGenerationConfiguration>,
@@ -982,7 +982,7 @@ pub struct ExternalSourcesRetrieveAndGenerateConfiguration {
     pub sources: Vec<ExternalSource>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FailureTrace {
     #[serde(rename = "failureCode", default, skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<i32>,
@@ -994,19 +994,19 @@ pub struct FailureTrace {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FieldForReranking {
     #[serde(rename = "fieldName")]
     pub field_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FilePart {
     #[serde(rename = "files", default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<OutputFile>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FileSource {
     #[serde(rename = "byteContent", default, skip_serializing_if = "Option::is_none")]
     pub byte_content: Option<ByteContentFile>,
@@ -1020,7 +1020,7 @@ crate::string_enum!(FileSourceType { S3 = "S3", ByteContent = "BYTE_CONTENT" });
 
 crate::string_enum!(FileUseCase { CodeInterpreter = "CODE_INTERPRETER", Chat = "CHAT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FilterAttribute {
     #[serde(rename = "key")]
     pub key: String,
@@ -1028,7 +1028,7 @@ pub struct FilterAttribute {
     pub value: Document,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FinalResponse {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -1036,7 +1036,7 @@ pub struct FinalResponse {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowCompletionEvent {
     #[serde(rename = "completionReason")]
     pub completion_reason: FlowCompletionReason,
@@ -1048,13 +1048,13 @@ crate::string_enum!(FlowControlNodeType { Iterator = "Iterator", Loop = "Loop" }
 
 crate::string_enum!(FlowErrorCode { Validation = "VALIDATION", InternalServer = "INTERNAL_SERVER", NodeExecutionFailed = "NODE_EXECUTION_FAILED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowExecutionContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FlowExecutionError {
     #[serde(rename = "error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<FlowExecutionErrorType>,
@@ -1066,7 +1066,7 @@ pub struct FlowExecutionError {
 
 crate::string_enum!(FlowExecutionErrorType { ExecutionTimedOut = "ExecutionTimedOut" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowExecutionEvent {
     #[serde(rename = "conditionResultEvent")]
     ConditionResultEvent(ConditionResultEvent),
@@ -1090,7 +1090,7 @@ pub enum FlowExecutionEvent {
 
 crate::string_enum!(FlowExecutionEventType { Node = "Node", Flow = "Flow" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowExecutionInputEvent {
     #[serde(rename = "fields")]
     pub fields: Vec<FlowInputField>,
@@ -1100,7 +1100,7 @@ pub struct FlowExecutionInputEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowExecutionOutputEvent {
     #[serde(rename = "fields")]
     pub fields: Vec<FlowOutputField>,
@@ -1112,7 +1112,7 @@ pub struct FlowExecutionOutputEvent {
 
 crate::string_enum!(FlowExecutionStatus { Running = "Running", Succeeded = "Succeeded", Failed = "Failed", TimedOut = "TimedOut", Aborted = "Aborted" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowExecutionSummary {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -1130,7 +1130,7 @@ pub struct FlowExecutionSummary {
     pub status: FlowExecutionStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowFailureEvent {
     #[serde(rename = "errorCode")]
     pub error_code: FlowErrorCode,
@@ -1140,7 +1140,7 @@ pub struct FlowFailureEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowInput {
     #[serde(rename = "content")]
     pub content: FlowInputContent,
@@ -1152,13 +1152,13 @@ pub struct FlowInput {
     pub node_output_name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowInputContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowInputField {
     #[serde(rename = "content")]
     pub content: FlowExecutionContent,
@@ -1166,13 +1166,13 @@ pub struct FlowInputField {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowMultiTurnInputContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowMultiTurnInputRequestEvent {
     #[serde(rename = "content")]
     pub content: FlowMultiTurnInputContent,
@@ -1186,13 +1186,13 @@ crate::string_enum!(FlowNodeIODataType { String = "String", Number = "Number", B
 
 crate::string_enum!(FlowNodeInputCategory { LoopCondition = "LoopCondition", ReturnValueToLoopStart = "ReturnValueToLoopStart", ExitLoop = "ExitLoop" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowOutputContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowOutputEvent {
     #[serde(rename = "content")]
     pub content: FlowOutputContent,
@@ -1202,7 +1202,7 @@ pub struct FlowOutputEvent {
     pub node_type: NodeType,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowOutputField {
     #[serde(rename = "content")]
     pub content: FlowExecutionContent,
@@ -1210,7 +1210,7 @@ pub struct FlowOutputField {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FlowResponseStream {
     #[serde(rename = "flowCompletionEvent", default, skip_serializing_if = "Option::is_none")]
     pub flow_completion_event: Option<FlowCompletionEvent>,
@@ -1222,7 +1222,7 @@ pub struct FlowResponseStream {
     pub flow_trace_event: Option<FlowTraceEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowTrace {
     #[serde(rename = "conditionNodeResultTrace")]
     ConditionNodeResultTrace(FlowTraceConditionNodeResultEvent),
@@ -1236,13 +1236,13 @@ pub enum FlowTrace {
     NodeOutputTrace(FlowTraceNodeOutputEvent),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FlowTraceCondition {
     #[serde(rename = "conditionName")]
     pub condition_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceConditionNodeResultEvent {
     #[serde(rename = "nodeName")]
     pub node_name: String,
@@ -1252,7 +1252,7 @@ pub struct FlowTraceConditionNodeResultEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceDependencyEvent {
     #[serde(rename = "nodeName")]
     pub node_name: String,
@@ -1262,13 +1262,13 @@ pub struct FlowTraceDependencyEvent {
     pub trace_elements: TraceElements,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceEvent {
     #[serde(rename = "trace")]
     pub trace: FlowTrace,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceNodeActionEvent {
     #[serde(rename = "nodeName")]
     pub node_name: String,
@@ -1286,13 +1286,13 @@ pub struct FlowTraceNodeActionEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowTraceNodeInputContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceNodeInputEvent {
     #[serde(rename = "fields")]
     pub fields: Vec<FlowTraceNodeInputField>,
@@ -1302,7 +1302,7 @@ pub struct FlowTraceNodeInputEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceNodeInputExecutionChainItem {
     #[serde(rename = "index", default, skip_serializing_if = "Option::is_none")]
     pub index: Option<i32>,
@@ -1312,7 +1312,7 @@ pub struct FlowTraceNodeInputExecutionChainItem {
     pub r#type: FlowControlNodeType,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceNodeInputField {
     #[serde(rename = "category", default, skip_serializing_if = "Option::is_none")]
     pub category: Option<FlowNodeInputCategory>,
@@ -1328,7 +1328,7 @@ pub struct FlowTraceNodeInputField {
     pub r#type: Option<FlowNodeIODataType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FlowTraceNodeInputSource {
     #[serde(rename = "expression")]
     pub expression: String,
@@ -1338,13 +1338,13 @@ pub struct FlowTraceNodeInputSource {
     pub output_field_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FlowTraceNodeOutputContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceNodeOutputEvent {
     #[serde(rename = "fields")]
     pub fields: Vec<FlowTraceNodeOutputField>,
@@ -1354,7 +1354,7 @@ pub struct FlowTraceNodeOutputEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlowTraceNodeOutputField {
     #[serde(rename = "content")]
     pub content: FlowTraceNodeOutputContent,
@@ -1366,7 +1366,7 @@ pub struct FlowTraceNodeOutputField {
     pub r#type: Option<FlowNodeIODataType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FlowTraceNodeOutputNext {
     #[serde(rename = "inputFieldName")]
     pub input_field_name: String,
@@ -1374,7 +1374,7 @@ pub struct FlowTraceNodeOutputNext {
     pub node_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FoundationModelConfiguration {
     #[serde(rename = "bedrockFoundationModelConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_foundation_model_configuration: Option<BedrockFoundationModelConfiguration>,
@@ -1388,7 +1388,7 @@ crate::string_enum!(FoundationModelConfigurationType { BedrockFoundationModel = 
 
 crate::string_enum!(FoundationModelType { Custom = "CUSTOM", Managed = "MANAGED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FunctionDefinition {
     #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -1400,7 +1400,7 @@ pub struct FunctionDefinition {
     pub require_confirmation: Option<RequireConfirmation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FunctionInvocationInput {
     #[serde(rename = "actionGroup")]
     pub action_group: String,
@@ -1416,7 +1416,7 @@ pub struct FunctionInvocationInput {
     pub parameters: Option<Vec<FunctionParameter>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct FunctionParameter {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -1442,13 +1442,13 @@ pub struct FunctionResult {
     pub response_state: Option<ResponseState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum FunctionSchema {
     #[serde(rename = "functions")]
     Functions(Vec<FunctionDefinition>),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GenerateQueryRequest {
     #[serde(rename = "queryGenerationInput")]
     pub query_generation_input: QueryGenerationInput,
@@ -1456,13 +1456,13 @@ pub struct GenerateQueryRequest {
     pub transformation_configuration: TransformationConfiguration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GenerateQueryResponse {
     #[serde(rename = "queries", default, skip_serializing_if = "Option::is_none")]
     pub queries: Option<Vec<GeneratedQuery>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GeneratedQuery {
     #[serde(rename = "sql", default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
@@ -1472,13 +1472,13 @@ pub struct GeneratedQuery {
 
 crate::string_enum!(GeneratedQueryType { RedshiftSql = "REDSHIFT_SQL" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GeneratedResponsePart {
     #[serde(rename = "textResponsePart", default, skip_serializing_if = "Option::is_none")]
     pub text_response_part: Option<TextResponsePart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GenerationConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
@@ -1492,7 +1492,7 @@ pub struct GenerationConfiguration {
     pub prompt_template: Option<PromptTemplate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAgentMemoryRequest {
     #[serde(rename = "agentAliasId")]
     pub agent_alias_id: String,
@@ -1508,7 +1508,7 @@ pub struct GetAgentMemoryRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAgentMemoryResponse {
     #[serde(rename = "memoryContents", default, skip_serializing_if = "Option::is_none")]
     pub memory_contents: Option<Vec<Memory>>,
@@ -1516,7 +1516,7 @@ pub struct GetAgentMemoryResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetDocumentContentRequest {
     #[serde(rename = "dataSourceId")]
     pub data_source_id: String,
@@ -1532,7 +1532,7 @@ pub struct GetDocumentContentRequest {
     pub user_context: Option<UserContext>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetDocumentContentResponse {
     #[serde(rename = "documentContentLength", default, skip_serializing_if = "Option::is_none")]
     pub document_content_length: Option<i64>,
@@ -1542,7 +1542,7 @@ pub struct GetDocumentContentResponse {
     pub presigned_url: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetExecutionFlowSnapshotRequest {
     #[serde(rename = "executionIdentifier")]
     pub execution_identifier: String,
@@ -1552,7 +1552,7 @@ pub struct GetExecutionFlowSnapshotRequest {
     pub flow_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetExecutionFlowSnapshotResponse {
     #[serde(rename = "customerEncryptionKeyArn", default, skip_serializing_if = "Option::is_none")]
     pub customer_encryption_key_arn: Option<String>,
@@ -1568,7 +1568,7 @@ pub struct GetExecutionFlowSnapshotResponse {
     pub flow_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetFlowExecutionRequest {
     #[serde(rename = "executionIdentifier")]
     pub execution_identifier: String,
@@ -1578,7 +1578,7 @@ pub struct GetFlowExecutionRequest {
     pub flow_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetFlowExecutionResponse {
     #[serde(rename = "endedAt", default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime>,
@@ -1598,7 +1598,7 @@ pub struct GetFlowExecutionResponse {
     pub status: FlowExecutionStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetIngestedDocumentAclRequest {
     #[serde(rename = "dataSourceId")]
     pub data_source_id: String,
@@ -1608,13 +1608,13 @@ pub struct GetIngestedDocumentAclRequest {
     pub knowledge_base_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetIngestedDocumentAclResponse {
     #[serde(rename = "documentAcl")]
     pub document_acl: DocumentAcl,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetInvocationStepRequest {
     #[serde(rename = "invocationIdentifier")]
     pub invocation_identifier: String,
@@ -1624,19 +1624,19 @@ pub struct GetInvocationStepRequest {
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetInvocationStepResponse {
     #[serde(rename = "invocationStep")]
     pub invocation_step: InvocationStep,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetSessionRequest {
     #[serde(rename = "sessionIdentifier")]
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetSessionResponse {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -1658,7 +1658,7 @@ crate::string_enum!(GuadrailAction { Intervened = "INTERVENED", None = "NONE" })
 
 crate::string_enum!(GuardrailAction { Intervened = "INTERVENED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAssessment {
     #[serde(rename = "contentPolicy", default, skip_serializing_if = "Option::is_none")]
     pub content_policy: Option<GuardrailContentPolicyAssessment>,
@@ -1670,7 +1670,7 @@ pub struct GuardrailAssessment {
     pub word_policy: Option<GuardrailWordPolicyAssessment>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailConfiguration {
     #[serde(rename = "guardrailId")]
     pub guardrail_id: String,
@@ -1678,7 +1678,7 @@ pub struct GuardrailConfiguration {
     pub guardrail_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailConfigurationWithArn {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -1686,7 +1686,7 @@ pub struct GuardrailConfigurationWithArn {
     pub guardrail_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContentFilter {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailContentPolicyAction>,
@@ -1702,13 +1702,13 @@ crate::string_enum!(GuardrailContentFilterType { Insults = "INSULTS", Hate = "HA
 
 crate::string_enum!(GuardrailContentPolicyAction { Blocked = "BLOCKED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContentPolicyAssessment {
     #[serde(rename = "filters", default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Vec<GuardrailContentFilter>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailCustomWord {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailWordPolicyAction>,
@@ -1716,13 +1716,13 @@ pub struct GuardrailCustomWord {
     pub r#match: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailEvent {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuadrailAction>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailManagedWord {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailWordPolicyAction>,
@@ -1734,7 +1734,7 @@ pub struct GuardrailManagedWord {
 
 crate::string_enum!(GuardrailManagedWordType { Profanity = "PROFANITY" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailPiiEntityFilter {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailSensitiveInformationPolicyAction>,
@@ -1746,7 +1746,7 @@ pub struct GuardrailPiiEntityFilter {
 
 crate::string_enum!(GuardrailPiiEntityType { Address = "ADDRESS", Age = "AGE", AwsAccessKey = "AWS_ACCESS_KEY", AwsSecretKey = "AWS_SECRET_KEY", CaHealthNumber = "CA_HEALTH_NUMBER", CaSocialInsuranceNumber = "CA_SOCIAL_INSURANCE_NUMBER", CreditDebitCardCvv = "CREDIT_DEBIT_CARD_CVV", CreditDebitCardExpiry = "CREDIT_DEBIT_CARD_EXPIRY", CreditDebitCardNumber = "CREDIT_DEBIT_CARD_NUMBER", DriverId = "DRIVER_ID", Email = "EMAIL", InternationalBankAccountNumber = "INTERNATIONAL_BANK_ACCOUNT_NUMBER", IpAddress = "IP_ADDRESS", LicensePlate = "LICENSE_PLATE", MacAddress = "MAC_ADDRESS", Name = "NAME", Password = "PASSWORD", Phone = "PHONE", Pin = "PIN", SwiftCode = "SWIFT_CODE", UkNationalHealthServiceNumber = "UK_NATIONAL_HEALTH_SERVICE_NUMBER", UkNationalInsuranceNumber = "UK_NATIONAL_INSURANCE_NUMBER", UkUniqueTaxpayerReferenceNumber = "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", Url = "URL", Username = "USERNAME", UsBankAccountNumber = "US_BANK_ACCOUNT_NUMBER", UsBankRoutingNumber = "US_BANK_ROUTING_NUMBER", UsIndividualTaxIdentificationNumber = "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", UsPassportNumber = "US_PASSPORT_NUMBER", UsSocialSecurityNumber = "US_SOCIAL_SECURITY_NUMBER", VehicleIdentificationNumber = "VEHICLE_IDENTIFICATION_NUMBER" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailRegexFilter {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailSensitiveInformationPolicyAction>,
@@ -1760,7 +1760,7 @@ pub struct GuardrailRegexFilter {
 
 crate::string_enum!(GuardrailSensitiveInformationPolicyAction { Blocked = "BLOCKED", Anonymized = "ANONYMIZED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailSensitiveInformationPolicyAssessment {
     #[serde(rename = "piiEntities", default, skip_serializing_if = "Option::is_none")]
     pub pii_entities: Option<Vec<GuardrailPiiEntityFilter>>,
@@ -1768,7 +1768,7 @@ pub struct GuardrailSensitiveInformationPolicyAssessment {
     pub regexes: Option<Vec<GuardrailRegexFilter>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTopic {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailTopicPolicyAction>,
@@ -1780,7 +1780,7 @@ pub struct GuardrailTopic {
 
 crate::string_enum!(GuardrailTopicPolicyAction { Blocked = "BLOCKED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTopicPolicyAssessment {
     #[serde(rename = "topics", default, skip_serializing_if = "Option::is_none")]
     pub topics: Option<Vec<GuardrailTopic>>,
@@ -1788,7 +1788,7 @@ pub struct GuardrailTopicPolicyAssessment {
 
 crate::string_enum!(GuardrailTopicType { Deny = "DENY" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTrace {
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<GuardrailAction>,
@@ -1804,7 +1804,7 @@ pub struct GuardrailTrace {
 
 crate::string_enum!(GuardrailWordPolicyAction { Blocked = "BLOCKED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailWordPolicyAssessment {
     #[serde(rename = "customWords", default, skip_serializing_if = "Option::is_none")]
     pub custom_words: Option<Vec<GuardrailCustomWord>>,
@@ -1846,7 +1846,7 @@ pub enum ImageSource {
     S3Location(S3Location),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ImplicitFilterConfiguration {
     #[serde(rename = "metadataAttributes")]
     pub metadata_attributes: Vec<MetadataAttributeSchema>,
@@ -1854,7 +1854,7 @@ pub struct ImplicitFilterConfiguration {
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InferenceConfig {
     #[serde(rename = "textInferenceConfig", default, skip_serializing_if = "Option::is_none")]
     pub text_inference_config: Option<TextInferenceConfig>,
@@ -1874,13 +1874,13 @@ pub struct InferenceConfiguration {
     pub top_p: Option<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineAgentFilePart {
     #[serde(rename = "files", default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<OutputFile>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineAgentPayloadPart {
     #[serde(rename = "attribution", default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
@@ -1888,7 +1888,7 @@ pub struct InlineAgentPayloadPart {
     pub bytes: Option<Blob>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineAgentResponseStream {
     #[serde(rename = "chunk", default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<InlineAgentPayloadPart>,
@@ -1900,7 +1900,7 @@ pub struct InlineAgentResponseStream {
     pub trace: Option<InlineAgentTracePart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineAgentReturnControlPayload {
     #[serde(rename = "invocationId", default, skip_serializing_if = "Option::is_none")]
     pub invocation_id: Option<String>,
@@ -1908,7 +1908,7 @@ pub struct InlineAgentReturnControlPayload {
     pub invocation_inputs: Option<Vec<InvocationInputMember>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineAgentTracePart {
     #[serde(rename = "callerChain", default, skip_serializing_if = "Option::is_none")]
     pub caller_chain: Option<Vec<Caller>>,
@@ -1922,13 +1922,13 @@ pub struct InlineAgentTracePart {
     pub trace: Option<Trace>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineBedrockModelConfigurations {
     #[serde(rename = "performanceConfig", default, skip_serializing_if = "Option::is_none")]
     pub performance_config: Option<PerformanceConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InlineSessionState {
     #[serde(rename = "conversationHistory", default, skip_serializing_if = "Option::is_none")]
     pub conversation_history: Option<ConversationHistory>,
@@ -1944,7 +1944,7 @@ pub struct InlineSessionState {
     pub session_attributes: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InputFile {
     #[serde(rename = "name")]
     pub name: String,
@@ -1954,7 +1954,7 @@ pub struct InputFile {
     pub use_case: FileUseCase,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InputImage {
     #[serde(rename = "format")]
     pub format: InputImageFormat,
@@ -1964,7 +1964,7 @@ pub struct InputImage {
 
 crate::string_enum!(InputImageFormat { Png = "png", Jpeg = "jpeg", Gif = "gif", Webp = "webp" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum InputPrompt {
     #[serde(rename = "textPrompt")]
     TextPrompt(TextPrompt),
@@ -1972,7 +1972,7 @@ pub enum InputPrompt {
 
 crate::string_enum!(InputQueryType { Text = "TEXT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvocationInput {
     #[serde(rename = "actionGroupInvocationInput", default, skip_serializing_if = "Option::is_none")]
     pub action_group_invocation_input: Option<ActionGroupInvocationInput>,
@@ -1988,7 +1988,7 @@ pub struct InvocationInput {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum InvocationInputMember {
     #[serde(rename = "apiInvocationInput")]
     ApiInvocationInput(ApiInvocationInput),
@@ -2004,7 +2004,7 @@ pub enum InvocationResultMember {
     FunctionResult(FunctionResult),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InvocationStep {
     #[serde(rename = "invocationId")]
     pub invocation_id: String,
@@ -2024,7 +2024,7 @@ pub enum InvocationStepPayload {
     ContentBlocks(Vec<BedrockSessionContentBlock>),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InvocationStepSummary {
     #[serde(rename = "invocationId")]
     pub invocation_id: String,
@@ -2036,7 +2036,7 @@ pub struct InvocationStepSummary {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct InvocationSummary {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -2048,7 +2048,7 @@ pub struct InvocationSummary {
 
 crate::string_enum!(InvocationType { ActionGroup = "ACTION_GROUP", KnowledgeBase = "KNOWLEDGE_BASE", Finish = "FINISH", ActionGroupCodeInterpreter = "ACTION_GROUP_CODE_INTERPRETER", AgentCollaborator = "AGENT_COLLABORATOR" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeAgentRequest {
     #[serde(rename = "agentAliasId")]
     pub agent_alias_id: String,
@@ -2076,7 +2076,7 @@ pub struct InvokeAgentRequest {
     pub streaming_configurations: Option<StreamingConfigurations>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeAgentResponse {
     #[serde(rename = "contentType")]
     pub content_type: String,
@@ -2086,7 +2086,7 @@ pub struct InvokeAgentResponse {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeFlowRequest {
     #[serde(rename = "enableTrace", default, skip_serializing_if = "Option::is_none")]
     pub enable_trace: Option<bool>,
@@ -2102,13 +2102,13 @@ pub struct InvokeFlowRequest {
     pub model_performance_configuration: Option<ModelPerformanceConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeFlowResponse {
     #[serde(rename = "executionId", default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeInlineAgentRequest {
     #[serde(rename = "actionGroups", default, skip_serializing_if = "Option::is_none")]
     pub action_groups: Option<Vec<AgentActionGroup>>,
@@ -2156,7 +2156,7 @@ pub struct InvokeInlineAgentRequest {
     pub streaming_configurations: Option<StreamingConfigurations>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeInlineAgentResponse {
     #[serde(rename = "contentType")]
     pub content_type: String,
@@ -2164,7 +2164,7 @@ pub struct InvokeInlineAgentResponse {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBase {
     #[serde(rename = "description")]
     pub description: String,
@@ -2174,7 +2174,7 @@ pub struct KnowledgeBase {
     pub retrieval_configuration: Option<KnowledgeBaseRetrievalConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseConfiguration {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2182,7 +2182,7 @@ pub struct KnowledgeBaseConfiguration {
     pub retrieval_configuration: KnowledgeBaseRetrievalConfiguration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseLookupInput {
     #[serde(rename = "knowledgeBaseId", default, skip_serializing_if = "Option::is_none")]
     pub knowledge_base_id: Option<String>,
@@ -2190,7 +2190,7 @@ pub struct KnowledgeBaseLookupInput {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseLookupOutput {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -2198,7 +2198,7 @@ pub struct KnowledgeBaseLookupOutput {
     pub retrieved_references: Option<Vec<RetrievedReference>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseQuery {
     #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<InputImage>,
@@ -2210,7 +2210,7 @@ pub struct KnowledgeBaseQuery {
 
 crate::string_enum!(KnowledgeBaseQueryType { Text = "TEXT", Image = "IMAGE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseRetrievalConfiguration {
     #[serde(rename = "managedSearchConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub managed_search_configuration: Option<ManagedSearchConfiguration>,
@@ -2218,7 +2218,7 @@ pub struct KnowledgeBaseRetrievalConfiguration {
     pub vector_search_configuration: Option<KnowledgeBaseVectorSearchConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseRetrievalResult {
     #[serde(rename = "content")]
     pub content: RetrievalResultContent,
@@ -2232,7 +2232,7 @@ pub struct KnowledgeBaseRetrievalResult {
     pub score: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseRetrieveAndGenerateConfiguration {
     #[serde(rename = "generationConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub generation_configuration: Option<GenerationConfiguration>,
@@ -2246,7 +2246,7 @@ pub struct KnowledgeBaseRetrieveAndGenerateConfiguration {
     pub retrieval_configuration: Option<KnowledgeBaseRetrievalConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseRetrieverConfiguration {
     #[serde(rename = "knowledgeBaseId")]
     pub knowledge_base_id: String,
@@ -2254,7 +2254,7 @@ pub struct KnowledgeBaseRetrieverConfiguration {
     pub retrieval_overrides: Option<RetrievalOverrides>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct KnowledgeBaseVectorSearchConfiguration {
     #[serde(rename = "filter", default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<RetrievalFilter>,
@@ -2268,7 +2268,7 @@ pub struct KnowledgeBaseVectorSearchConfiguration {
     pub reranking_configuration: Option<VectorSearchRerankingConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ListFlowExecutionEventsRequest {
     #[serde(rename = "eventType")]
     pub event_type: FlowExecutionEventType,
@@ -2284,7 +2284,7 @@ pub struct ListFlowExecutionEventsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowExecutionEventsResponse {
     #[serde(rename = "flowExecutionEvents")]
     pub flow_execution_events: Vec<FlowExecutionEvent>,
@@ -2292,7 +2292,7 @@ pub struct ListFlowExecutionEventsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowExecutionsRequest {
     #[serde(rename = "flowAliasIdentifier", default, skip_serializing_if = "Option::is_none")]
     pub flow_alias_identifier: Option<String>,
@@ -2304,7 +2304,7 @@ pub struct ListFlowExecutionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListFlowExecutionsResponse {
     #[serde(rename = "flowExecutionSummaries")]
     pub flow_execution_summaries: Vec<FlowExecutionSummary>,
@@ -2312,7 +2312,7 @@ pub struct ListFlowExecutionsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListInvocationStepsRequest {
     #[serde(rename = "invocationIdentifier", default, skip_serializing_if = "Option::is_none")]
     pub invocation_identifier: Option<String>,
@@ -2324,7 +2324,7 @@ pub struct ListInvocationStepsRequest {
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListInvocationStepsResponse {
     #[serde(rename = "invocationStepSummaries")]
     pub invocation_step_summaries: Vec<InvocationStepSummary>,
@@ -2332,7 +2332,7 @@ pub struct ListInvocationStepsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListInvocationsRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -2342,7 +2342,7 @@ pub struct ListInvocationsRequest {
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListInvocationsResponse {
     #[serde(rename = "invocationSummaries")]
     pub invocation_summaries: Vec<InvocationSummary>,
@@ -2350,7 +2350,7 @@ pub struct ListInvocationsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListSessionsRequest {
     #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i32>,
@@ -2358,7 +2358,7 @@ pub struct ListSessionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListSessionsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2366,19 +2366,19 @@ pub struct ListSessionsResponse {
     pub session_summaries: Vec<SessionSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListTagsForResourceRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListTagsForResourceResponse {
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ManagedSearchBedrockRerankingConfiguration {
     #[serde(rename = "metadataConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub metadata_configuration: Option<MetadataConfigurationForReranking>,
@@ -2388,7 +2388,7 @@ pub struct ManagedSearchBedrockRerankingConfiguration {
     pub number_of_reranked_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ManagedSearchBedrockRerankingModelConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
@@ -2396,7 +2396,7 @@ pub struct ManagedSearchBedrockRerankingModelConfiguration {
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ManagedSearchConfiguration {
     #[serde(rename = "filter", default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<RetrievalFilter>,
@@ -2408,7 +2408,7 @@ pub struct ManagedSearchConfiguration {
     pub reranking_model_type: Option<RerankingModelType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ManagedSearchRerankingConfiguration {
     #[serde(rename = "bedrockRerankingConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_reranking_configuration: Option<ManagedSearchBedrockRerankingConfiguration>,
@@ -2418,13 +2418,13 @@ pub struct ManagedSearchRerankingConfiguration {
 
 crate::string_enum!(ManagedSearchRerankingConfigurationType { BedrockRerankingModel = "BEDROCK_RERANKING_MODEL" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MantleFoundationModelConfiguration {
     #[serde(rename = "modelConfiguration")]
     pub model_configuration: MantleFoundationModelModelConfiguration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MantleFoundationModelModelConfiguration {
     #[serde(rename = "modelArn")]
     pub model_arn: String,
@@ -2432,13 +2432,13 @@ pub struct MantleFoundationModelModelConfiguration {
     pub project_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum Memory {
     #[serde(rename = "sessionSummary")]
     SessionSummary(MemorySessionSummary),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct MemorySessionSummary {
     #[serde(rename = "memoryId", default, skip_serializing_if = "Option::is_none")]
     pub memory_id: Option<String>,
@@ -2454,7 +2454,7 @@ pub struct MemorySessionSummary {
 
 crate::string_enum!(MemoryType { SessionSummary = "SESSION_SUMMARY" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Message {
     #[serde(rename = "content")]
     pub content: Vec<ContentBlock>,
@@ -2462,7 +2462,7 @@ pub struct Message {
     pub role: ConversationRole,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Metadata {
     #[serde(rename = "clientRequestId", default, skip_serializing_if = "Option::is_none")]
     pub client_request_id: Option<String>,
@@ -2478,7 +2478,7 @@ pub struct Metadata {
     pub usage: Option<Usage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MetadataAttributeSchema {
     #[serde(rename = "description")]
     pub description: String,
@@ -2488,7 +2488,7 @@ pub struct MetadataAttributeSchema {
     pub r#type: AttributeType,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MetadataConfigurationForReranking {
     #[serde(rename = "selectionMode")]
     pub selection_mode: RerankingMetadataSelectionMode,
@@ -2496,7 +2496,7 @@ pub struct MetadataConfigurationForReranking {
     pub selective_mode_configuration: Option<RerankingMetadataSelectiveModeConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ModelInvocationInput {
     #[serde(rename = "foundationModel", default, skip_serializing_if = "Option::is_none")]
     pub foundation_model: Option<String>,
@@ -2516,13 +2516,13 @@ pub struct ModelInvocationInput {
     pub r#type: Option<PromptType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ModelPerformanceConfiguration {
     #[serde(rename = "performanceConfig", default, skip_serializing_if = "Option::is_none")]
     pub performance_config: Option<PerformanceConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeActionEvent {
     #[serde(rename = "nodeName")]
     pub node_name: String,
@@ -2540,7 +2540,7 @@ pub struct NodeActionEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeDependencyEvent {
     #[serde(rename = "nodeName")]
     pub node_name: String,
@@ -2552,13 +2552,13 @@ pub struct NodeDependencyEvent {
 
 crate::string_enum!(NodeErrorCode { Validation = "VALIDATION", DependencyFailed = "DEPENDENCY_FAILED", BadGateway = "BAD_GATEWAY", InternalServer = "INTERNAL_SERVER" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum NodeExecutionContent {
     #[serde(rename = "document")]
     Document(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeFailureEvent {
     #[serde(rename = "errorCode")]
     pub error_code: NodeErrorCode,
@@ -2570,7 +2570,7 @@ pub struct NodeFailureEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeInputEvent {
     #[serde(rename = "fields")]
     pub fields: Vec<NodeInputField>,
@@ -2580,7 +2580,7 @@ pub struct NodeInputEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeInputExecutionChainItem {
     #[serde(rename = "index", default, skip_serializing_if = "Option::is_none")]
     pub index: Option<i32>,
@@ -2590,7 +2590,7 @@ pub struct NodeInputExecutionChainItem {
     pub r#type: FlowControlNodeType,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeInputField {
     #[serde(rename = "category", default, skip_serializing_if = "Option::is_none")]
     pub category: Option<FlowNodeInputCategory>,
@@ -2606,7 +2606,7 @@ pub struct NodeInputField {
     pub r#type: Option<FlowNodeIODataType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct NodeInputSource {
     #[serde(rename = "expression")]
     pub expression: String,
@@ -2616,7 +2616,7 @@ pub struct NodeInputSource {
     pub output_field_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeOutputEvent {
     #[serde(rename = "fields")]
     pub fields: Vec<NodeOutputField>,
@@ -2626,7 +2626,7 @@ pub struct NodeOutputEvent {
     pub timestamp: DateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct NodeOutputField {
     #[serde(rename = "content")]
     pub content: NodeExecutionContent,
@@ -2638,7 +2638,7 @@ pub struct NodeOutputField {
     pub r#type: Option<FlowNodeIODataType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct NodeOutputNext {
     #[serde(rename = "inputFieldName")]
     pub input_field_name: String,
@@ -2646,7 +2646,7 @@ pub struct NodeOutputNext {
     pub node_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum NodeTraceElements {
     #[serde(rename = "agentTraces")]
     AgentTraces(Vec<TracePart>),
@@ -2654,7 +2654,7 @@ pub enum NodeTraceElements {
 
 crate::string_enum!(NodeType { FlowInputNode = "FlowInputNode", FlowOutputNode = "FlowOutputNode", LambdaFunctionNode = "LambdaFunctionNode", KnowledgeBaseNode = "KnowledgeBaseNode", PromptNode = "PromptNode", ConditionNode = "ConditionNode", LexNode = "LexNode" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Observation {
     #[serde(rename = "actionGroupInvocationOutput", default, skip_serializing_if = "Option::is_none")]
     pub action_group_invocation_output: Option<ActionGroupInvocationOutput>,
@@ -2674,7 +2674,7 @@ pub struct Observation {
     pub r#type: Option<Type>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct OptimizePromptRequest {
     #[serde(rename = "input")]
     pub input: InputPrompt,
@@ -2682,23 +2682,23 @@ pub struct OptimizePromptRequest {
     pub target_model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OptimizePromptResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum OptimizedPrompt {
     #[serde(rename = "textPrompt")]
     TextPrompt(TextPrompt),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OptimizedPromptEvent {
     #[serde(rename = "optimizedPrompt", default, skip_serializing_if = "Option::is_none")]
     pub optimized_prompt: Option<OptimizedPrompt>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OptimizedPromptStream {
     #[serde(rename = "analyzePromptEvent", default, skip_serializing_if = "Option::is_none")]
     pub analyze_prompt_event: Option<AnalyzePromptEvent>,
@@ -2706,7 +2706,7 @@ pub struct OptimizedPromptStream {
     pub optimized_prompt_event: Option<OptimizedPromptEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OrchestrationConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
@@ -2720,13 +2720,13 @@ pub struct OrchestrationConfiguration {
     pub query_transformation_configuration: Option<QueryTransformationConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum OrchestrationExecutor {
     #[serde(rename = "lambda")]
     Lambda(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OrchestrationModelInvocationOutput {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -2738,7 +2738,7 @@ pub struct OrchestrationModelInvocationOutput {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum OrchestrationTrace {
     #[serde(rename = "invocationInput")]
     InvocationInput(InvocationInput),
@@ -2754,7 +2754,7 @@ pub enum OrchestrationTrace {
 
 crate::string_enum!(OrchestrationType { Default = "DEFAULT", CustomOrchestration = "CUSTOM_ORCHESTRATION" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OutputFile {
     #[serde(rename = "bytes", default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<Blob>,
@@ -2764,7 +2764,7 @@ pub struct OutputFile {
     pub r#type: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Parameter {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -2774,7 +2774,7 @@ pub struct Parameter {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ParameterDetail {
     #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -2786,7 +2786,7 @@ pub struct ParameterDetail {
 
 crate::string_enum!(ParameterType { String = "string", Number = "number", Integer = "integer", Boolean = "boolean", Array = "array" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PayloadPart {
     #[serde(rename = "attribution", default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
@@ -2798,13 +2798,13 @@ crate::string_enum!(PayloadType { Text = "TEXT", ReturnControl = "RETURN_CONTROL
 
 crate::string_enum!(PerformanceConfigLatency { Standard = "standard", Optimized = "optimized" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PerformanceConfiguration {
     #[serde(rename = "latency", default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<PerformanceConfigLatency>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PostProcessingModelInvocationOutput {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -2818,13 +2818,13 @@ pub struct PostProcessingModelInvocationOutput {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PostProcessingParsedResponse {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum PostProcessingTrace {
     #[serde(rename = "modelInvocationInput")]
     ModelInvocationInput(ModelInvocationInput),
@@ -2832,7 +2832,7 @@ pub enum PostProcessingTrace {
     ModelInvocationOutput(PostProcessingModelInvocationOutput),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PreProcessingModelInvocationOutput {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -2846,7 +2846,7 @@ pub struct PreProcessingModelInvocationOutput {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PreProcessingParsedResponse {
     #[serde(rename = "isValid", default, skip_serializing_if = "Option::is_none")]
     pub is_valid: Option<bool>,
@@ -2854,7 +2854,7 @@ pub struct PreProcessingParsedResponse {
     pub rationale: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum PreProcessingTrace {
     #[serde(rename = "modelInvocationInput")]
     ModelInvocationInput(ModelInvocationInput),
@@ -2862,7 +2862,7 @@ pub enum PreProcessingTrace {
     ModelInvocationOutput(PreProcessingModelInvocationOutput),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PromptConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<Document>,
@@ -2882,7 +2882,7 @@ pub struct PromptConfiguration {
     pub prompt_type: Option<PromptType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PromptCreationConfigurations {
     #[serde(rename = "excludePreviousThinkingSteps", default, skip_serializing_if = "Option::is_none")]
     pub exclude_previous_thinking_steps: Option<bool>,
@@ -2890,7 +2890,7 @@ pub struct PromptCreationConfigurations {
     pub previous_conversation_turns_to_include: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PromptOverrideConfiguration {
     #[serde(rename = "overrideLambda", default, skip_serializing_if = "Option::is_none")]
     pub override_lambda: Option<String>,
@@ -2900,7 +2900,7 @@ pub struct PromptOverrideConfiguration {
 
 crate::string_enum!(PromptState { Enabled = "ENABLED", Disabled = "DISABLED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PromptTemplate {
     #[serde(rename = "textPromptTemplate", default, skip_serializing_if = "Option::is_none")]
     pub text_prompt_template: Option<String>,
@@ -2908,13 +2908,13 @@ pub struct PromptTemplate {
 
 crate::string_enum!(PromptType { PreProcessing = "PRE_PROCESSING", Orchestration = "ORCHESTRATION", KnowledgeBaseResponseGeneration = "KNOWLEDGE_BASE_RESPONSE_GENERATION", PostProcessing = "POST_PROCESSING", RoutingClassifier = "ROUTING_CLASSIFIER" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PropertyParameters {
     #[serde(rename = "properties", default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<Vec<Parameter>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PutInvocationStepRequest {
     #[serde(rename = "invocationIdentifier")]
     pub invocation_identifier: String,
@@ -2928,13 +2928,13 @@ pub struct PutInvocationStepRequest {
     pub session_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PutInvocationStepResponse {
     #[serde(rename = "invocationStepId")]
     pub invocation_step_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct QueryGenerationInput {
     #[serde(rename = "text")]
     pub text: String,
@@ -2942,7 +2942,7 @@ pub struct QueryGenerationInput {
     pub r#type: InputQueryType,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct QueryTransformationConfiguration {
     #[serde(rename = "type")]
     pub r#type: QueryTransformationType,
@@ -2952,7 +2952,7 @@ crate::string_enum!(QueryTransformationMode { TextToSql = "TEXT_TO_SQL" });
 
 crate::string_enum!(QueryTransformationType { QueryDecomposition = "QUERY_DECOMPOSITION" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Rationale {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -2960,13 +2960,13 @@ pub struct Rationale {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RawResponse {
     #[serde(rename = "content", default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ReasoningContentBlock {
     #[serde(rename = "reasoningText")]
     ReasoningText(ReasoningTextBlock),
@@ -2974,7 +2974,7 @@ pub enum ReasoningContentBlock {
     RedactedContent(Blob),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ReasoningTextBlock {
     #[serde(rename = "signature", default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
@@ -2984,7 +2984,7 @@ pub struct ReasoningTextBlock {
 
 crate::string_enum!(RelayConversationHistory { ToCollaborator = "TO_COLLABORATOR", Disabled = "DISABLED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RepromptResponse {
     #[serde(rename = "source", default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
@@ -2992,7 +2992,7 @@ pub struct RepromptResponse {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RequestBody {
     #[serde(rename = "content", default, skip_serializing_if = "Option::is_none")]
     pub content: Option<std::collections::BTreeMap<String, Vec<Parameter>>>,
@@ -3012,7 +3012,7 @@ pub struct RerankDocument {
 
 crate::string_enum!(RerankDocumentType { Text = "TEXT", Json = "JSON" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RerankQuery {
     #[serde(rename = "textQuery")]
     pub text_query: RerankTextDocument,
@@ -3022,7 +3022,7 @@ pub struct RerankQuery {
 
 crate::string_enum!(RerankQueryContentType { Text = "TEXT" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RerankRequest {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3034,7 +3034,7 @@ pub struct RerankRequest {
     pub sources: Vec<RerankSource>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RerankResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3042,7 +3042,7 @@ pub struct RerankResponse {
     pub results: Vec<RerankResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RerankResult {
     #[serde(rename = "document", default, skip_serializing_if = "Option::is_none")]
     pub document: Option<RerankDocument>,
@@ -3052,7 +3052,7 @@ pub struct RerankResult {
     pub relevance_score: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RerankSource {
     #[serde(rename = "inlineDocumentSource")]
     pub inline_document_source: RerankDocument,
@@ -3068,7 +3068,7 @@ pub struct RerankTextDocument {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RerankingConfiguration {
     #[serde(rename = "bedrockRerankingConfiguration")]
     pub bedrock_reranking_configuration: BedrockRerankingConfiguration,
@@ -3080,7 +3080,7 @@ crate::string_enum!(RerankingConfigurationType { BedrockRerankingModel = "BEDROC
 
 crate::string_enum!(RerankingMetadataSelectionMode { Selective = "SELECTIVE", All = "ALL" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum RerankingMetadataSelectiveModeConfiguration {
     #[serde(rename = "fieldsToExclude")]
     FieldsToExclude(Vec<FieldForReranking>),
@@ -3092,7 +3092,7 @@ crate::string_enum!(RerankingModelType { Custom = "CUSTOM", Managed = "MANAGED",
 
 crate::string_enum!(ResponseState { Failure = "FAILURE", Reprompt = "REPROMPT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ResponseStream {
     #[serde(rename = "chunk", default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<PayloadPart>,
@@ -3104,7 +3104,7 @@ pub struct ResponseStream {
     pub trace: Option<TracePart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalContent {
     #[serde(rename = "byteContent", default, skip_serializing_if = "Option::is_none")]
     pub byte_content: Option<Blob>,
@@ -3114,7 +3114,7 @@ pub struct RetrievalContent {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum RetrievalFilter {
     #[serde(rename = "andAll")]
     AndAll(Vec<RetrievalFilter>),
@@ -3144,7 +3144,7 @@ pub enum RetrievalFilter {
     StringContains(FilterAttribute),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalOverrides {
     #[serde(rename = "filter", default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<RetrievalFilter>,
@@ -3152,13 +3152,13 @@ pub struct RetrievalOverrides {
     pub max_number_of_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultConfluenceLocation {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultContent {
     #[serde(rename = "audio", default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioSegment>,
@@ -3174,7 +3174,7 @@ pub struct RetrievalResultContent {
     pub video: Option<VideoSegment>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultContentColumn {
     #[serde(rename = "columnName", default, skip_serializing_if = "Option::is_none")]
     pub column_name: Option<String>,
@@ -3188,25 +3188,25 @@ crate::string_enum!(RetrievalResultContentColumnType { Blob = "BLOB", Boolean = 
 
 crate::string_enum!(RetrievalResultContentType { Text = "TEXT", Image = "IMAGE", Row = "ROW", Audio = "AUDIO", Video = "VIDEO" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultCustomDocumentLocation {
     #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultGoogleDriveLocation {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultKendraDocumentLocation {
     #[serde(rename = "uri", default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RetrievalResultLocation {
     #[serde(rename = "confluenceLocation", default, skip_serializing_if = "Option::is_none")]
     pub confluence_location: Option<RetrievalResultConfluenceLocation>,
@@ -3234,43 +3234,43 @@ pub struct RetrievalResultLocation {
 
 crate::string_enum!(RetrievalResultLocationType { S3 = "S3", Web = "WEB", Confluence = "CONFLUENCE", Salesforce = "SALESFORCE", Sharepoint = "SHAREPOINT", Custom = "CUSTOM", Kendra = "KENDRA", Sql = "SQL", Onedrive = "ONEDRIVE", Googledrive = "GOOGLEDRIVE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultOneDriveLocation {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultS3Location {
     #[serde(rename = "uri", default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultSalesforceLocation {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultSharePointLocation {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultSqlLocation {
     #[serde(rename = "query", default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievalResultWebLocation {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateConfiguration {
     #[serde(rename = "externalSourcesConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub external_sources_configuration: Option<ExternalSourcesRetrieveAndGenerateConfiguration>,
@@ -3280,25 +3280,25 @@ pub struct RetrieveAndGenerateConfiguration {
     pub r#type: RetrieveAndGenerateType,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateInput {
     #[serde(rename = "text")]
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateOutput {
     #[serde(rename = "text")]
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateOutputEvent {
     #[serde(rename = "text")]
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateRequest {
     #[serde(rename = "input")]
     pub input: RetrieveAndGenerateInput,
@@ -3312,7 +3312,7 @@ pub struct RetrieveAndGenerateRequest {
     pub user_context: Option<UserContext>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateResponse {
     #[serde(rename = "citations", default, skip_serializing_if = "Option::is_none")]
     pub citations: Option<Vec<Citation>>,
@@ -3324,13 +3324,13 @@ pub struct RetrieveAndGenerateResponse {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateSessionConfiguration {
     #[serde(rename = "kmsKeyArn")]
     pub kms_key_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateStreamRequest {
     #[serde(rename = "input")]
     pub input: RetrieveAndGenerateInput,
@@ -3344,13 +3344,13 @@ pub struct RetrieveAndGenerateStreamRequest {
     pub user_context: Option<UserContext>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateStreamResponse {
     #[serde(rename = "sessionId")]
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveAndGenerateStreamResponseOutput {
     #[serde(rename = "citation", default, skip_serializing_if = "Option::is_none")]
     pub citation: Option<CitationEvent>,
@@ -3362,7 +3362,7 @@ pub struct RetrieveAndGenerateStreamResponseOutput {
 
 crate::string_enum!(RetrieveAndGenerateType { KnowledgeBase = "KNOWLEDGE_BASE", ExternalSources = "EXTERNAL_SOURCES" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveRequest {
     #[serde(rename = "guardrailConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_configuration: Option<GuardrailConfiguration>,
@@ -3378,7 +3378,7 @@ pub struct RetrieveRequest {
     pub user_context: Option<UserContext>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrieveResponse {
     #[serde(rename = "guardrailAction", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_action: Option<GuadrailAction>,
@@ -3388,7 +3388,7 @@ pub struct RetrieveResponse {
     pub retrieval_results: Vec<KnowledgeBaseRetrievalResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RetrievedReference {
     #[serde(rename = "content", default, skip_serializing_if = "Option::is_none")]
     pub content: Option<RetrievalResultContent>,
@@ -3398,13 +3398,13 @@ pub struct RetrievedReference {
     pub metadata: Option<std::collections::BTreeMap<String, Document>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum RetrieverConfiguration {
     #[serde(rename = "knowledgeBase")]
     KnowledgeBase(KnowledgeBaseRetrieverConfiguration),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ReturnControlPayload {
     #[serde(rename = "invocationId", default, skip_serializing_if = "Option::is_none")]
     pub invocation_id: Option<String>,
@@ -3412,7 +3412,7 @@ pub struct ReturnControlPayload {
     pub invocation_inputs: Option<Vec<InvocationInputMember>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ReturnControlResults {
     #[serde(rename = "invocationId", default, skip_serializing_if = "Option::is_none")]
     pub invocation_id: Option<String>,
@@ -3420,7 +3420,7 @@ pub struct ReturnControlResults {
     pub return_control_invocation_results: Option<Vec<InvocationResultMember>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct RoutingClassifierModelInvocationOutput {
     #[serde(rename = "metadata", default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -3430,7 +3430,7 @@ pub struct RoutingClassifierModelInvocationOutput {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum RoutingClassifierTrace {
     #[serde(rename = "invocationInput")]
     InvocationInput(InvocationInput),
@@ -3442,7 +3442,7 @@ pub enum RoutingClassifierTrace {
     Observation(Observation),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct S3Identifier {
     #[serde(rename = "s3BucketName", default, skip_serializing_if = "Option::is_none")]
     pub s3_bucket_name: Option<String>,
@@ -3456,19 +3456,19 @@ pub struct S3Location {
     pub uri: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct S3ObjectDoc {
     #[serde(rename = "uri")]
     pub uri: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct S3ObjectFile {
     #[serde(rename = "uri")]
     pub uri: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct SatisfiedCondition {
     #[serde(rename = "conditionName")]
     pub condition_name: String,
@@ -3476,7 +3476,7 @@ pub struct SatisfiedCondition {
 
 crate::string_enum!(SearchType { Hybrid = "HYBRID", Semantic = "SEMANTIC" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct SessionState {
     #[serde(rename = "conversationHistory", default, skip_serializing_if = "Option::is_none")]
     pub conversation_history: Option<ConversationHistory>,
@@ -3496,7 +3496,7 @@ pub struct SessionState {
 
 crate::string_enum!(SessionStatus { Active = "ACTIVE", Expired = "EXPIRED", Ended = "ENDED" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct SessionSummary {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -3512,7 +3512,7 @@ pub struct SessionSummary {
 
 crate::string_enum!(Source { ActionGroup = "ACTION_GROUP", KnowledgeBase = "KNOWLEDGE_BASE", Parser = "PARSER" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Span {
     #[serde(rename = "end", default, skip_serializing_if = "Option::is_none")]
     pub end: Option<i32>,
@@ -3520,7 +3520,7 @@ pub struct Span {
     pub start: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartFlowExecutionRequest {
     #[serde(rename = "flowAliasIdentifier")]
     pub flow_alias_identifier: String,
@@ -3534,13 +3534,13 @@ pub struct StartFlowExecutionRequest {
     pub model_performance_configuration: Option<ModelPerformanceConfiguration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartFlowExecutionResponse {
     #[serde(rename = "executionArn", default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StopFlowExecutionRequest {
     #[serde(rename = "executionIdentifier")]
     pub execution_identifier: String,
@@ -3550,7 +3550,7 @@ pub struct StopFlowExecutionRequest {
     pub flow_identifier: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StopFlowExecutionResponse {
     #[serde(rename = "executionArn", default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
@@ -3558,7 +3558,7 @@ pub struct StopFlowExecutionResponse {
     pub status: FlowExecutionStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StreamingConfigurations {
     #[serde(rename = "applyGuardrailInterval", default, skip_serializing_if = "Option::is_none")]
     pub apply_guardrail_interval: Option<i32>,
@@ -3566,7 +3566,7 @@ pub struct StreamingConfigurations {
     pub stream_final_response: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TagResourceRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -3574,11 +3574,11 @@ pub struct TagResourceRequest {
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TagResourceResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TextInferenceConfig {
     #[serde(rename = "maxTokens", default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<i32>,
@@ -3596,7 +3596,7 @@ pub struct TextPrompt {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TextResponsePart {
     #[serde(rename = "span", default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
@@ -3604,7 +3604,7 @@ pub struct TextResponsePart {
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct TextToSqlConfiguration {
     #[serde(rename = "knowledgeBaseConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub knowledge_base_configuration: Option<TextToSqlKnowledgeBaseConfiguration>,
@@ -3614,13 +3614,13 @@ pub struct TextToSqlConfiguration {
 
 crate::string_enum!(TextToSqlConfigurationType { KnowledgeBase = "KNOWLEDGE_BASE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TextToSqlKnowledgeBaseConfiguration {
     #[serde(rename = "knowledgeBaseArn")]
     pub knowledge_base_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum Trace {
     #[serde(rename = "customOrchestrationTrace")]
     CustomOrchestrationTrace(CustomOrchestrationTrace),
@@ -3638,13 +3638,13 @@ pub enum Trace {
     RoutingClassifierTrace(RoutingClassifierTrace),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum TraceElements {
     #[serde(rename = "agentTraces")]
     AgentTraces(Vec<TracePart>),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TracePart {
     #[serde(rename = "agentAliasId", default, skip_serializing_if = "Option::is_none")]
     pub agent_alias_id: Option<String>,
@@ -3664,7 +3664,7 @@ pub struct TracePart {
     pub trace: Option<Trace>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct TransformationConfiguration {
     #[serde(rename = "mode")]
     pub mode: QueryTransformationMode,
@@ -3674,7 +3674,7 @@ pub struct TransformationConfiguration {
 
 crate::string_enum!(Type { ActionGroup = "ACTION_GROUP", AgentCollaborator = "AGENT_COLLABORATOR", KnowledgeBase = "KNOWLEDGE_BASE", Finish = "FINISH", AskUser = "ASK_USER", Reprompt = "REPROMPT" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UntagResourceRequest {
     #[serde(rename = "resourceArn")]
     pub resource_arn: String,
@@ -3682,11 +3682,11 @@ pub struct UntagResourceRequest {
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UntagResourceResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UpdateSessionRequest {
     #[serde(rename = "sessionIdentifier")]
     pub session_identifier: String,
@@ -3694,7 +3694,7 @@ pub struct UpdateSessionRequest {
     pub session_metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UpdateSessionResponse {
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -3708,7 +3708,7 @@ pub struct UpdateSessionResponse {
     pub session_status: SessionStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Usage {
     #[serde(rename = "inputTokens", default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<i32>,
@@ -3716,13 +3716,13 @@ pub struct Usage {
     pub output_tokens: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct UserContext {
     #[serde(rename = "userId")]
     pub user_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct VectorSearchBedrockRerankingConfiguration {
     #[serde(rename = "metadataConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub metadata_configuration: Option<MetadataConfigurationForReranking>,
@@ -3732,7 +3732,7 @@ pub struct VectorSearchBedrockRerankingConfiguration {
     pub number_of_reranked_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct VectorSearchBedrockRerankingModelConfiguration {
     #[serde(rename = "additionalModelRequestFields", default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<std::collections::BTreeMap<String, Document>>,
@@ -3740,7 +3740,7 @@ pub struct VectorSearchBedrockRerankingModelConfiguration {
     pub model_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct VectorSearchRerankingConfiguration {
     #[serde(rename = "bedrockRerankingConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub bedrock_reranking_configuration: Option<VectorSearchBedrockRerankingConfiguration>,
@@ -3750,7 +3750,7 @@ pub struct VectorSearchRerankingConfiguration {
 
 crate::string_enum!(VectorSearchRerankingConfigurationType { BedrockRerankingModel = "BEDROCK_RERANKING_MODEL" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct VideoSegment {
     #[serde(rename = "s3Uri")]
     pub s3_uri: String,

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 #[allow(unused_imports)]
 use crate::support::{Blob, DateTime, Document, EpochSeconds, NotImplemented, RequestContext};
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AnyToolChoice {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AppliedGuardrailDetails {
     #[serde(rename = "guardrailId", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_id: Option<String>,
@@ -26,7 +26,7 @@ pub struct AppliedGuardrailDetails {
     pub guardrail_ownership: Option<GuardrailOwnership>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ApplyGuardrailRequest {
     #[serde(rename = "guardrailIdentifier")]
     pub guardrail_identifier: String,
@@ -40,7 +40,7 @@ pub struct ApplyGuardrailRequest {
     pub output_scope: Option<GuardrailOutputScope>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ApplyGuardrailResponse {
     #[serde(rename = "usage")]
     pub usage: GuardrailUsage,
@@ -74,7 +74,7 @@ pub struct AsyncInvokeS3OutputDataConfig {
 
 crate::string_enum!(AsyncInvokeStatus { InProgress = "InProgress", Completed = "Completed", Failed = "Failed" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AsyncInvokeSummary {
     #[serde(rename = "invocationArn")]
     pub invocation_arn: String,
@@ -116,23 +116,23 @@ pub enum AudioSource {
     S3Location(S3Location),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct AutoToolChoice {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BidirectionalInputPayloadPart {
     #[serde(rename = "bytes", default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<Blob>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct BidirectionalOutputPayloadPart {
     #[serde(rename = "bytes", default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<Blob>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CacheDetail {
     #[serde(rename = "ttl")]
     pub ttl: CacheTTL,
@@ -190,7 +190,7 @@ pub enum CitationSourceContent {
     Text(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CitationSourceContentDelta {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -210,7 +210,7 @@ pub struct CitationsContentBlock {
     pub citations: Option<Vec<Citation>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CitationsDelta {
     #[serde(rename = "title", default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -254,7 +254,7 @@ pub enum ContentBlock {
     ToolRemoval(ToolRemovalBlock),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ContentBlockDelta {
     #[serde(rename = "text")]
     Text(String),
@@ -270,7 +270,7 @@ pub enum ContentBlockDelta {
     Image(ImageBlockDelta),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ContentBlockDeltaEvent {
     #[serde(rename = "delta")]
     pub delta: ContentBlockDelta,
@@ -278,7 +278,7 @@ pub struct ContentBlockDeltaEvent {
     pub content_block_index: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ContentBlockStart {
     #[serde(rename = "toolUse")]
     ToolUse(ToolUseBlockStart),
@@ -288,7 +288,7 @@ pub enum ContentBlockStart {
     Image(ImageBlockStart),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ContentBlockStartEvent {
     #[serde(rename = "start")]
     pub start: ContentBlockStart,
@@ -296,7 +296,7 @@ pub struct ContentBlockStartEvent {
     pub content_block_index: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ContentBlockStopEvent {
     #[serde(rename = "contentBlockIndex")]
     pub content_block_index: i32,
@@ -304,19 +304,19 @@ pub struct ContentBlockStopEvent {
 
 crate::string_enum!(ConversationRole { User = "user", Assistant = "assistant", System = "system" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseMetrics {
     #[serde(rename = "latencyMs")]
     pub latency_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ConverseOutput {
     #[serde(rename = "message")]
     Message(Message),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
@@ -346,7 +346,7 @@ pub struct ConverseRequest {
     pub output_config: Option<OutputConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ConverseResponse {
     #[serde(rename = "output")]
     pub output: ConverseOutput,
@@ -366,7 +366,7 @@ pub struct ConverseResponse {
     pub service_tier: Option<ServiceTier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseStreamMetadataEvent {
     #[serde(rename = "usage")]
     pub usage: TokenUsage,
@@ -380,13 +380,13 @@ pub struct ConverseStreamMetadataEvent {
     pub service_tier: Option<ServiceTier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseStreamMetrics {
     #[serde(rename = "latencyMs")]
     pub latency_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseStreamOutput {
     #[serde(rename = "messageStart", default, skip_serializing_if = "Option::is_none")]
     pub message_start: Option<MessageStartEvent>,
@@ -402,7 +402,7 @@ pub struct ConverseStreamOutput {
     pub metadata: Option<ConverseStreamMetadataEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseStreamRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
@@ -432,11 +432,11 @@ pub struct ConverseStreamRequest {
     pub output_config: Option<OutputConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseStreamResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseStreamTrace {
     #[serde(rename = "guardrail", default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<GuardrailTraceAssessment>,
@@ -444,7 +444,7 @@ pub struct ConverseStreamTrace {
     pub prompt_router: Option<PromptRouterTrace>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseTokensRequest {
     #[serde(rename = "messages", default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<Message>>,
@@ -456,7 +456,7 @@ pub struct ConverseTokensRequest {
     pub additional_model_request_fields: Option<Document>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ConverseTrace {
     #[serde(rename = "guardrail", default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<GuardrailTraceAssessment>,
@@ -464,7 +464,7 @@ pub struct ConverseTrace {
     pub prompt_router: Option<PromptRouterTrace>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum CountTokensInput {
     #[serde(rename = "invokeModel")]
     InvokeModel(InvokeModelTokensRequest),
@@ -472,7 +472,7 @@ pub enum CountTokensInput {
     Converse(ConverseTokensRequest),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CountTokensRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
@@ -480,7 +480,7 @@ pub struct CountTokensRequest {
     pub input: CountTokensInput,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct CountTokensResponse {
     #[serde(rename = "inputTokens")]
     pub input_tokens: i32,
@@ -556,13 +556,13 @@ pub struct ErrorBlock {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GetAsyncInvokeRequest {
     #[serde(rename = "invocationArn")]
     pub invocation_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GetAsyncInvokeResponse {
     #[serde(rename = "invocationArn")]
     pub invocation_arn: String,
@@ -586,7 +586,7 @@ pub struct GetAsyncInvokeResponse {
 
 crate::string_enum!(GuardrailAction { None = "NONE", GuardrailIntervened = "GUARDRAIL_INTERVENED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAssessment {
     #[serde(rename = "topicPolicy", default, skip_serializing_if = "Option::is_none")]
     pub topic_policy: Option<GuardrailTopicPolicyAssessment>,
@@ -606,7 +606,7 @@ pub struct GuardrailAssessment {
     pub applied_guardrail_details: Option<AppliedGuardrailDetails>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum GuardrailAutomatedReasoningFinding {
     #[serde(rename = "valid")]
     Valid(GuardrailAutomatedReasoningValidFinding),
@@ -624,7 +624,7 @@ pub enum GuardrailAutomatedReasoningFinding {
     NoTranslations(GuardrailAutomatedReasoningNoTranslationsFinding),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningImpossibleFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<GuardrailAutomatedReasoningTranslation>,
@@ -634,13 +634,13 @@ pub struct GuardrailAutomatedReasoningImpossibleFinding {
     pub logic_warning: Option<GuardrailAutomatedReasoningLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningInputTextReference {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningInvalidFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<GuardrailAutomatedReasoningTranslation>,
@@ -650,7 +650,7 @@ pub struct GuardrailAutomatedReasoningInvalidFinding {
     pub logic_warning: Option<GuardrailAutomatedReasoningLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningLogicWarning {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<GuardrailAutomatedReasoningLogicWarningType>,
@@ -662,17 +662,17 @@ pub struct GuardrailAutomatedReasoningLogicWarning {
 
 crate::string_enum!(GuardrailAutomatedReasoningLogicWarningType { AlwaysFalse = "ALWAYS_FALSE", AlwaysTrue = "ALWAYS_TRUE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningNoTranslationsFinding {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningPolicyAssessment {
     #[serde(rename = "findings", default, skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<GuardrailAutomatedReasoningFinding>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningRule {
     #[serde(rename = "identifier", default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
@@ -680,7 +680,7 @@ pub struct GuardrailAutomatedReasoningRule {
     pub policy_version_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningSatisfiableFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<GuardrailAutomatedReasoningTranslation>,
@@ -692,13 +692,13 @@ pub struct GuardrailAutomatedReasoningSatisfiableFinding {
     pub logic_warning: Option<GuardrailAutomatedReasoningLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningScenario {
     #[serde(rename = "statements", default, skip_serializing_if = "Option::is_none")]
     pub statements: Option<Vec<GuardrailAutomatedReasoningStatement>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningStatement {
     #[serde(rename = "logic", default, skip_serializing_if = "Option::is_none")]
     pub logic: Option<String>,
@@ -706,11 +706,11 @@ pub struct GuardrailAutomatedReasoningStatement {
     pub natural_language: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningTooComplexFinding {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningTranslation {
     #[serde(rename = "premises", default, skip_serializing_if = "Option::is_none")]
     pub premises: Option<Vec<GuardrailAutomatedReasoningStatement>>,
@@ -724,7 +724,7 @@ pub struct GuardrailAutomatedReasoningTranslation {
     pub confidence: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningTranslationAmbiguousFinding {
     #[serde(rename = "options", default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<GuardrailAutomatedReasoningTranslationOption>>,
@@ -732,13 +732,13 @@ pub struct GuardrailAutomatedReasoningTranslationAmbiguousFinding {
     pub difference_scenarios: Option<Vec<GuardrailAutomatedReasoningScenario>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningTranslationOption {
     #[serde(rename = "translations", default, skip_serializing_if = "Option::is_none")]
     pub translations: Option<Vec<GuardrailAutomatedReasoningTranslation>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailAutomatedReasoningValidFinding {
     #[serde(rename = "translation", default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<GuardrailAutomatedReasoningTranslation>,
@@ -750,7 +750,7 @@ pub struct GuardrailAutomatedReasoningValidFinding {
     pub logic_warning: Option<GuardrailAutomatedReasoningLogicWarning>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksConfig {
     #[serde(rename = "contentFilter", default, skip_serializing_if = "Option::is_none")]
     pub content_filter: Option<GuardrailChecksContentFilterConfig>,
@@ -760,7 +760,7 @@ pub struct GuardrailChecksConfig {
     pub sensitive_information: Option<GuardrailChecksSensitiveInformationConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum GuardrailChecksContentBlock {
     #[serde(rename = "text")]
     Text(String),
@@ -768,25 +768,25 @@ pub enum GuardrailChecksContentBlock {
 
 crate::string_enum!(GuardrailChecksContentFilterCategory { Violence = "VIOLENCE", Hate = "HATE", Sexual = "SEXUAL", Misconduct = "MISCONDUCT", Insults = "INSULTS" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksContentFilterCategoryConfig {
     #[serde(rename = "category")]
     pub category: GuardrailChecksContentFilterCategory,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksContentFilterConfig {
     #[serde(rename = "categories")]
     pub categories: Vec<GuardrailChecksContentFilterCategoryConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksContentFilterResult {
     #[serde(rename = "results")]
     pub results: Vec<GuardrailChecksContentFilterResultEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksContentFilterResultEntry {
     #[serde(rename = "category")]
     pub category: GuardrailChecksContentFilterCategory,
@@ -794,13 +794,13 @@ pub struct GuardrailChecksContentFilterResultEntry {
     pub severity_score: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksContentFilterUsage {
     #[serde(rename = "textUnits")]
     pub text_units: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksMessage {
     #[serde(rename = "role")]
     pub role: GuardrailChecksRole,
@@ -810,25 +810,25 @@ pub struct GuardrailChecksMessage {
 
 crate::string_enum!(GuardrailChecksPromptAttackCategory { Jailbreak = "JAILBREAK", PromptInjection = "PROMPT_INJECTION", PromptLeakage = "PROMPT_LEAKAGE" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksPromptAttackCategoryConfig {
     #[serde(rename = "category")]
     pub category: GuardrailChecksPromptAttackCategory,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksPromptAttackConfig {
     #[serde(rename = "categories")]
     pub categories: Vec<GuardrailChecksPromptAttackCategoryConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksPromptAttackResult {
     #[serde(rename = "results")]
     pub results: Vec<GuardrailChecksPromptAttackResultEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksPromptAttackResultEntry {
     #[serde(rename = "category")]
     pub category: GuardrailChecksPromptAttackCategory,
@@ -836,13 +836,13 @@ pub struct GuardrailChecksPromptAttackResultEntry {
     pub severity_score: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksPromptAttackUsage {
     #[serde(rename = "textUnits")]
     pub text_units: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksResults {
     #[serde(rename = "contentFilter", default, skip_serializing_if = "Option::is_none")]
     pub content_filter: Option<GuardrailChecksContentFilterResult>,
@@ -854,13 +854,13 @@ pub struct GuardrailChecksResults {
 
 crate::string_enum!(GuardrailChecksRole { User = "user", Assistant = "assistant", System = "system" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksSensitiveInformationConfig {
     #[serde(rename = "entities")]
     pub entities: Vec<GuardrailChecksSensitiveInformationEntityConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksSensitiveInformationEntityConfig {
     #[serde(rename = "type")]
     pub r#type: GuardrailChecksSensitiveInformationEntityType,
@@ -868,7 +868,7 @@ pub struct GuardrailChecksSensitiveInformationEntityConfig {
 
 crate::string_enum!(GuardrailChecksSensitiveInformationEntityType { Address = "ADDRESS", Age = "AGE", AwsAccessKey = "AWS_ACCESS_KEY", AwsSecretKey = "AWS_SECRET_KEY", CaHealthNumber = "CA_HEALTH_NUMBER", CaSocialInsuranceNumber = "CA_SOCIAL_INSURANCE_NUMBER", CreditDebitCardCvv = "CREDIT_DEBIT_CARD_CVV", CreditDebitCardExpiry = "CREDIT_DEBIT_CARD_EXPIRY", CreditDebitCardNumber = "CREDIT_DEBIT_CARD_NUMBER", DriverId = "DRIVER_ID", Email = "EMAIL", InternationalBankAccountNumber = "INTERNATIONAL_BANK_ACCOUNT_NUMBER", IpAddress = "IP_ADDRESS", LicensePlate = "LICENSE_PLATE", MacAddress = "MAC_ADDRESS", Name = "NAME", Password = "PASSWORD", Phone = "PHONE", Pin = "PIN", SwiftCode = "SWIFT_CODE", UkNationalHealthServiceNumber = "UK_NATIONAL_HEALTH_SERVICE_NUMBER", UkNationalInsuranceNumber = "UK_NATIONAL_INSURANCE_NUMBER", UkUniqueTaxpayerReferenceNumber = "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", Url = "URL", Username = "USERNAME", UsBankAccountNumber = "US_BANK_ACCOUNT_NUMBER", UsBankRoutingNumber = "US_BANK_ROUTING_NUMBER", UsIndividualTaxIdentificationNumber = "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", UsPassportNumber = "US_PASSPORT_NUMBER", UsSocialSecurityNumber = "US_SOCIAL_SECURITY_NUMBER", VehicleIdentificationNumber = "VEHICLE_IDENTIFICATION_NUMBER" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksSensitiveInformationResult {
     #[serde(rename = "results")]
     pub results: Vec<GuardrailChecksSensitiveInformationResultEntry>,
@@ -876,7 +876,7 @@ pub struct GuardrailChecksSensitiveInformationResult {
     pub truncated: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailChecksSensitiveInformationResultEntry {
     #[serde(rename = "type")]
     pub r#type: GuardrailChecksSensitiveInformationEntityType,
@@ -892,13 +892,13 @@ pub struct GuardrailChecksSensitiveInformationResultEntry {
     pub content_index: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksSensitiveInformationUsage {
     #[serde(rename = "textUnits")]
     pub text_units: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailChecksUsageResults {
     #[serde(rename = "contentFilter", default, skip_serializing_if = "Option::is_none")]
     pub content_filter: Option<GuardrailChecksContentFilterUsage>,
@@ -908,7 +908,7 @@ pub struct GuardrailChecksUsageResults {
     pub sensitive_information: Option<GuardrailChecksSensitiveInformationUsage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailConfiguration {
     #[serde(rename = "guardrailIdentifier", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_identifier: Option<String>,
@@ -918,7 +918,7 @@ pub struct GuardrailConfiguration {
     pub trace: Option<GuardrailTrace>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum GuardrailContentBlock {
     #[serde(rename = "text")]
     Text(GuardrailTextBlock),
@@ -926,7 +926,7 @@ pub enum GuardrailContentBlock {
     Image(GuardrailImageBlock),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContentFilter {
     #[serde(rename = "type")]
     pub r#type: GuardrailContentFilterType,
@@ -948,7 +948,7 @@ crate::string_enum!(GuardrailContentFilterType { Insults = "INSULTS", Hate = "HA
 
 crate::string_enum!(GuardrailContentPolicyAction { Blocked = "BLOCKED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContentPolicyAssessment {
     #[serde(rename = "filters")]
     pub filters: Vec<GuardrailContentFilter>,
@@ -958,7 +958,7 @@ crate::string_enum!(GuardrailContentQualifier { GroundingSource = "grounding_sou
 
 crate::string_enum!(GuardrailContentSource { Input = "INPUT", Output = "OUTPUT" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingFilter {
     #[serde(rename = "type")]
     pub r#type: GuardrailContextualGroundingFilterType,
@@ -976,7 +976,7 @@ crate::string_enum!(GuardrailContextualGroundingFilterType { Grounding = "GROUND
 
 crate::string_enum!(GuardrailContextualGroundingPolicyAction { Blocked = "BLOCKED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailContextualGroundingPolicyAssessment {
     #[serde(rename = "filters", default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Vec<GuardrailContextualGroundingFilter>>,
@@ -1016,7 +1016,7 @@ pub struct GuardrailConverseTextBlock {
     pub qualifiers: Option<Vec<GuardrailConverseContentQualifier>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailCoverage {
     #[serde(rename = "textCharacters", default, skip_serializing_if = "Option::is_none")]
     pub text_characters: Option<GuardrailTextCharactersCoverage>,
@@ -1024,7 +1024,7 @@ pub struct GuardrailCoverage {
     pub images: Option<GuardrailImageCoverage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailCustomWord {
     #[serde(rename = "match")]
     pub r#match: String,
@@ -1034,7 +1034,7 @@ pub struct GuardrailCustomWord {
     pub detected: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailImageBlock {
     #[serde(rename = "format")]
     pub format: GuardrailImageFormat,
@@ -1042,7 +1042,7 @@ pub struct GuardrailImageBlock {
     pub source: GuardrailImageSource,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailImageCoverage {
     #[serde(rename = "guarded", default, skip_serializing_if = "Option::is_none")]
     pub guarded: Option<i32>,
@@ -1052,13 +1052,13 @@ pub struct GuardrailImageCoverage {
 
 crate::string_enum!(GuardrailImageFormat { Png = "png", Jpeg = "jpeg" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum GuardrailImageSource {
     #[serde(rename = "bytes")]
     Bytes(Blob),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailInvocationMetrics {
     #[serde(rename = "guardrailProcessingLatency", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_processing_latency: Option<i64>,
@@ -1068,7 +1068,7 @@ pub struct GuardrailInvocationMetrics {
     pub guardrail_coverage: Option<GuardrailCoverage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailManagedWord {
     #[serde(rename = "match")]
     pub r#match: String,
@@ -1084,7 +1084,7 @@ crate::string_enum!(GuardrailManagedWordType { Profanity = "PROFANITY" });
 
 crate::string_enum!(GuardrailOrigin { Request = "REQUEST", AccountEnforced = "ACCOUNT_ENFORCED", OrganizationEnforced = "ORGANIZATION_ENFORCED" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailOutputContent {
     #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -1094,7 +1094,7 @@ crate::string_enum!(GuardrailOutputScope { Interventions = "INTERVENTIONS", Full
 
 crate::string_enum!(GuardrailOwnership { Self_ = "SELF", CrossAccount = "CROSS_ACCOUNT" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailPiiEntityFilter {
     #[serde(rename = "match")]
     pub r#match: String,
@@ -1108,7 +1108,7 @@ pub struct GuardrailPiiEntityFilter {
 
 crate::string_enum!(GuardrailPiiEntityType { Address = "ADDRESS", Age = "AGE", AwsAccessKey = "AWS_ACCESS_KEY", AwsSecretKey = "AWS_SECRET_KEY", CaHealthNumber = "CA_HEALTH_NUMBER", CaSocialInsuranceNumber = "CA_SOCIAL_INSURANCE_NUMBER", CreditDebitCardCvv = "CREDIT_DEBIT_CARD_CVV", CreditDebitCardExpiry = "CREDIT_DEBIT_CARD_EXPIRY", CreditDebitCardNumber = "CREDIT_DEBIT_CARD_NUMBER", DriverId = "DRIVER_ID", Email = "EMAIL", InternationalBankAccountNumber = "INTERNATIONAL_BANK_ACCOUNT_NUMBER", IpAddress = "IP_ADDRESS", LicensePlate = "LICENSE_PLATE", MacAddress = "MAC_ADDRESS", Name = "NAME", Password = "PASSWORD", Phone = "PHONE", Pin = "PIN", SwiftCode = "SWIFT_CODE", UkNationalHealthServiceNumber = "UK_NATIONAL_HEALTH_SERVICE_NUMBER", UkNationalInsuranceNumber = "UK_NATIONAL_INSURANCE_NUMBER", UkUniqueTaxpayerReferenceNumber = "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", Url = "URL", Username = "USERNAME", UsBankAccountNumber = "US_BANK_ACCOUNT_NUMBER", UsBankRoutingNumber = "US_BANK_ROUTING_NUMBER", UsIndividualTaxIdentificationNumber = "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", UsPassportNumber = "US_PASSPORT_NUMBER", UsSocialSecurityNumber = "US_SOCIAL_SECURITY_NUMBER", VehicleIdentificationNumber = "VEHICLE_IDENTIFICATION_NUMBER" });
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailRegexFilter {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -1124,7 +1124,7 @@ pub struct GuardrailRegexFilter {
 
 crate::string_enum!(GuardrailSensitiveInformationPolicyAction { Anonymized = "ANONYMIZED", Blocked = "BLOCKED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailSensitiveInformationPolicyAssessment {
     #[serde(rename = "piiEntities")]
     pub pii_entities: Vec<GuardrailPiiEntityFilter>,
@@ -1132,7 +1132,7 @@ pub struct GuardrailSensitiveInformationPolicyAssessment {
     pub regexes: Vec<GuardrailRegexFilter>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailStreamConfiguration {
     #[serde(rename = "guardrailIdentifier", default, skip_serializing_if = "Option::is_none")]
     pub guardrail_identifier: Option<String>,
@@ -1146,7 +1146,7 @@ pub struct GuardrailStreamConfiguration {
 
 crate::string_enum!(GuardrailStreamProcessingMode { Sync = "sync", Async = "async" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTextBlock {
     #[serde(rename = "text")]
     pub text: String,
@@ -1154,7 +1154,7 @@ pub struct GuardrailTextBlock {
     pub qualifiers: Option<Vec<GuardrailContentQualifier>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTextCharactersCoverage {
     #[serde(rename = "guarded", default, skip_serializing_if = "Option::is_none")]
     pub guarded: Option<i32>,
@@ -1162,7 +1162,7 @@ pub struct GuardrailTextCharactersCoverage {
     pub total: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GuardrailTopic {
     #[serde(rename = "name")]
     pub name: String,
@@ -1176,7 +1176,7 @@ pub struct GuardrailTopic {
 
 crate::string_enum!(GuardrailTopicPolicyAction { Blocked = "BLOCKED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTopicPolicyAssessment {
     #[serde(rename = "topics")]
     pub topics: Vec<GuardrailTopic>,
@@ -1186,7 +1186,7 @@ crate::string_enum!(GuardrailTopicType { Deny = "DENY" });
 
 crate::string_enum!(GuardrailTrace { Enabled = "enabled", Disabled = "disabled", EnabledFull = "enabled_full" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailTraceAssessment {
     #[serde(rename = "modelOutput", default, skip_serializing_if = "Option::is_none")]
     pub model_output: Option<Vec<String>>,
@@ -1198,7 +1198,7 @@ pub struct GuardrailTraceAssessment {
     pub action_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailUsage {
     #[serde(rename = "topicPolicyUnits")]
     pub topic_policy_units: i32,
@@ -1222,7 +1222,7 @@ pub struct GuardrailUsage {
 
 crate::string_enum!(GuardrailWordPolicyAction { Blocked = "BLOCKED", None = "NONE" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct GuardrailWordPolicyAssessment {
     #[serde(rename = "customWords")]
     pub custom_words: Vec<GuardrailCustomWord>,
@@ -1240,7 +1240,7 @@ pub struct ImageBlock {
     pub error: Option<ErrorBlock>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ImageBlockDelta {
     #[serde(rename = "source", default, skip_serializing_if = "Option::is_none")]
     pub source: Option<ImageSource>,
@@ -1248,7 +1248,7 @@ pub struct ImageBlockDelta {
     pub error: Option<ErrorBlock>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ImageBlockStart {
     #[serde(rename = "format")]
     pub format: ImageFormat,
@@ -1264,7 +1264,7 @@ pub enum ImageSource {
     S3Location(S3Location),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InferenceConfiguration {
     #[serde(rename = "maxTokens", default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<i32>,
@@ -1276,7 +1276,7 @@ pub struct InferenceConfiguration {
     pub stop_sequences: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeGuardrailChecksRequest {
     #[serde(rename = "messages")]
     pub messages: Vec<GuardrailChecksMessage>,
@@ -1284,7 +1284,7 @@ pub struct InvokeGuardrailChecksRequest {
     pub checks: GuardrailChecksConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeGuardrailChecksResponse {
     #[serde(rename = "results")]
     pub results: GuardrailChecksResults,
@@ -1292,7 +1292,7 @@ pub struct InvokeGuardrailChecksResponse {
     pub usage: GuardrailChecksUsageResults,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelRequest {
     #[serde(rename = "body", default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Blob>,
@@ -1316,7 +1316,7 @@ pub struct InvokeModelRequest {
     pub request_metadata: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelResponse {
     #[serde(rename = "body")]
     pub body: Blob,
@@ -1328,35 +1328,35 @@ pub struct InvokeModelResponse {
     pub service_tier: Option<ServiceTierType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelTokensRequest {
     #[serde(rename = "body")]
     pub body: Blob,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelWithBidirectionalStreamInput {
     #[serde(rename = "chunk", default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<BidirectionalInputPayloadPart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelWithBidirectionalStreamOutput {
     #[serde(rename = "chunk", default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<BidirectionalOutputPayloadPart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelWithBidirectionalStreamRequest {
     #[serde(rename = "modelId")]
     pub model_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelWithBidirectionalStreamResponse {
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelWithResponseStreamRequest {
     #[serde(rename = "body", default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Blob>,
@@ -1380,7 +1380,7 @@ pub struct InvokeModelWithResponseStreamRequest {
     pub request_metadata: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct InvokeModelWithResponseStreamResponse {
     #[serde(rename = "contentType")]
     pub content_type: String,
@@ -1390,7 +1390,7 @@ pub struct InvokeModelWithResponseStreamResponse {
     pub service_tier: Option<ServiceTierType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct JsonSchemaDefinition {
     #[serde(rename = "schema")]
     pub schema: String,
@@ -1400,7 +1400,7 @@ pub struct JsonSchemaDefinition {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAsyncInvokesRequest {
     #[serde(rename = "submitTimeAfter", default, skip_serializing_if = "Option::is_none")]
     pub submit_time_after: Option<DateTime>,
@@ -1418,7 +1418,7 @@ pub struct ListAsyncInvokesRequest {
     pub sort_order: Option<SortOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ListAsyncInvokesResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -1434,13 +1434,13 @@ pub struct Message {
     pub content: Vec<ContentBlock>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MessageStartEvent {
     #[serde(rename = "role")]
     pub role: ConversationRole,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MessageStopEvent {
     #[serde(rename = "stopReason")]
     pub stop_reason: StopReason,
@@ -1448,7 +1448,7 @@ pub struct MessageStopEvent {
     pub additional_model_response_fields: Option<Document>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct OutputConfig {
     #[serde(rename = "textFormat", default, skip_serializing_if = "Option::is_none")]
     pub text_format: Option<OutputFormat>,
@@ -1456,7 +1456,7 @@ pub struct OutputConfig {
     pub effort: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct OutputFormat {
     #[serde(rename = "type")]
     pub r#type: OutputFormatType,
@@ -1464,7 +1464,7 @@ pub struct OutputFormat {
     pub structure: OutputFormatStructure,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum OutputFormatStructure {
     #[serde(rename = "jsonSchema")]
     JsonSchema(JsonSchemaDefinition),
@@ -1472,7 +1472,7 @@ pub enum OutputFormatStructure {
 
 crate::string_enum!(OutputFormatType { JsonSchema = "json_schema" });
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PayloadPart {
     #[serde(rename = "bytes", default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<Blob>,
@@ -1486,13 +1486,13 @@ pub struct PerformanceConfiguration {
     pub latency: Option<PerformanceConfigLatency>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct PromptRouterTrace {
     #[serde(rename = "invokedModelId", default, skip_serializing_if = "Option::is_none")]
     pub invoked_model_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum PromptVariableValues {
     #[serde(rename = "text")]
     Text(String),
@@ -1506,7 +1506,7 @@ pub enum ReasoningContentBlock {
     RedactedContent(Blob),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ReasoningContentBlockDelta {
     #[serde(rename = "text")]
     Text(String),
@@ -1524,7 +1524,7 @@ pub struct ReasoningTextBlock {
     pub signature: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ResponseStream {
     #[serde(rename = "chunk", default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<PayloadPart>,
@@ -1578,13 +1578,13 @@ crate::string_enum!(SortAsyncInvocationBy { SubmissionTime = "SubmissionTime" })
 
 crate::string_enum!(SortOrder { Ascending = "Ascending", Descending = "Descending" });
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct SpecificToolChoice {
     #[serde(rename = "name")]
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StartAsyncInvokeRequest {
     #[serde(rename = "clientRequestToken", default, skip_serializing_if = "Option::is_none")]
     pub client_request_token: Option<String>,
@@ -1598,7 +1598,7 @@ pub struct StartAsyncInvokeRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StartAsyncInvokeResponse {
     #[serde(rename = "invocationArn")]
     pub invocation_arn: String,
@@ -1606,7 +1606,7 @@ pub struct StartAsyncInvokeResponse {
 
 crate::string_enum!(StopReason { EndTurn = "end_turn", ToolUse = "tool_use", MaxTokens = "max_tokens", StopSequence = "stop_sequence", GuardrailIntervened = "guardrail_intervened", ContentFiltered = "content_filtered", MalformedModelOutput = "malformed_model_output", MalformedToolUse = "malformed_tool_use", ModelContextWindowExceeded = "model_context_window_exceeded" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum SystemContentBlock {
     #[serde(rename = "text")]
     Text(String),
@@ -1616,13 +1616,13 @@ pub enum SystemContentBlock {
     CachePoint(CachePointBlock),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct SystemTool {
     #[serde(rename = "name")]
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct Tag {
     #[serde(rename = "key")]
     pub key: String,
@@ -1630,7 +1630,7 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct TokenUsage {
     #[serde(rename = "inputTokens")]
     pub input_tokens: i32,
@@ -1646,7 +1646,7 @@ pub struct TokenUsage {
     pub cache_details: Option<Vec<CacheDetail>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum Tool {
     #[serde(rename = "toolSpec")]
     ToolSpec(ToolSpecification),
@@ -1662,7 +1662,7 @@ pub struct ToolAdditionBlock {
     pub tool: ToolReference,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ToolChoice {
     #[serde(rename = "auto")]
     Auto(AutoToolChoice),
@@ -1672,7 +1672,7 @@ pub enum ToolChoice {
     Tool(SpecificToolChoice),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ToolConfiguration {
     #[serde(rename = "tools")]
     pub tools: Vec<Tool>,
@@ -1680,7 +1680,7 @@ pub struct ToolConfiguration {
     pub tool_choice: Option<ToolChoice>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ToolInputSchema {
     #[serde(rename = "json")]
     Json(Document),
@@ -1714,7 +1714,7 @@ pub struct ToolResultBlock {
     pub r#type: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum ToolResultBlockDelta {
     #[serde(rename = "text")]
     Text(String),
@@ -1722,7 +1722,7 @@ pub enum ToolResultBlockDelta {
     Json(Document),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ToolResultBlockStart {
     #[serde(rename = "toolUseId")]
     pub tool_use_id: String,
@@ -1750,7 +1750,7 @@ pub enum ToolResultContentBlock {
 
 crate::string_enum!(ToolResultStatus { Success = "success", Error = "error" });
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ToolSpecification {
     #[serde(rename = "name")]
     pub name: String,
@@ -1774,13 +1774,13 @@ pub struct ToolUseBlock {
     pub r#type: Option<ToolUseType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ToolUseBlockDelta {
     #[serde(rename = "input")]
     pub input: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct ToolUseBlockStart {
     #[serde(rename = "toolUseId")]
     pub tool_use_id: String,

@@ -20,24 +20,21 @@ const DEFAULT_MODELS: [&str; 2] = [
 ];
 const CONTEXT_LENGTH: u32 = 2048;
 
+/// The GGUF these tests run: `BASALT_TEST_MODEL`, else the first default that exists. Missing,
+/// it fails the test under `BASALT_REQUIRE_MODELS=1` (make test) and is a counted skip otherwise.
 pub(crate) fn model_path() -> Option<PathBuf> {
-    let path = match std::env::var("BASALT_TEST_MODEL") {
-        Ok(path) => PathBuf::from(path),
-        Err(_) => DEFAULT_MODELS
+    let path = match std::env::var_os("BASALT_TEST_MODEL") {
+        Some(path) => PathBuf::from(path),
+        None => DEFAULT_MODELS
             .iter()
             .map(PathBuf::from)
             .find(|p| p.is_file())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS[0])),
     };
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: no model at {} (set BASALT_TEST_MODEL to a GGUF file)",
-            path.display()
-        );
-        None
-    }
+    basalt_test_support::require_model(
+        path,
+        "set BASALT_TEST_MODEL to a GGUF file, or run `make models`",
+    )
 }
 
 pub(crate) fn config(path: PathBuf) -> EngineConfig {

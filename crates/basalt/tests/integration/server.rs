@@ -32,7 +32,7 @@ impl Server {
         let models_dir = match models_dir() {
             Ok(dir) => dir,
             Err(skip) => {
-                eprintln!("{skip}");
+                basalt_test_support::skip(&skip);
                 return None;
             }
         };
@@ -217,12 +217,10 @@ fn models_dir() -> Result<PathBuf, String> {
         dir.display(),
         dir.display()
     );
-    if explicit {
-        panic!("BASALT_MODELS_DIR is set but {missing}");
+    if explicit || basalt_test_support::models_required() {
+        panic!("BASALT_MODELS_DIR is set or BASALT_REQUIRE_MODELS=1, but {missing}");
     }
-    Err(format!(
-        "\n*** SKIPPING the basalt SDK integration tests: {missing}, or set BASALT_MODELS_DIR ***\n"
-    ))
+    Err(format!("{missing}, or set BASALT_MODELS_DIR"))
 }
 
 #[test]

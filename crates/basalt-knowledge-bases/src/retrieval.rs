@@ -12,7 +12,7 @@ use basalt_kb::{
 use serde_json::{json, Map, Value};
 
 use crate::knowledge_bases::{missing, required_str};
-use crate::{AgentError, KnowledgeBases};
+use crate::{KnowledgeBaseError, KnowledgeBases};
 
 /// Bedrock's default `numberOfResults`.
 const DEFAULT_NUMBER_OF_RESULTS: u64 = 5;
@@ -29,7 +29,7 @@ pub(crate) struct VectorSearch {
 impl VectorSearch {
     /// Reads a `retrievalConfiguration` (absent: Bedrock's defaults). `path` is where it sits in
     /// the request, so errors name the field as the caller wrote it.
-    pub(crate) fn parse(configuration: Option<&Value>, path: &str) -> Result<Self, AgentError> {
+    pub(crate) fn parse(configuration: Option<&Value>, path: &str) -> Result<Self, KnowledgeBaseError> {
         let mut search = VectorSearch {
             number_of_results: DEFAULT_NUMBER_OF_RESULTS as usize,
             search_type: SearchType::Semantic,
@@ -39,7 +39,7 @@ impl VectorSearch {
             return Ok(search);
         };
         if configuration.get("managedSearchConfiguration").is_some() {
-            return Err(AgentError::Validation(format!(
+            return Err(KnowledgeBaseError::Validation(format!(
                 "{path}.managedSearchConfiguration is for managed knowledge bases; basalt's knowledge bases are VECTOR knowledge bases: use {path}.vectorSearchConfiguration."
             )));
         }
@@ -51,7 +51,7 @@ impl VectorSearch {
             return Err(no_reranker(&format!("{path}.rerankingConfiguration")));
         }
         if vector.get("implicitFilterConfiguration").is_some() {
-            return Err(AgentError::Validation(format!(
+            return Err(KnowledgeBaseError::Validation(format!(
                 "{path}.implicitFilterConfiguration is not supported by basalt yet: write the filter explicitly in {path}.filter."
             )));
         }
@@ -60,7 +60,7 @@ impl VectorSearch {
                 .as_u64()
                 .filter(|n| (1..=MAX_NUMBER_OF_RESULTS).contains(n))
                 .ok_or_else(|| {
-                    AgentError::Validation(format!(
+                    KnowledgeBaseError::Validation(format!(
                         "1 validation error detected: Value '{n}' at '{path}.numberOfResults' failed to satisfy constraint: Member must be an integer between 1 and {MAX_NUMBER_OF_RESULTS}"
                     ))
                 })? as usize;
@@ -68,7 +68,7 @@ impl VectorSearch {
         if let Some(kind) = vector.get("overrideSearchType") {
             let at = format!("{path}.overrideSearchType");
             let kind = kind.as_str().ok_or_else(|| {
-                AgentError::Validation(format!("{at} must be SEMANTIC or HYBRID."))
+                KnowledgeBaseError::Validation(format!("{at} must be SEMANTIC or HYBRID."))
             })?;
             search.search_type = SearchType::parse(kind, &at)?;
         }
@@ -81,7 +81,7 @@ impl VectorSearch {
 
 impl KnowledgeBases {
     /// Retrieve. `input` is the operation's input shape; the answer is its output shape.
-    pub async fn retrieve(&self, input: &Value) -> Result<Value, AgentError> {
+    pub async fn retrieve(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
         let knowledge_base_id = knowledge_base_id(required_str(input, "knowledgeBaseId")?);
         refuse_guardrails(
             input.get("guardrailConfiguration"),
@@ -89,7 +89,7 @@ impl KnowledgeBases {
         )?;
         if let Some(token) = input.get("nextToken").and_then(Value::as_str) {
             // Every result comes in the first answer, which never carries a nextToken.
-            return Err(AgentError::Validation(format!(
+            return Err(KnowledgeBaseError::Validation(format!(
                 "nextToken {token} is not a token this API gave: Retrieve returns all numberOfResults results at once."
             )));
         }
@@ -99,7 +99,7 @@ impl KnowledgeBases {
         if query.get("image").is_some()
             || query.get("type").and_then(Value::as_str) == Some("IMAGE")
         {
-            return Err(AgentError::Validation(
+            return Err(KnowledgeBaseError::Validation(
                 "retrievalQuery.image: basalt's knowledge bases hold text; query them with retrievalQuery.text.".into(),
             ));
         }
@@ -121,14 +121,14 @@ impl KnowledgeBases {
 
     /// Rerank. No reranking model (a cross-encoder) is served, so the answer says so instead of
     /// inventing an order.
-    pub fn rerank(&self, input: &Value) -> Result<Value, AgentError> {
+    pub fn rerank(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
         let model = input
             .pointer(
                 "/rerankingConfiguration/bedrockRerankingConfiguration/modelConfiguration/modelArn",
             )
             .and_then(Value::as_str)
             .unwrap_or("the requested model");
-        Err(AgentError::Validation(format!(
+        Err(KnowledgeBaseError::Validation(format!(
             "Rerank needs a reranking model, and basalt serves none: {model} is not in this server's catalog as a reranker. Retrieve already returns results ordered by relevance (HYBRID adds keyword matching)."
         )))
     }
@@ -141,10 +141,10 @@ impl KnowledgeBases {
         query: &str,
         query_path: &str,
         search: &VectorSearch,
-    ) -> Result<Vec<RetrievalResult>, AgentError> {
+    ) -> Result<Vec<RetrievalResult>, KnowledgeBaseError> {
         let knowledge_base = self.knowledge_base(knowledge_base_id).await?;
         if query.trim().is_empty() {
-            return Err(AgentError::Validation(format!(
+            return Err(KnowledgeBaseError::Validation(format!(
                 "{query_path} must not be empty."
             )));
         }
@@ -175,9 +175,9 @@ pub(crate) fn knowledge_base_id(given: &str) -> &str {
 /// Guardrails are not applied to Retrieve yet (RetrieveAndGenerate applies them); a request that
 /// asks for one must not run without it. `path` names the `guardrailConfiguration` member in the
 /// request.
-pub(crate) fn refuse_guardrails(guardrail: Option<&Value>, path: &str) -> Result<(), AgentError> {
+pub(crate) fn refuse_guardrails(guardrail: Option<&Value>, path: &str) -> Result<(), KnowledgeBaseError> {
     match guardrail {
-        Some(guardrail) => Err(AgentError::Validation(format!(
+        Some(guardrail) => Err(KnowledgeBaseError::Validation(format!(
             "{path}: guardrails are not supported on Retrieve by basalt yet (RetrieveAndGenerate applies them), so guardrail {} cannot be applied; remove {path} to run without one.",
             guardrail
                 .get("guardrailId")
@@ -188,8 +188,8 @@ pub(crate) fn refuse_guardrails(guardrail: Option<&Value>, path: &str) -> Result
     }
 }
 
-pub(crate) fn no_reranker(path: &str) -> AgentError {
-    AgentError::Validation(format!(
+pub(crate) fn no_reranker(path: &str) -> KnowledgeBaseError {
+    KnowledgeBaseError::Validation(format!(
         "{path}: reranking needs a reranking model, and basalt serves none (its catalog has no reranker). Remove {path}; results are already ordered by relevance."
     ))
 }

@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 
 use crate::engines::{Engines, ModelEmbedder};
 use crate::knowledge_bases::{bucket_from_arn, new_id, required_str, with_times};
-use crate::{AgentError, KnowledgeBases, Page};
+use crate::{KnowledgeBaseError, KnowledgeBases, Page};
 
 const INGESTION_JOB: &str = "ingestion-job";
 /// Sidecars: `<document>.metadata.json` beside the document they describe.
@@ -81,7 +81,7 @@ pub(crate) struct RunningJob {
 
 impl KnowledgeBases {
     /// StartIngestionJob: records the job as STARTING and runs it in the background.
-    pub async fn start_ingestion_job(&self, input: &Value) -> Result<Value, AgentError> {
+    pub(crate) async fn start_ingestion_job_json(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
         let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
         let data_source_id = required_str(input, "dataSourceId")?;
         let knowledge_base = self.knowledge_base(knowledge_base_id).await?;
@@ -106,7 +106,7 @@ impl KnowledgeBases {
         {
             let mut running = engines.running();
             if let Some(other) = running.get(knowledge_base_id) {
-                return Err(AgentError::Conflict(format!(
+                return Err(KnowledgeBaseError::Conflict(format!(
                     "Ingestion job {} is already running for knowledge base {knowledge_base_id}. Wait for it to finish (GetIngestionJob) or stop it (StopIngestionJob) before starting another.",
                     other.job_id
                 )));
@@ -164,18 +164,18 @@ impl KnowledgeBases {
     }
 
     /// GetIngestionJob.
-    pub async fn get_ingestion_job(
+    pub(crate) async fn get_ingestion_job_json(
         &self,
         knowledge_base_id: &str,
         data_source_id: &str,
         job_id: &str,
-    ) -> Result<Value, AgentError> {
+    ) -> Result<Value, KnowledgeBaseError> {
         self.data_source(knowledge_base_id, data_source_id).await?;
         Ok(job_json(&self.job(data_source_id, job_id).await?))
     }
 
     /// ListIngestionJobs, with the STATUS filter and STATUS / STARTED_AT sorting.
-    pub async fn list_ingestion_jobs(&self, input: &Value) -> Result<Page, AgentError> {
+    pub(crate) async fn list_ingestion_jobs_json(&self, input: &Value) -> Result<Page, KnowledgeBaseError> {
         let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
         let data_source_id = required_str(input, "dataSourceId")?;
         self.data_source(knowledge_base_id, data_source_id).await?;
@@ -186,7 +186,7 @@ impl KnowledgeBases {
                     if filter.get("attribute").and_then(Value::as_str) != Some("STATUS")
                         || filter.get("operator").and_then(Value::as_str) != Some("EQ")
                     {
-                        return Err(AgentError::Validation(
+                        return Err(KnowledgeBaseError::Validation(
                             "filters: only attribute STATUS with operator EQ is supported.".into(),
                         ));
                     }
@@ -237,7 +237,7 @@ impl KnowledgeBases {
         });
         let start = match input.get("nextToken").and_then(Value::as_str) {
             Some(token) => token.parse::<usize>().map_err(|_| {
-                AgentError::Validation(format!("nextToken {token} is not a token this API gave."))
+                KnowledgeBaseError::Validation(format!("nextToken {token} is not a token this API gave."))
             })?,
             None => 0,
         };
@@ -246,7 +246,8 @@ impl KnowledgeBases {
             .and_then(Value::as_u64)
             .unwrap_or(1000)
             .clamp(1, 1000) as usize;
-        let end = (start + limit).min(jobs.len());
+        // A token is a position; one past the end (or absurdly large) is simply the end.
+        let end = start.saturating_add(limit).min(jobs.len());
         let items = jobs
             .get(start.min(end)..end)
             .unwrap_or_default()
@@ -260,12 +261,12 @@ impl KnowledgeBases {
     }
 
     /// StopIngestionJob: a running job stops after the documents in hand, keeping them.
-    pub async fn stop_ingestion_job(
+    pub(crate) async fn stop_ingestion_job_json(
         &self,
         knowledge_base_id: &str,
         data_source_id: &str,
         job_id: &str,
-    ) -> Result<Value, AgentError> {
+    ) -> Result<Value, KnowledgeBaseError> {
         self.data_source(knowledge_base_id, data_source_id).await?;
         let record = self.job(data_source_id, job_id).await?;
         let engines = self.engines()?;
@@ -277,7 +278,7 @@ impl KnowledgeBases {
             .is_some();
         if !signalled {
             let status = record.document["status"].as_str().unwrap_or_default();
-            return Err(AgentError::Conflict(format!(
+            return Err(KnowledgeBaseError::Conflict(format!(
                 "Ingestion job {job_id} is {status}; only a running job can be stopped."
             )));
         }
@@ -293,7 +294,7 @@ impl KnowledgeBases {
 
     /// Marks jobs that were running when the server last stopped as FAILED. Call once at
     /// start-up, before serving.
-    pub async fn fail_interrupted_jobs(&self) -> Result<usize, AgentError> {
+    pub async fn fail_interrupted_jobs(&self) -> Result<usize, KnowledgeBaseError> {
         let mut failed = 0;
         for job in self.store.list_every(INGESTION_JOB, None).await? {
             let status = job.document["status"].as_str().unwrap_or_default();
@@ -320,7 +321,7 @@ impl KnowledgeBases {
         &self,
         knowledge_base_id: &str,
         data_source_id: &str,
-    ) -> Result<usize, AgentError> {
+    ) -> Result<usize, KnowledgeBaseError> {
         let indexed = self.store.indexed_documents(data_source_id).await?;
         if let Some(engines) = &self.engines {
             if !indexed.is_empty() {
@@ -337,13 +338,13 @@ impl KnowledgeBases {
         Ok(indexed.len())
     }
 
-    async fn job(&self, data_source_id: &str, job_id: &str) -> Result<Record, AgentError> {
+    async fn job(&self, data_source_id: &str, job_id: &str) -> Result<Record, KnowledgeBaseError> {
         self.store
             .get(INGESTION_JOB, job_id)
             .await?
             .filter(|r| r.parent_id == data_source_id)
             .ok_or_else(|| {
-                AgentError::NotFound(format!("IngestionJob with id {job_id} does not exist"))
+                KnowledgeBaseError::NotFound(format!("IngestionJob with id {job_id} does not exist"))
             })
     }
 }
@@ -455,7 +456,7 @@ impl JobRunner {
         &mut self,
         statistics: &mut IngestionStatistics,
         reasons: &mut Vec<String>,
-    ) -> Result<Finish, AgentError> {
+    ) -> Result<Finish, KnowledgeBaseError> {
         let data_source_id = self.data_source_id.clone();
         let chunking = match self
             .data_source
@@ -611,7 +612,7 @@ impl JobRunner {
         index: &EmbeddedIndex,
         data_source_id: &str,
         pending: &mut Vec<IndexedDocument>,
-    ) -> Result<(), AgentError> {
+    ) -> Result<(), KnowledgeBaseError> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -626,12 +627,12 @@ impl JobRunner {
 
     /// Lists the data source's prefixes: its documents by URI, its bucket and how many
     /// sidecars it holds.
-    async fn scan(&self) -> Result<(String, BTreeMap<String, SourceDocument>, usize), AgentError> {
+    async fn scan(&self) -> Result<(String, BTreeMap<String, SourceDocument>, usize), KnowledgeBaseError> {
         let s3 = self
             .data_source
             .pointer("/dataSourceConfiguration/s3Configuration")
             .ok_or_else(|| {
-                AgentError::Validation("The data source has no s3Configuration.".into())
+                KnowledgeBaseError::Validation("The data source has no s3Configuration.".into())
             })?;
         let bucket = bucket_from_arn(s3["bucketArn"].as_str().unwrap_or_default())?.to_string();
         let prefixes: Vec<String> = match s3.get("inclusionPrefixes").and_then(Value::as_array) {
@@ -650,10 +651,10 @@ impl JobRunner {
                 .list_objects(&bucket, prefix)
                 .await
                 .map_err(|e| match e {
-                    S3Error::NoSuchBucket { .. } => AgentError::Validation(format!(
+                    S3Error::NoSuchBucket { .. } => KnowledgeBaseError::Validation(format!(
                         "The data source's bucket {bucket} does not exist. Create it and upload the documents (s3 create_bucket / put_object), then start the job again."
                     )),
-                    other => AgentError::Internal(format!("listing s3://{bucket}/{prefix}: {other}")),
+                    other => KnowledgeBaseError::Internal(format!("listing s3://{bucket}/{prefix}: {other}")),
                 })?;
             for object in listed {
                 objects.insert(object.key.clone(), object);

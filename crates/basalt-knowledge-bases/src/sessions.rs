@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use basalt_store::NewRecord;
 use serde_json::{json, Value};
 
-use crate::{AgentError, KnowledgeBases};
+use crate::{KnowledgeBaseError, KnowledgeBases};
 
 const RAG_SESSION: &str = "rag-session";
 /// Bedrock's knowledge-base sessions last 24 hours and cannot be extended.
@@ -39,7 +39,7 @@ impl KnowledgeBases {
         &self,
         session_id: Option<&str>,
         kms_key_arn: Option<&str>,
-    ) -> Result<Session, AgentError> {
+    ) -> Result<Session, KnowledgeBaseError> {
         let now = now_seconds();
         if let Some(id) = session_id {
             let record = self
@@ -84,7 +84,7 @@ impl KnowledgeBases {
     }
 
     /// Appends a finished turn to the session.
-    pub(crate) async fn record_turn(&self, session_id: &str, turn: Turn) -> Result<(), AgentError> {
+    pub(crate) async fn record_turn(&self, session_id: &str, turn: Turn) -> Result<(), KnowledgeBaseError> {
         let record = self
             .store
             .get(RAG_SESSION, session_id)
@@ -121,8 +121,8 @@ fn turns_of(document: &Value) -> Vec<Turn> {
         .collect()
 }
 
-fn invalid_session(id: &str) -> AgentError {
-    AgentError::Validation(format!(
+fn invalid_session(id: &str) -> KnowledgeBaseError {
+    KnowledgeBaseError::Validation(format!(
         "Session with Id {id} is not valid. Please check and try again."
     ))
 }
@@ -175,7 +175,7 @@ mod tests {
             .open_session(Some("made-up-session"), None)
             .await
             .unwrap_err();
-        assert!(matches!(err, AgentError::Validation(_)));
+        assert!(matches!(err, KnowledgeBaseError::Validation(_)));
         assert_eq!(
             err.to_string(),
             "Session with Id made-up-session is not valid. Please check and try again."

@@ -41,7 +41,7 @@ use crate::ingestion::document_format;
 use crate::knowledge_bases::{missing, required_str};
 use crate::retrieval::{knowledge_base_id, location_json, metadata_json, VectorSearch};
 use crate::sessions::{Session, Turn};
-use crate::{AgentError, KnowledgeBases};
+use crate::{KnowledgeBaseError, KnowledgeBases};
 
 /// Bedrock's answer when retrieval finds nothing.
 pub(crate) const NO_RESULTS_ANSWER: &str = "Sorry, I am unable to assist you with this request.";
@@ -117,7 +117,7 @@ impl Grounding {
 }
 
 /// Applies guardrails for RetrieveAndGenerate. An unknown guardrail or version answers
-/// `AgentError::NotFound`. `grounding`, on answers only, is what a contextual grounding policy
+/// `KnowledgeBaseError::NotFound`. `grounding`, on answers only, is what a contextual grounding policy
 /// scores the answer against.
 #[async_trait]
 pub trait GenerationGuard: Send + Sync {
@@ -128,7 +128,7 @@ pub trait GenerationGuard: Send + Sync {
         source: GuardSource,
         text: &str,
         grounding: Option<&Grounding>,
-    ) -> Result<GuardVerdict, AgentError>;
+    ) -> Result<GuardVerdict, KnowledgeBaseError>;
 }
 
 /// The guardrail a request names, with what applies it.
@@ -145,7 +145,7 @@ impl Guard {
         source: GuardSource,
         text: &str,
         grounding: Option<&Grounding>,
-    ) -> Result<GuardVerdict, AgentError> {
+    ) -> Result<GuardVerdict, KnowledgeBaseError> {
         self.checker
             .check(&self.id, &self.version, source, text, grounding)
             .await
@@ -182,7 +182,7 @@ pub enum GenerationEvent {
 /// RetrieveAndGenerateStream's answer: the session (sent before the events) and the events.
 pub struct GenerationStream {
     pub session_id: String,
-    pub events: Pin<Box<dyn Stream<Item = Result<GenerationEvent, AgentError>> + Send>>,
+    pub events: Pin<Box<dyn Stream<Item = Result<GenerationEvent, KnowledgeBaseError>> + Send>>,
 }
 
 /// A request read, its session opened and its passages found: ready for the model.
@@ -217,7 +217,7 @@ impl KnowledgeBases {
         &self,
         input: &Value,
         guard: Option<Arc<dyn GenerationGuard>>,
-    ) -> Result<Value, AgentError> {
+    ) -> Result<Value, KnowledgeBaseError> {
         let prepared = self.prepare_generation(input, guard).await?;
         if let Some(message) = prepared.blocked {
             return Ok(json!({
@@ -278,7 +278,7 @@ impl KnowledgeBases {
         &self,
         input: &Value,
         guard: Option<Arc<dyn GenerationGuard>>,
-    ) -> Result<GenerationStream, AgentError> {
+    ) -> Result<GenerationStream, KnowledgeBaseError> {
         let prepared = self.prepare_generation(input, guard).await?;
         let mut guardrail = None;
         let mut cited = true;
@@ -336,13 +336,13 @@ impl KnowledgeBases {
         &self,
         input: &Value,
         checker: Option<Arc<dyn GenerationGuard>>,
-    ) -> Result<Prepared, AgentError> {
+    ) -> Result<Prepared, KnowledgeBaseError> {
         let question = input
             .pointer("/input/text")
             .and_then(Value::as_str)
             .ok_or_else(|| missing("input.text"))?;
         if question.trim().is_empty() {
-            return Err(AgentError::Validation(
+            return Err(KnowledgeBaseError::Validation(
                 "input.text must not be empty.".into(),
             ));
         }
@@ -370,7 +370,7 @@ impl KnowledgeBases {
                         .and_then(Value::as_str)
                         .ok_or_else(|| missing(&format!("{path}.modelArn")))?;
                     if kb.get("orchestrationConfiguration").is_some() {
-                        return Err(AgentError::Validation(format!(
+                        return Err(KnowledgeBaseError::Validation(format!(
                             "{path}.orchestrationConfiguration is not supported by basalt yet: it configures a query-reformulation step basalt does not run. Remove it; the question is used for retrieval as written."
                         )));
                     }
@@ -427,7 +427,7 @@ impl KnowledgeBases {
                         .and_then(Value::as_array)
                         .ok_or_else(|| missing(&format!("{path}.sources")))?;
                     let [document] = documents.as_slice() else {
-                        return Err(AgentError::Validation(format!(
+                        return Err(KnowledgeBaseError::Validation(format!(
                             "{path}.sources must hold exactly 1 source; got {}.",
                             documents.len()
                         )));
@@ -455,7 +455,7 @@ impl KnowledgeBases {
                     (model_arn, generation, session, sources, guard, guarded)
                 }
                 Some(other) => {
-                    return Err(AgentError::Validation(format!(
+                    return Err(KnowledgeBaseError::Validation(format!(
                         "retrieveAndGenerateConfiguration.type {other} is not KNOWLEDGE_BASE or EXTERNAL_SOURCES."
                     )))
                 }
@@ -490,7 +490,7 @@ impl KnowledgeBases {
     }
 
     /// A model the catalog does not know fails before a session is made or anything retrieved.
-    fn check_model(&self, model_arn: &str) -> Result<(), AgentError> {
+    fn check_model(&self, model_arn: &str) -> Result<(), KnowledgeBaseError> {
         self.engines()?.runtime.catalog().resolve(model_arn)?;
         Ok(())
     }
@@ -500,7 +500,7 @@ impl KnowledgeBases {
         &self,
         source: &Value,
         path: &str,
-    ) -> Result<(String, Value), AgentError> {
+    ) -> Result<(String, Value), KnowledgeBaseError> {
         let (format, bytes, location) = match source.get("sourceType").and_then(Value::as_str) {
             Some("BYTE_CONTENT") => {
                 let content = source
@@ -514,14 +514,14 @@ impl KnowledgeBases {
                 let data =
                     required_str(content, "data").map_err(|_| missing(&format!("{at}.data")))?;
                 let format = format_of_content_type(content_type).ok_or_else(|| {
-                    AgentError::Validation(format!(
+                    KnowledgeBaseError::Validation(format!(
                         "{at}.contentType {content_type} is not a document type basalt reads: use text/plain, text/markdown, text/html, text/csv, application/pdf or application/vnd.openxmlformats-officedocument.wordprocessingml.document."
                     ))
                 })?;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(data)
                     .map_err(|e| {
-                        AgentError::Validation(format!("{at}.data is not valid base64: {e}"))
+                        KnowledgeBaseError::Validation(format!("{at}.data is not valid base64: {e}"))
                     })?;
                 let location =
                     json!({"type": "CUSTOM", "customDocumentLocation": {"id": identifier}});
@@ -536,12 +536,12 @@ impl KnowledgeBases {
                     .ok()
                     .filter(|(_, key)| !key.is_empty())
                     .ok_or_else(|| {
-                        AgentError::Validation(format!(
+                        KnowledgeBaseError::Validation(format!(
                             "{path}.s3Location.uri {uri} is not an s3://bucket/key URI."
                         ))
                     })?;
                 let format = document_format(&key).map_err(|why| {
-                    AgentError::Validation(format!("{path}.s3Location.uri {uri}: {why}."))
+                    KnowledgeBaseError::Validation(format!("{path}.s3Location.uri {uri}: {why}."))
                 })?;
                 let bytes = self
                     .engines()?
@@ -550,10 +550,10 @@ impl KnowledgeBases {
                     .await
                     .map_err(|e| match e {
                         basalt_s3::S3Error::NoSuchBucket { .. }
-                        | basalt_s3::S3Error::NoSuchKey { .. } => AgentError::NotFound(format!(
+                        | basalt_s3::S3Error::NoSuchKey { .. } => KnowledgeBaseError::NotFound(format!(
                             "{path}.s3Location.uri {uri} does not exist: {e}"
                         )),
-                        other => AgentError::Internal(format!("reading {uri}: {other}")),
+                        other => KnowledgeBaseError::Internal(format!("reading {uri}: {other}")),
                     })?
                     .to_vec();
                 (
@@ -563,7 +563,7 @@ impl KnowledgeBases {
                 )
             }
             Some(other) => {
-                return Err(AgentError::Validation(format!(
+                return Err(KnowledgeBaseError::Validation(format!(
                     "{path}.sourceType {other} is not S3 or BYTE_CONTENT."
                 )))
             }
@@ -572,14 +572,14 @@ impl KnowledgeBases {
         let text =
             tokio::task::spawn_blocking(move || basalt_documents::extract_text(format, &bytes))
                 .await
-                .map_err(|e| AgentError::Internal(format!("reading the document: {e}")))?
-                .map_err(|e| AgentError::Validation(format!("{path}: {e}")))?;
+                .map_err(|e| KnowledgeBaseError::Internal(format!("reading the document: {e}")))?
+                .map_err(|e| KnowledgeBaseError::Validation(format!("{path}: {e}")))?;
         Ok((text, location))
     }
 }
 
 impl Generation {
-    fn parse(configuration: Option<&Value>, path: &str) -> Result<Self, AgentError> {
+    fn parse(configuration: Option<&Value>, path: &str) -> Result<Self, KnowledgeBaseError> {
         let Some(configuration) = configuration else {
             return Ok(Generation::default());
         };
@@ -638,7 +638,7 @@ struct StreamedAnswer {
     record: bool,
     /// With a guardrail, whether it intervened (sent as the `guardrail` event).
     guardrail: Option<bool>,
-    sender: mpsc::Sender<Result<GenerationEvent, AgentError>>,
+    sender: mpsc::Sender<Result<GenerationEvent, KnowledgeBaseError>>,
 }
 
 /// Where a streamed answer's text comes from.
@@ -662,12 +662,12 @@ struct GuardedQuestion {
 fn guard_of(
     generation: &Generation,
     checker: Option<Arc<dyn GenerationGuard>>,
-) -> Result<Option<Guard>, AgentError> {
+) -> Result<Option<Guard>, KnowledgeBaseError> {
     let Some((id, version)) = generation.guardrail.clone() else {
         return Ok(None);
     };
     let checker = checker.ok_or_else(|| {
-        AgentError::Internal(format!(
+        KnowledgeBaseError::Internal(format!(
             "guardrail {id} cannot be applied: this server has no guardrails service"
         ))
     })?;
@@ -679,7 +679,7 @@ fn guard_of(
 }
 
 /// The question checked on input (a missing guardrail fails here, before anything is retrieved).
-async fn guard_input(guard: Option<&Guard>, question: &str) -> Result<GuardedQuestion, AgentError> {
+async fn guard_input(guard: Option<&Guard>, question: &str) -> Result<GuardedQuestion, KnowledgeBaseError> {
     let verdict = match guard {
         Some(guard) => guard.check(GuardSource::Input, question, None).await?,
         None => GuardVerdict::Pass,
@@ -709,7 +709,7 @@ async fn guard_output(
     guard: Option<&Guard>,
     answer: String,
     grounding: &Grounding,
-) -> Result<(String, bool, bool), AgentError> {
+) -> Result<(String, bool, bool), KnowledgeBaseError> {
     let Some(guard) = guard else {
         return Ok((answer, false, false));
     };
@@ -724,7 +724,7 @@ async fn guard_output(
 }
 
 /// A model stream's whole text.
-async fn collect_text(mut events: EventStream) -> Result<String, AgentError> {
+async fn collect_text(mut events: EventStream) -> Result<String, KnowledgeBaseError> {
     let mut text = String::new();
     while let Some(event) = events.next().await {
         if let StreamEvent::ContentBlockDelta { text: piece, .. } = event? {
@@ -736,7 +736,7 @@ async fn collect_text(mut events: EventStream) -> Result<String, AgentError> {
 
 impl StreamedAnswer {
     /// False when the client has gone (the receiver was dropped).
-    async fn send(&self, event: Result<GenerationEvent, AgentError>) -> bool {
+    async fn send(&self, event: Result<GenerationEvent, KnowledgeBaseError>) -> bool {
         self.sender.send(event).await.is_ok()
     }
 
@@ -763,13 +763,13 @@ async fn stream_answer(knowledge_bases: KnowledgeBases, answer: StreamedAnswer, 
     let texts: Vec<&str> = answer.sources.iter().map(|s| s.text.as_str()).collect();
     let mut builder = CitationBuilder::new(&texts);
     let mut text = String::new();
-    let mut pieces: Pin<Box<dyn Stream<Item = Result<String, AgentError>> + Send>> = match source {
+    let mut pieces: Pin<Box<dyn Stream<Item = Result<String, KnowledgeBaseError>> + Send>> = match source {
         Answer::Fixed(text) => Box::pin(futures::stream::iter([Ok(text)])),
         Answer::Model(events) => Box::pin(events.filter_map(|event| async move {
             match event {
                 Ok(StreamEvent::ContentBlockDelta { text, .. }) => Some(Ok(text)),
                 Ok(_) => None,
-                Err(e) => Some(Err(AgentError::from(e))),
+                Err(e) => Some(Err(KnowledgeBaseError::from(e))),
             }
         })),
     };
@@ -945,7 +945,7 @@ fn format_of_content_type(content_type: &str) -> Option<&'static str> {
 
 /// The parts of an external document the prompt gets: the whole document when it is short, else
 /// the excerpts sharing most words with the question, in document order.
-async fn excerpts(text: &str, question: &str) -> Result<Vec<String>, AgentError> {
+async fn excerpts(text: &str, question: &str) -> Result<Vec<String>, KnowledgeBaseError> {
     let chunks = chunk_document(
         text,
         &ChunkingConfiguration::FixedSize {
@@ -1151,9 +1151,9 @@ mod tests {
             source: GuardSource,
             text: &str,
             grounding: Option<&Grounding>,
-        ) -> Result<GuardVerdict, AgentError> {
+        ) -> Result<GuardVerdict, KnowledgeBaseError> {
             if id != "g1" {
-                return Err(AgentError::NotFound(format!("no guardrail {id}")));
+                return Err(KnowledgeBaseError::NotFound(format!("no guardrail {id}")));
             }
             // Grounding comes with answers only, and an answer from nowhere is blocked.
             assert_eq!(grounding.is_some(), source == GuardSource::Output);
@@ -1215,7 +1215,7 @@ mod tests {
         };
         assert!(matches!(
             guard_input(Some(&unknown), "hi").await,
-            Err(AgentError::NotFound(_))
+            Err(KnowledgeBaseError::NotFound(_))
         ));
     }
 

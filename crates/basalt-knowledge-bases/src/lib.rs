@@ -1,7 +1,8 @@
-//! The bedrock-agent control plane: knowledge bases and their data sources as Bedrock defines
-//! them, checked beyond what the service model can say (name patterns, which configuration a
-//! `type` needs, that the embedding model is one the catalog serves) and kept in the metadata
-//! store. Inputs and outputs are the operations' JSON shapes; nothing here knows about HTTP.
+//! Bedrock knowledge bases. The bedrock-agent control plane for knowledge bases and their data
+//! sources as Bedrock defines them, checked beyond what the service model can say (which
+//! configuration a `type` needs, that the embedding model is one the catalog serves) and kept
+//! in the metadata store. The operations take and return the generated
+//! `basalt_api::bedrock_agent` types (`operations.rs`); nothing here knows about HTTP.
 //! bedrock-agent-runtime's Retrieve and RetrieveAndGenerate (plain and streamed) run here too, over
 //! the same knowledge bases: `retrieval`, `generation`, `citations`, `sessions`.
 //!
@@ -14,6 +15,7 @@ mod engines;
 mod generation;
 mod ingestion;
 mod knowledge_bases;
+mod operations;
 mod retrieval;
 mod sessions;
 
@@ -21,12 +23,13 @@ pub use generation::{
     GenerationEvent, GenerationGuard, GenerationStream, Grounding, GuardSource, GuardVerdict,
 };
 pub use ingestion::IngestionStatistics;
-pub use knowledge_bases::{KnowledgeBases, Page};
+pub use knowledge_bases::KnowledgeBases;
+pub(crate) use knowledge_bases::Page;
 
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-pub enum AgentError {
+pub enum KnowledgeBaseError {
     #[error("{0}")]
     Validation(String),
     #[error("{0}")]

@@ -13,7 +13,7 @@ use basalt_s3::S3Store;
 use serde_json::Value;
 
 use crate::ingestion::RunningJob;
-use crate::AgentError;
+use crate::KnowledgeBaseError;
 
 /// Texts per embedding call: the local engine's batch, so one call fills one forward pass.
 const EMBED_BATCH: usize = 32;
@@ -55,15 +55,15 @@ impl Engines {
     }
 
     /// The knowledge base's index, opened (and created) on first use.
-    pub async fn index(&self, knowledge_base_id: &str) -> Result<EmbeddedIndex, AgentError> {
+    pub async fn index(&self, knowledge_base_id: &str) -> Result<EmbeddedIndex, KnowledgeBaseError> {
         if let Some(index) = lock(&self.indexes).get(knowledge_base_id) {
             return Ok(index.clone());
         }
         let dir = self.index_dir(knowledge_base_id);
         let opened = tokio::task::spawn_blocking(move || EmbeddedIndex::open(dir))
             .await
-            .map_err(|e| AgentError::Internal(format!("opening the index: {e}")))?
-            .map_err(AgentError::from)?;
+            .map_err(|e| KnowledgeBaseError::Internal(format!("opening the index: {e}")))?
+            .map_err(KnowledgeBaseError::from)?;
         // Two first calls may race: keep whichever landed first so there is one writer.
         Ok(lock(&self.indexes)
             .entry(knowledge_base_id.to_string())
@@ -72,13 +72,13 @@ impl Engines {
     }
 
     /// Closes and deletes a knowledge base's index (the knowledge base is gone).
-    pub async fn drop_index(&self, knowledge_base_id: &str) -> Result<(), AgentError> {
+    pub async fn drop_index(&self, knowledge_base_id: &str) -> Result<(), KnowledgeBaseError> {
         lock(&self.indexes).remove(knowledge_base_id);
         let dir = self.index_dir(knowledge_base_id);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(AgentError::Internal(format!(
+            Err(e) => Err(KnowledgeBaseError::Internal(format!(
                 "removing {}: {e}",
                 dir.display()
             ))),
@@ -90,17 +90,17 @@ impl Engines {
     }
 
     /// The embedding model of a knowledge base (its stored document), behind basalt-kb's trait.
-    pub fn embedder(&self, knowledge_base: &Value) -> Result<ModelEmbedder, AgentError> {
+    pub fn embedder(&self, knowledge_base: &Value) -> Result<ModelEmbedder, KnowledgeBaseError> {
         let vector = knowledge_base
             .pointer("/knowledgeBaseConfiguration/vectorKnowledgeBaseConfiguration")
             .ok_or_else(|| {
-                AgentError::Validation("The knowledge base is not a VECTOR knowledge base.".into())
+                KnowledgeBaseError::Validation("The knowledge base is not a VECTOR knowledge base.".into())
             })?;
         let model_arn = vector
             .get("embeddingModelArn")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                AgentError::Validation("The knowledge base has no embeddingModelArn.".into())
+                KnowledgeBaseError::Validation("The knowledge base has no embeddingModelArn.".into())
             })?;
         let dimensions = vector
             .pointer("/embeddingModelConfiguration/bedrockEmbeddingModelConfiguration/dimensions")
@@ -115,7 +115,7 @@ impl Engines {
 
     /// The embedding model's tokenizer; models without one here (remote ones) are counted in
     /// word pieces, which is close to what subword tokenizers count for prose.
-    pub fn token_counter(&self, model_arn: &str) -> Result<Arc<dyn TokenCounter>, AgentError> {
+    pub fn token_counter(&self, model_arn: &str) -> Result<Arc<dyn TokenCounter>, KnowledgeBaseError> {
         if let Some(counter) = lock(&self.tokenizers).get(model_arn) {
             return Ok(counter.clone());
         }
