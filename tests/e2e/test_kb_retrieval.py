@@ -247,7 +247,7 @@ def test_a_knowledge_base_never_ingested_has_no_results(server, runtime):
         name="never-ingested", roleArn="arn:aws:iam::123456789012:role/r",
         knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {"embeddingModelArn": TITAN_V2}},
         storageConfiguration={"type": "OPENSEARCH_SERVERLESS", "opensearchServerlessConfiguration": {
-            "collectionArn": "arn:aws:aoss:us-east-1:123456789012:collection/c", "vectorIndexName": "i",
+            "collectionArn": "arn:aws:aoss:us-east-1:123456789012:collection/kbcollection", "vectorIndexName": "i",
             "fieldMapping": {"vectorField": "v", "textField": "t", "metadataField": "m"}}},
     )["knowledgeBase"]["knowledgeBaseId"]
     assert retrieve(runtime, empty, "anything at all") == []
@@ -546,14 +546,22 @@ def guarded(kb_id, guardrail_id, version="1", **generation):
 
 
 def test_a_blocked_question_gets_the_guardrails_message(runtime, kb_id, guardrail):
-    for identifier in (guardrail["guardrailId"], guardrail["guardrailArn"]):
-        response = runtime.retrieve_and_generate(
-            input={"text": "Tell me about the Bluebird project and the honeybees."},
-            retrieveAndGenerateConfiguration=guarded(kb_id, identifier))
-        assert response["output"]["text"] == BLOCKED_IN
-        assert response["guardrailAction"] == "INTERVENED"
-        assert response["citations"] == []
-        assert len(response["sessionId"]) == 36
+    response = runtime.retrieve_and_generate(
+        input={"text": "Tell me about the Bluebird project and the honeybees."},
+        retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailId"]))
+    assert response["output"]["text"] == BLOCKED_IN
+    assert response["guardrailAction"] == "INTERVENED"
+    assert response["citations"] == []
+    assert len(response["sessionId"]) == 36
+    # The model's pattern for this member is ^[a-z0-9]+$: an ARN is refused, as Bedrock does.
+    with pytest.raises(ClientError) as refused:
+        runtime.retrieve_and_generate(
+            input={"text": "Tell me about the Bluebird project."},
+            retrieveAndGenerateConfiguration=guarded(kb_id, guardrail["guardrailArn"]))
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert "generationConfiguration.guardrailConfiguration.guardrailId" in error["Message"]
+    assert "regular expression pattern: ^[a-z0-9]+$" in error["Message"]
 
 
 def test_a_question_the_guardrail_lets_through_is_answered(runtime, kb_id, guardrail):

@@ -174,7 +174,7 @@ def test_client_token_makes_create_idempotent(agent):
     kwargs = dict(name="kb-idempotent", roleArn=ROLE, clientToken="token-0123456789-abcdefghijklmnop",
                   knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {"embeddingModelArn": TITAN_V2}},
                   storageConfiguration={"type": "OPENSEARCH_SERVERLESS", "opensearchServerlessConfiguration": {
-                      "collectionArn": "arn:aws:aoss:us-east-1:123456789012:collection/c", "vectorIndexName": "i",
+                      "collectionArn": "arn:aws:aoss:us-east-1:123456789012:collection/kbcollection", "vectorIndexName": "i",
                       "fieldMapping": {"vectorField": "v", "textField": "t", "metadataField": "m"}}})
     first = agent.create_knowledge_base(**kwargs)["knowledgeBase"]["knowledgeBaseId"]
     again = agent.create_knowledge_base(**kwargs)["knowledgeBase"]["knowledgeBaseId"]
