@@ -281,6 +281,9 @@ def main() -> None:
     parser.add_argument("--show-misses", metavar="TYPE",
                         help="print basalt's missed and false detections of TYPE, then stop (no Presidio)")
     args = parser.parse_args()
+    # The test half stays held out: its misses are never looked at, so it cannot be tuned on.
+    if args.show_misses and args.split != "dev":
+        parser.error("--show-misses lists misses on --split dev only; the test half is held out")
     sentences = build_sentences(args.evaluator_dir, args.per_template, args.seed, args.split)
     if args.show_misses:
         ours, _ = basalt_predictions(sentences)
