@@ -216,7 +216,9 @@ impl Guardrails {
             .take(limit)
             .map(summary)
             .collect();
-        let next_token = (start + limit < records.len()).then(|| (start + limit).to_string());
+        // A token is a position this service gave; a forged huge one just reads past the end.
+        let end = start.saturating_add(limit);
+        let next_token = (end < records.len()).then(|| end.to_string());
         Ok(Page { items, next_token })
     }
 
@@ -592,6 +594,14 @@ mod tests {
         let listed = g.list(Some(&id), None, None).await.unwrap();
         let versions: Vec<&Value> = listed.items.iter().map(|s| &s["version"]).collect();
         assert_eq!(versions, vec!["DRAFT", "1", "2"]);
+        let paged = g.list(Some(&id), Some(2), None).await.unwrap();
+        assert_eq!(paged.next_token.as_deref(), Some("2"));
+        // A forged position past usize's end reads nothing and does not overflow.
+        let forged = g
+            .list(Some(&id), Some(1000), Some(&usize::MAX.to_string()))
+            .await
+            .unwrap();
+        assert!(forged.items.is_empty() && forged.next_token.is_none());
 
         assert!(matches!(
             g.get(&id, Some("3")).await,

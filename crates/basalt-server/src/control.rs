@@ -71,7 +71,7 @@ pub async fn list_inference_profiles(state: AppState, call: Call) -> Result<Resp
                 ApiError::validation("nextToken is invalid; pass the token from the previous page.")
             })?,
     };
-    let end = (start + max_results).min(profiles.len());
+    let end = start.saturating_add(max_results).min(profiles.len());
     let page: Vec<Value> = profiles[start..end]
         .iter()
         .map(|p| profile_summary(catalog, p))
