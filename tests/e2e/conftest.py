@@ -158,6 +158,17 @@ def make_client(service: str, endpoint: str, key="test", secret="test", validate
     )
 
 
+def wait_for_job(agent, kb_id, ds_id, job_id, timeout=300):
+    """Polls an ingestion job until it ends; fails the test when it does not in `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = agent.get_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id)["ingestionJob"]
+        if job["status"] in ("COMPLETE", "FAILED", "STOPPED"):
+            return job
+        time.sleep(0.5)
+    pytest.fail(f"ingestion job {job_id} did not finish in {timeout}s")
+
+
 @pytest.fixture(scope="session")
 def basalt(tmp_path_factory):
     server = BasaltServer(tmp_path_factory.mktemp("basalt"))

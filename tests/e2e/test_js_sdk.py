@@ -12,14 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import REGION, make_client
+from conftest import REGION, make_client, wait_for_job
 
 pytestmark = pytest.mark.models
 
@@ -67,10 +66,6 @@ def verifying(start_basalt):
     return start_basalt(VERIFY)
 
 
-def clients(endpoint: str, key: str, secret: str, service: str):
-    return make_client(service, endpoint, key=key, secret=secret)
-
-
 @pytest.fixture(scope="module")
 def knowledge_base(verifying):
     """Three one-paragraph documents uploaded through basalt's S3 API and ingested."""
@@ -80,7 +75,7 @@ def knowledge_base(verifying):
     s3.create_bucket(Bucket="js-sdk-docs")
     for name, text in DOCUMENTS.items():
         s3.put_object(Bucket="js-sdk-docs", Key=f"docs/{name}", Body=text.encode())
-    agent = clients(verifying.endpoint, KEY, SECRET, "bedrock-agent")
+    agent = make_client("bedrock-agent", verifying.endpoint, key=KEY, secret=SECRET)
     kb = agent.create_knowledge_base(
         name="js-sdk-kb",
         roleArn="arn:aws:iam::123456789012:role/AmazonBedrockExecutionRoleForKnowledgeBase",
@@ -96,20 +91,14 @@ def knowledge_base(verifying):
         dataSourceConfiguration={"type": "S3", "s3Configuration": {"bucketArn": "arn:aws:s3:::js-sdk-docs"}},
     )["dataSource"]["dataSourceId"]
     job = agent.start_ingestion_job(knowledgeBaseId=kb, dataSourceId=ds)["ingestionJob"]["ingestionJobId"]
-    deadline = time.monotonic() + 300
-    while True:
-        status = agent.get_ingestion_job(knowledgeBaseId=kb, dataSourceId=ds, ingestionJobId=job)["ingestionJob"]
-        if status["status"] in ("COMPLETE", "FAILED", "STOPPED"):
-            break
-        assert time.monotonic() < deadline, "ingestion did not finish"
-        time.sleep(0.3)
+    status = wait_for_job(agent, kb, ds, job)
     assert status["status"] == "COMPLETE", status
     return kb
 
 
 def boto3_answers(endpoint: str, key: str, secret: str, kb_id: str = "") -> dict:
     """What boto3 gets for the same requests the JS script sends."""
-    runtime = clients(endpoint, key, secret, "bedrock-runtime")
+    runtime = make_client("bedrock-runtime", endpoint, key=key, secret=secret)
     converse = runtime.converse(
         modelId=MODEL, system=[{"text": SYSTEM}],
         messages=[{"role": "user", "content": [{"text": QUESTION}]}],
@@ -117,10 +106,10 @@ def boto3_answers(endpoint: str, key: str, secret: str, kb_id: str = "") -> dict
     body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 24, "temperature": 0,
                        "system": SYSTEM, "messages": [{"role": "user", "content": QUESTION}]})
     invoke = json.loads(runtime.invoke_model(modelId=MODEL, body=body)["body"].read())
-    models = clients(endpoint, key, secret, "bedrock").list_foundation_models()["modelSummaries"]
+    models = make_client("bedrock", endpoint, key=key, secret=secret).list_foundation_models()["modelSummaries"]
     answers = {"converse": converse, "invoke": invoke, "model_ids": [m["modelId"] for m in models]}
     if kb_id:
-        answers["retrieve"] = clients(endpoint, key, secret, "bedrock-agent-runtime").retrieve(
+        answers["retrieve"] = make_client("bedrock-agent-runtime", endpoint, key=key, secret=secret).retrieve(
             knowledgeBaseId=kb_id, retrievalQuery={"text": "Which river flows through Paris?"},
             retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": 2}})["retrievalResults"]
     return answers

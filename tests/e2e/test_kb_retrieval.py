@@ -7,7 +7,6 @@ The chat model is a 135M model: answers are checked for structure and citations,
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import boto3
@@ -15,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import REGION, BasaltServer, make_client
+from conftest import REGION, BasaltServer, make_client, wait_for_job
 
 pytestmark = pytest.mark.models
 
@@ -66,16 +65,6 @@ def runtime(server):
 def runtime_unvalidated(server):
     """Sends what boto3's own checks refuse (numberOfResults 0, two filter operators at once)."""
     return runtime_client(server.endpoint, validate=False)
-
-
-def wait_for_job(agent, kb_id, ds_id, job_id, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = agent.get_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id)["ingestionJob"]
-        if job["status"] in ("COMPLETE", "FAILED", "STOPPED"):
-            return job
-        time.sleep(0.5)
-    pytest.fail(f"ingestion job {job_id} did not finish in {timeout}s")
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,9 @@ macro_rules! handler {
     }};
 }
 
+/// Every bedrock-agent operation served goes through the generated trait's `dispatch`.
+const AGENT: Handler = handler!(agent::operation);
+
 const ROUTES: &[(&str, &str, Handler)] = &[
     ("bedrock-runtime", "Converse", handler!(runtime::converse)),
     (
@@ -160,72 +163,72 @@ const ROUTES: &[(&str, &str, Handler)] = &[
     (
         "bedrock-agent",
         "CreateKnowledgeBase",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "GetKnowledgeBase",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "ListKnowledgeBases",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "UpdateKnowledgeBase",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "DeleteKnowledgeBase",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "CreateDataSource",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "GetDataSource",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "ListDataSources",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "UpdateDataSource",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "DeleteDataSource",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "StartIngestionJob",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "GetIngestionJob",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "ListIngestionJobs",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent",
         "StopIngestionJob",
-        handler!(agent::operation),
+        AGENT,
     ),
     (
         "bedrock-agent-runtime",

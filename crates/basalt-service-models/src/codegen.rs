@@ -165,7 +165,7 @@ impl<'m> Generator<'m> {
             while !taken.insert(variant.clone()) {
                 variant.push('_');
             }
-            let ty = self.member_type(name, member, true);
+            let ty = self.member_type(name, member);
             let _ = writeln!(
                 out,
                 "    #[serde(rename = {member_name:?})]\n    {variant}({ty}),"
@@ -189,7 +189,7 @@ impl<'m> Generator<'m> {
                 "{name}: two members are {field}"
             );
             let required = shape.required.iter().any(|r| r == member_name);
-            let ty = self.member_type(name, member, required);
+            let ty = self.member_type(name, member);
             if required {
                 let _ = writeln!(out, "    #[serde(rename = {member_name:?})]");
                 let _ = writeln!(out, "    pub {field}: {ty},");
@@ -212,7 +212,7 @@ impl<'m> Generator<'m> {
 
     /// The Rust type of a member of `owner`. Members that can lead back to `owner` without a
     /// list or map in between are boxed, so recursive shapes have a size.
-    fn member_type(&self, owner: &str, member: &Member, _required: bool) -> String {
+    fn member_type(&self, owner: &str, member: &Member) -> String {
         let ty = self.type_of(&member.shape);
         let shape = self.shape(&member.shape);
         let nested = matches!(shape.shape_type, ShapeType::Structure)
