@@ -10,7 +10,9 @@
 
 mod support;
 
-pub use support::{Blob, DateTime, Dispatch, Document, EpochSeconds, NotImplemented, RequestContext};
+pub use support::{
+    Blob, DateTime, Dispatch, Document, EpochSeconds, NotImplemented, RequestContext,
+};
 
 // Generated files are compared byte for byte with the generator's output: rustfmt keeps off.
 #[rustfmt::skip]

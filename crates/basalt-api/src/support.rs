@@ -89,7 +89,9 @@ impl<'de> Deserialize<'de> for DateTime {
             serde_json::Value::Number(n) => epoch(n.as_f64().unwrap_or(f64::NAN))
                 .map(DateTime)
                 .map_err(serde::de::Error::custom),
-            other => Err(serde::de::Error::custom(format!("invalid timestamp {other}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "invalid timestamp {other}"
+            ))),
         }
     }
 }

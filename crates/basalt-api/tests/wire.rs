@@ -28,7 +28,10 @@ fn an_input_as_boto3_sends_it_decodes() {
 fn unions_are_one_member_objects() {
     let block: ContentBlock = serde_json::from_value(json!({"text": "hi"})).expect("text block");
     assert_eq!(block, ContentBlock::Text("hi".into()));
-    assert_eq!(serde_json::to_value(&block).expect("encodes"), json!({"text": "hi"}));
+    assert_eq!(
+        serde_json::to_value(&block).expect("encodes"),
+        json!({"text": "hi"})
+    );
     assert!(serde_json::from_value::<ContentBlock>(json!({"text": "a", "image": {}})).is_err());
 }
 
@@ -38,17 +41,26 @@ fn enums_keep_values_they_do_not_know() {
     assert_eq!(known, KnowledgeBaseStatus::Active);
     let newer: KnowledgeBaseStatus = serde_json::from_value(json!("HIBERNATING")).expect("kept");
     assert_eq!(newer, KnowledgeBaseStatus::Unknown("HIBERNATING".into()));
-    assert_eq!(serde_json::to_value(&newer).expect("encodes"), json!("HIBERNATING"));
+    assert_eq!(
+        serde_json::to_value(&newer).expect("encodes"),
+        json!("HIBERNATING")
+    );
 }
 
 #[test]
 fn timestamps_and_blobs_are_written_as_botocore_reads_them() {
     let at = DateTime(time::macros::datetime!(2024-05-01 12:00:00.5 UTC));
-    assert_eq!(serde_json::to_value(at).expect("encodes"), json!("2024-05-01T12:00:00.5Z"));
+    assert_eq!(
+        serde_json::to_value(at).expect("encodes"),
+        json!("2024-05-01T12:00:00.5Z")
+    );
     let back: DateTime = serde_json::from_value(json!(1714564800.5)).expect("epoch seconds");
     assert_eq!(back, at);
     let blob = Blob(b"hello".to_vec());
-    assert_eq!(serde_json::to_value(&blob).expect("encodes"), json!("aGVsbG8="));
+    assert_eq!(
+        serde_json::to_value(&blob).expect("encodes"),
+        json!("aGVsbG8=")
+    );
     assert!(serde_json::from_value::<Blob>(json!("not base64!")).is_err());
 }
 
@@ -101,17 +113,37 @@ impl BedrockAgent for OneOperation {
 #[tokio::test]
 async fn dispatch_decodes_calls_and_encodes() {
     let ctx = RequestContext::default();
-    let answer = agent::dispatch(&OneOperation, &ctx, "GetKnowledgeBase", json!({"knowledgeBaseId": "KB1"}))
-        .await
-        .expect("answered");
+    let answer = agent::dispatch(
+        &OneOperation,
+        &ctx,
+        "GetKnowledgeBase",
+        json!({"knowledgeBaseId": "KB1"}),
+    )
+    .await
+    .expect("answered");
     assert_eq!(answer["knowledgeBase"]["knowledgeBaseId"], "KB1");
     assert_eq!(answer["knowledgeBase"]["status"], "ACTIVE");
     assert_eq!(answer["knowledgeBase"]["createdAt"], "2024-05-01T12:00:00Z");
     assert!(answer["knowledgeBase"].get("description").is_none());
 
-    let unserved = agent::dispatch(&OneOperation, &ctx, "CreateAgent", json!({"agentName": "a"})).await;
-    assert!(matches!(unserved, Err(Dispatch::Service(Failure::NotImplemented("CreateAgent")))));
-    let wrong_type = agent::dispatch(&OneOperation, &ctx, "GetKnowledgeBase", json!({"knowledgeBaseId": 7})).await;
+    let unserved = agent::dispatch(
+        &OneOperation,
+        &ctx,
+        "CreateAgent",
+        json!({"agentName": "a"}),
+    )
+    .await;
+    assert!(matches!(
+        unserved,
+        Err(Dispatch::Service(Failure::NotImplemented("CreateAgent")))
+    ));
+    let wrong_type = agent::dispatch(
+        &OneOperation,
+        &ctx,
+        "GetKnowledgeBase",
+        json!({"knowledgeBaseId": 7}),
+    )
+    .await;
     assert!(matches!(wrong_type, Err(Dispatch::Decode(_))));
     let unknown = agent::dispatch(&OneOperation, &ctx, "Nope", json!({})).await;
     assert!(matches!(unknown, Err(Dispatch::UnknownOperation)));

@@ -55,7 +55,10 @@ impl Engines {
     }
 
     /// The knowledge base's index, opened (and created) on first use.
-    pub async fn index(&self, knowledge_base_id: &str) -> Result<EmbeddedIndex, KnowledgeBaseError> {
+    pub async fn index(
+        &self,
+        knowledge_base_id: &str,
+    ) -> Result<EmbeddedIndex, KnowledgeBaseError> {
         if let Some(index) = lock(&self.indexes).get(knowledge_base_id) {
             return Ok(index.clone());
         }
@@ -94,13 +97,17 @@ impl Engines {
         let vector = knowledge_base
             .pointer("/knowledgeBaseConfiguration/vectorKnowledgeBaseConfiguration")
             .ok_or_else(|| {
-                KnowledgeBaseError::Validation("The knowledge base is not a VECTOR knowledge base.".into())
+                KnowledgeBaseError::Validation(
+                    "The knowledge base is not a VECTOR knowledge base.".into(),
+                )
             })?;
         let model_arn = vector
             .get("embeddingModelArn")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                KnowledgeBaseError::Validation("The knowledge base has no embeddingModelArn.".into())
+                KnowledgeBaseError::Validation(
+                    "The knowledge base has no embeddingModelArn.".into(),
+                )
             })?;
         let dimensions = vector
             .pointer("/embeddingModelConfiguration/bedrockEmbeddingModelConfiguration/dimensions")
@@ -115,7 +122,10 @@ impl Engines {
 
     /// The embedding model's tokenizer; models without one here (remote ones) are counted in
     /// word pieces, which is close to what subword tokenizers count for prose.
-    pub fn token_counter(&self, model_arn: &str) -> Result<Arc<dyn TokenCounter>, KnowledgeBaseError> {
+    pub fn token_counter(
+        &self,
+        model_arn: &str,
+    ) -> Result<Arc<dyn TokenCounter>, KnowledgeBaseError> {
         if let Some(counter) = lock(&self.tokenizers).get(model_arn) {
             return Ok(counter.clone());
         }

@@ -521,7 +521,9 @@ impl KnowledgeBases {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(data)
                     .map_err(|e| {
-                        KnowledgeBaseError::Validation(format!("{at}.data is not valid base64: {e}"))
+                        KnowledgeBaseError::Validation(format!(
+                            "{at}.data is not valid base64: {e}"
+                        ))
                     })?;
                 let location =
                     json!({"type": "CUSTOM", "customDocumentLocation": {"id": identifier}});
@@ -550,9 +552,9 @@ impl KnowledgeBases {
                     .await
                     .map_err(|e| match e {
                         basalt_s3::S3Error::NoSuchBucket { .. }
-                        | basalt_s3::S3Error::NoSuchKey { .. } => KnowledgeBaseError::NotFound(format!(
-                            "{path}.s3Location.uri {uri} does not exist: {e}"
-                        )),
+                        | basalt_s3::S3Error::NoSuchKey { .. } => KnowledgeBaseError::NotFound(
+                            format!("{path}.s3Location.uri {uri} does not exist: {e}"),
+                        ),
                         other => KnowledgeBaseError::Internal(format!("reading {uri}: {other}")),
                     })?
                     .to_vec();
@@ -679,7 +681,10 @@ fn guard_of(
 }
 
 /// The question checked on input (a missing guardrail fails here, before anything is retrieved).
-async fn guard_input(guard: Option<&Guard>, question: &str) -> Result<GuardedQuestion, KnowledgeBaseError> {
+async fn guard_input(
+    guard: Option<&Guard>,
+    question: &str,
+) -> Result<GuardedQuestion, KnowledgeBaseError> {
     let verdict = match guard {
         Some(guard) => guard.check(GuardSource::Input, question, None).await?,
         None => GuardVerdict::Pass,
@@ -763,16 +768,17 @@ async fn stream_answer(knowledge_bases: KnowledgeBases, answer: StreamedAnswer, 
     let texts: Vec<&str> = answer.sources.iter().map(|s| s.text.as_str()).collect();
     let mut builder = CitationBuilder::new(&texts);
     let mut text = String::new();
-    let mut pieces: Pin<Box<dyn Stream<Item = Result<String, KnowledgeBaseError>> + Send>> = match source {
-        Answer::Fixed(text) => Box::pin(futures::stream::iter([Ok(text)])),
-        Answer::Model(events) => Box::pin(events.filter_map(|event| async move {
-            match event {
-                Ok(StreamEvent::ContentBlockDelta { text, .. }) => Some(Ok(text)),
-                Ok(_) => None,
-                Err(e) => Some(Err(KnowledgeBaseError::from(e))),
-            }
-        })),
-    };
+    let mut pieces: Pin<Box<dyn Stream<Item = Result<String, KnowledgeBaseError>> + Send>> =
+        match source {
+            Answer::Fixed(text) => Box::pin(futures::stream::iter([Ok(text)])),
+            Answer::Model(events) => Box::pin(events.filter_map(|event| async move {
+                match event {
+                    Ok(StreamEvent::ContentBlockDelta { text, .. }) => Some(Ok(text)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(KnowledgeBaseError::from(e))),
+                }
+            })),
+        };
     while let Some(piece) = pieces.next().await {
         let piece = match piece {
             Ok(piece) => piece,

@@ -81,7 +81,10 @@ pub(crate) struct RunningJob {
 
 impl KnowledgeBases {
     /// StartIngestionJob: records the job as STARTING and runs it in the background.
-    pub(crate) async fn start_ingestion_job_json(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
+    pub(crate) async fn start_ingestion_job_json(
+        &self,
+        input: &Value,
+    ) -> Result<Value, KnowledgeBaseError> {
         let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
         let data_source_id = required_str(input, "dataSourceId")?;
         let knowledge_base = self.knowledge_base(knowledge_base_id).await?;
@@ -175,7 +178,10 @@ impl KnowledgeBases {
     }
 
     /// ListIngestionJobs, with the STATUS filter and STATUS / STARTED_AT sorting.
-    pub(crate) async fn list_ingestion_jobs_json(&self, input: &Value) -> Result<Page, KnowledgeBaseError> {
+    pub(crate) async fn list_ingestion_jobs_json(
+        &self,
+        input: &Value,
+    ) -> Result<Page, KnowledgeBaseError> {
         let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
         let data_source_id = required_str(input, "dataSourceId")?;
         self.data_source(knowledge_base_id, data_source_id).await?;
@@ -237,7 +243,9 @@ impl KnowledgeBases {
         });
         let start = match input.get("nextToken").and_then(Value::as_str) {
             Some(token) => token.parse::<usize>().map_err(|_| {
-                KnowledgeBaseError::Validation(format!("nextToken {token} is not a token this API gave."))
+                KnowledgeBaseError::Validation(format!(
+                    "nextToken {token} is not a token this API gave."
+                ))
             })?,
             None => 0,
         };
@@ -344,7 +352,9 @@ impl KnowledgeBases {
             .await?
             .filter(|r| r.parent_id == data_source_id)
             .ok_or_else(|| {
-                KnowledgeBaseError::NotFound(format!("IngestionJob with id {job_id} does not exist"))
+                KnowledgeBaseError::NotFound(format!(
+                    "IngestionJob with id {job_id} does not exist"
+                ))
             })
     }
 }
@@ -627,7 +637,9 @@ impl JobRunner {
 
     /// Lists the data source's prefixes: its documents by URI, its bucket and how many
     /// sidecars it holds.
-    async fn scan(&self) -> Result<(String, BTreeMap<String, SourceDocument>, usize), KnowledgeBaseError> {
+    async fn scan(
+        &self,
+    ) -> Result<(String, BTreeMap<String, SourceDocument>, usize), KnowledgeBaseError> {
         let s3 = self
             .data_source
             .pointer("/dataSourceConfiguration/s3Configuration")

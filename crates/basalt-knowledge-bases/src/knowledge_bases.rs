@@ -89,7 +89,10 @@ impl KnowledgeBases {
         Ok(with_times(&record))
     }
 
-    pub(crate) async fn get_knowledge_base_json(&self, id: &str) -> Result<Value, KnowledgeBaseError> {
+    pub(crate) async fn get_knowledge_base_json(
+        &self,
+        id: &str,
+    ) -> Result<Value, KnowledgeBaseError> {
         Ok(with_times(&self.knowledge_base(id).await?))
     }
 
@@ -127,7 +130,10 @@ impl KnowledgeBases {
 
     /// DeleteKnowledgeBase: the knowledge base and its data sources go; the answer says DELETING,
     /// as Bedrock's does, and the resource is gone for every later call.
-    pub(crate) async fn delete_knowledge_base_json(&self, id: &str) -> Result<Value, KnowledgeBaseError> {
+    pub(crate) async fn delete_knowledge_base_json(
+        &self,
+        id: &str,
+    ) -> Result<Value, KnowledgeBaseError> {
         self.knowledge_base(id).await?;
         self.refuse_while_ingesting(id)?;
         for source in self.store.list_every(DATA_SOURCE, Some(id)).await? {
@@ -143,7 +149,10 @@ impl KnowledgeBases {
         Ok(json!({"knowledgeBaseId": id, "status": "DELETING"}))
     }
 
-    pub(crate) async fn create_data_source_json(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
+    pub(crate) async fn create_data_source_json(
+        &self,
+        input: &Value,
+    ) -> Result<Value, KnowledgeBaseError> {
         let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
         self.knowledge_base(knowledge_base_id).await?;
         let name = required_str(input, "name")?;
@@ -202,7 +211,10 @@ impl KnowledgeBases {
         .await
     }
 
-    pub(crate) async fn update_data_source_json(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
+    pub(crate) async fn update_data_source_json(
+        &self,
+        input: &Value,
+    ) -> Result<Value, KnowledgeBaseError> {
         let knowledge_base_id = required_str(input, "knowledgeBaseId")?;
         let data_source_id = required_str(input, "dataSourceId")?;
         let existing = self.data_source(knowledge_base_id, data_source_id).await?;
@@ -570,8 +582,10 @@ fn check_ingestion(ingestion: &Value) -> Result<(), KnowledgeBaseError> {
     Ok(())
 }
 
-
-pub(crate) fn required_str<'a>(input: &'a Value, member: &str) -> Result<&'a str, KnowledgeBaseError> {
+pub(crate) fn required_str<'a>(
+    input: &'a Value,
+    member: &str,
+) -> Result<&'a str, KnowledgeBaseError> {
     input
         .get(member)
         .and_then(Value::as_str)

@@ -31,7 +31,9 @@ impl KnowledgeBases {
         &self,
         input: api::GetKnowledgeBaseRequest,
     ) -> Result<api::GetKnowledgeBaseResponse, KnowledgeBaseError> {
-        let found = self.get_knowledge_base_json(&input.knowledge_base_id).await?;
+        let found = self
+            .get_knowledge_base_json(&input.knowledge_base_id)
+            .await?;
         Ok(api::GetKnowledgeBaseResponse {
             knowledge_base: from_document(found)?,
         })
@@ -210,7 +212,9 @@ fn from_document<T: DeserializeOwned>(document: Value) -> Result<T, KnowledgeBas
     })
 }
 
-fn summaries<T: DeserializeOwned>(page: Page) -> Result<(Vec<T>, Option<String>), KnowledgeBaseError> {
+fn summaries<T: DeserializeOwned>(
+    page: Page,
+) -> Result<(Vec<T>, Option<String>), KnowledgeBaseError> {
     let items = page
         .items
         .into_iter()

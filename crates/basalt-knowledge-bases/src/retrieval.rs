@@ -29,7 +29,10 @@ pub(crate) struct VectorSearch {
 impl VectorSearch {
     /// Reads a `retrievalConfiguration` (absent: Bedrock's defaults). `path` is where it sits in
     /// the request, so errors name the field as the caller wrote it.
-    pub(crate) fn parse(configuration: Option<&Value>, path: &str) -> Result<Self, KnowledgeBaseError> {
+    pub(crate) fn parse(
+        configuration: Option<&Value>,
+        path: &str,
+    ) -> Result<Self, KnowledgeBaseError> {
         let mut search = VectorSearch {
             number_of_results: DEFAULT_NUMBER_OF_RESULTS as usize,
             search_type: SearchType::Semantic,
@@ -175,7 +178,10 @@ pub(crate) fn knowledge_base_id(given: &str) -> &str {
 /// Guardrails are not applied to Retrieve yet (RetrieveAndGenerate applies them); a request that
 /// asks for one must not run without it. `path` names the `guardrailConfiguration` member in the
 /// request.
-pub(crate) fn refuse_guardrails(guardrail: Option<&Value>, path: &str) -> Result<(), KnowledgeBaseError> {
+pub(crate) fn refuse_guardrails(
+    guardrail: Option<&Value>,
+    path: &str,
+) -> Result<(), KnowledgeBaseError> {
     match guardrail {
         Some(guardrail) => Err(KnowledgeBaseError::Validation(format!(
             "{path}: guardrails are not supported on Retrieve by basalt yet (RetrieveAndGenerate applies them), so guardrail {} cannot be applied; remove {path} to run without one.",

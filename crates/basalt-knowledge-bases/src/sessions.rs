@@ -84,7 +84,11 @@ impl KnowledgeBases {
     }
 
     /// Appends a finished turn to the session.
-    pub(crate) async fn record_turn(&self, session_id: &str, turn: Turn) -> Result<(), KnowledgeBaseError> {
+    pub(crate) async fn record_turn(
+        &self,
+        session_id: &str,
+        turn: Turn,
+    ) -> Result<(), KnowledgeBaseError> {
         let record = self
             .store
             .get(RAG_SESSION, session_id)

@@ -51,7 +51,10 @@ impl BedrockAgent for Agent<'_> {
         input: api::CreateKnowledgeBaseRequest,
     ) -> Result<api::CreateKnowledgeBaseResponse, ApiError> {
         let catalog = self.state.runtime.catalog();
-        Ok(self.knowledge_bases()?.create_knowledge_base(catalog, input).await?)
+        Ok(self
+            .knowledge_bases()?
+            .create_knowledge_base(catalog, input)
+            .await?)
     }
 
     async fn get_knowledge_base(
@@ -76,7 +79,10 @@ impl BedrockAgent for Agent<'_> {
         input: api::UpdateKnowledgeBaseRequest,
     ) -> Result<api::UpdateKnowledgeBaseResponse, ApiError> {
         let catalog = self.state.runtime.catalog();
-        Ok(self.knowledge_bases()?.update_knowledge_base(catalog, input).await?)
+        Ok(self
+            .knowledge_bases()?
+            .update_knowledge_base(catalog, input)
+            .await?)
     }
 
     async fn delete_knowledge_base(

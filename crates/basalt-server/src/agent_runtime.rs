@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_knowledge_bases::{
-    KnowledgeBaseError, GenerationEvent, GenerationGuard, Grounding, GuardSource, GuardVerdict,
-};
 use basalt_guardrails::{GuardrailError, Guardrails, TextVerdict};
+use basalt_knowledge_bases::{
+    GenerationEvent, GenerationGuard, Grounding, GuardSource, GuardVerdict, KnowledgeBaseError,
+};
 use basalt_wire::{AwsError, AwsErrorCode};
 use futures::StreamExt;
 
@@ -100,9 +100,9 @@ impl GenerationGuard for StoredGuardrails {
                 GuardrailError::Conflict(m) => KnowledgeBaseError::Conflict(m),
                 GuardrailError::Store(e) => KnowledgeBaseError::Store(e),
                 GuardrailError::Model(e) => KnowledgeBaseError::Model(e),
-                other => {
-                    KnowledgeBaseError::Internal(format!("applying guardrail {guardrail_id}: {other}"))
-                }
+                other => KnowledgeBaseError::Internal(format!(
+                    "applying guardrail {guardrail_id}: {other}"
+                )),
             })?;
         Ok(match verdict {
             TextVerdict::Pass => GuardVerdict::Pass,

@@ -69,12 +69,16 @@ impl From<basalt_knowledge_bases::KnowledgeBaseError> for ApiError {
         use basalt_knowledge_bases::KnowledgeBaseError;
         let message = error.to_string();
         ApiError(match error {
-            KnowledgeBaseError::Validation(_) => AwsError::new(AwsErrorCode::ValidationException, message),
+            KnowledgeBaseError::Validation(_) => {
+                AwsError::new(AwsErrorCode::ValidationException, message)
+            }
             KnowledgeBaseError::NotFound(_) => {
                 AwsError::new(AwsErrorCode::ResourceNotFoundException, message)
             }
-            KnowledgeBaseError::Conflict(_) => AwsError::new(AwsErrorCode::ConflictException, message)
-                .with_status(http::StatusCode::CONFLICT),
+            KnowledgeBaseError::Conflict(_) => {
+                AwsError::new(AwsErrorCode::ConflictException, message)
+                    .with_status(http::StatusCode::CONFLICT)
+            }
             KnowledgeBaseError::Store(_) => {
                 tracing::error!(error = %message, "metadata store failed");
                 AwsError::new(AwsErrorCode::InternalServerException, message)

@@ -14,11 +14,12 @@ use axum::response::Response;
 use basalt_s3::{
     ByteRange, CompletedPart, ListRequest, ObjectInfo, PutMeta, S3Error, S3Store, MAX_KEYS,
 };
+use basalt_wire::aws_chunked::{self, ChunkSigner};
+use basalt_wire::s3_bodies;
 use basalt_wire::sigv4::{self, AuthError, SignatureForm};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
 
 use crate::auth::{AuthConfig, AuthMode};
 
@@ -263,7 +264,7 @@ async fn dispatch(
             Ok(with_etag(empty(StatusCode::OK), &etag))
         }
         "CompleteMultipartUpload" => {
-            let request: CompleteXml = parse_xml(&body)?;
+            let request: s3_bodies::CompleteMultipartUpload = parse_xml(&body)?;
             let parts: Vec<CompletedPart> = request
                 .parts
                 .into_iter()
@@ -402,7 +403,7 @@ async fn list_objects(
 }
 
 async fn delete_objects(s3: &S3Store, bucket: &str, body: &[u8]) -> Result<Response, Failure> {
-    let request: DeleteXml = parse_xml(body)?;
+    let request: s3_bodies::Delete = parse_xml(body)?;
     if request.objects.len() > 1000 {
         return Err(Failure::malformed_xml());
     }
@@ -559,37 +560,8 @@ fn put_meta(headers: &HeaderMap) -> PutMeta {
 
 // ---- request bodies ----
 
-#[derive(Deserialize)]
-struct CompleteXml {
-    #[serde(rename = "Part", default)]
-    parts: Vec<PartXml>,
-}
-
-#[derive(Deserialize)]
-struct PartXml {
-    #[serde(rename = "PartNumber")]
-    part_number: u32,
-    #[serde(rename = "ETag")]
-    etag: String,
-}
-
-#[derive(Deserialize)]
-struct DeleteXml {
-    #[serde(rename = "Object", default)]
-    objects: Vec<ObjectIdXml>,
-    #[serde(rename = "Quiet", default)]
-    quiet: bool,
-}
-
-#[derive(Deserialize)]
-struct ObjectIdXml {
-    #[serde(rename = "Key")]
-    key: String,
-}
-
 fn parse_xml<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
-    let text = std::str::from_utf8(body).map_err(|_| Failure::malformed_xml())?;
-    quick_xml::de::from_str(text).map_err(|_| Failure::malformed_xml())
+    s3_bodies::parse(body).map_err(|_| Failure::malformed_xml())
 }
 
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Failure> {
@@ -652,81 +624,18 @@ fn authenticate(
     if !signed_chunks {
         return Ok(None);
     }
-    let header = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    let seed = header("authorization")
-        .split_once("Signature=")
-        .map(|(_, s)| s.split(',').next().unwrap_or("").trim().to_string())
+    let seed = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once("Signature="))
+        .map(|(_, s)| s.split(',').next().unwrap_or("").trim())
         .unwrap_or_default();
-    let scope = signed.credential_scope();
-    let mut key = format!("AWS4{}", credential.secret_access_key).into_bytes();
-    for part in scope.split('/') {
-        key = hmac_sha256(&key, part.as_bytes()).to_vec();
-    }
-    Ok(Some(ChunkSigner {
-        key,
-        amz_date: header("x-amz-date").to_string(),
-        scope,
-        previous: seed,
-    }))
-}
-
-/// Checks the chain of `chunk-signature`s of a signed aws-chunked body: each signs its chunk's
-/// hash and the signature before it, starting from the request's own.
-struct ChunkSigner {
-    key: Vec<u8>,
-    amz_date: String,
-    scope: String,
-    previous: String,
-}
-
-impl ChunkSigner {
-    fn check(&mut self, signature: Option<&str>, chunk: &[u8]) -> bool {
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{}\n{}",
-            self.amz_date,
-            self.scope,
-            self.previous,
-            sigv4::EMPTY_SHA256,
-            sigv4::sha256_hex(chunk)
-        );
-        let expected = hex::encode(hmac_sha256(&self.key, to_sign.as_bytes()));
-        let Some(signature) = signature else {
-            return false;
-        };
-        // Constant-time enough for hex of equal length: compare every byte.
-        let same = expected.len() == signature.len()
-            && expected
-                .bytes()
-                .zip(signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        self.previous = expected;
-        same
-    }
-}
-
-/// HMAC-SHA256 (RFC 2104) over sha2, which basalt-wire's SigV4 also uses.
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(data);
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    Ok(Some(ChunkSigner::new(
+        &signed,
+        &credential.secret_access_key,
+        seed,
+    )))
 }
 
 fn verify_failure(e: AuthError, form: SignatureForm) -> Failure {
@@ -792,7 +701,7 @@ fn decode_payload(
         )
     };
     let mut signatures_ok = true;
-    let decoded = decode_aws_chunked(&body, |signature, chunk| {
+    let decoded = aws_chunked::decode(&body, |signature, chunk| {
         if let Some(signer) = signer.as_mut() {
             signatures_ok &= signer.check(signature, chunk);
         }
@@ -809,32 +718,6 @@ fn decode_payload(
         return Err(bad());
     }
     Ok(Bytes::from(decoded))
-}
-
-/// The chunks' bytes joined; `each` sees every chunk (the final empty one included) with its
-/// `chunk-signature`.
-fn decode_aws_chunked(
-    mut body: &[u8],
-    mut each: impl FnMut(Option<&str>, &[u8]),
-) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(body.len());
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
-        let line = std::str::from_utf8(&body[..line_end]).ok()?;
-        let mut fields = line.split(';');
-        let size = usize::from_str_radix(fields.next()?.trim(), 16).ok()?;
-        let signature = fields.find_map(|f| f.trim().strip_prefix("chunk-signature="));
-        body = &body[line_end + 2..];
-        if size == 0 {
-            each(signature, &[]);
-            // Trailers (checksums) follow; the object is complete.
-            return Some(out);
-        }
-        let chunk = body.get(..size)?;
-        each(signature, chunk);
-        out.extend_from_slice(chunk);
-        body = body.get(size..)?.strip_prefix(b"\r\n")?;
-    }
 }
 
 // ---- answers ----
@@ -1008,55 +891,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aws_chunked_bodies_decode() {
-        let body = b"5;chunk-signature=abc\r\nhello\r\n6;chunk-signature=def\r\n world\r\n0;chunk-signature=0\r\n\r\n";
-        let mut signatures = Vec::new();
-        let decoded = decode_aws_chunked(body, |s, _| signatures.push(s.map(str::to_string)));
-        assert_eq!(decoded.unwrap(), b"hello world");
-        assert_eq!(signatures.len(), 3);
-        assert_eq!(signatures[1].as_deref(), Some("def"));
-        let trailer = b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n";
-        assert_eq!(decode_aws_chunked(trailer, |_, _| ()).unwrap(), b"abc");
-        assert!(decode_aws_chunked(b"5\r\nhel", |_, _| ()).is_none());
-        assert!(decode_aws_chunked(b"zz\r\n", |_, _| ()).is_none());
-    }
-
-    /// AWS's worked example of a chunked upload (SigV4 streaming documentation).
-    #[test]
-    fn chunk_signatures_match_aws_example() {
-        let scope = "20130524/us-east-1/s3/aws4_request";
-        let mut key = b"AWS4wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_vec();
-        for part in scope.split('/') {
-            key = hmac_sha256(&key, part.as_bytes()).to_vec();
-        }
-        let signer = || ChunkSigner {
-            key: key.clone(),
-            amz_date: "20130524T000000Z".into(),
-            scope: scope.into(),
-            previous: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
-        };
-        let mut good = signer();
-        assert!(good.check(
-            Some("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
-            &[b'a'; 65536]
-        ));
-        assert!(good.check(
-            Some("0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
-            &[b'a'; 1024]
-        ));
-        assert!(good.check(
-            Some("b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
-            &[]
-        ));
-        let mut tampered = signer();
-        assert!(!tampered.check(
-            Some("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
-            &[b'b'; 65536]
-        ));
-        assert!(!signer().check(None, b"x"));
-    }
-
-    #[test]
     fn ranges_parse_like_s3() {
         assert_eq!(
             parse_range("bytes=0-9"),
@@ -1075,23 +909,5 @@ mod tests {
         assert_eq!(parse_range("bytes=-3"), Some(ByteRange::Suffix(3)));
         assert_eq!(parse_range("bytes=0-1,4-5"), None);
         assert_eq!(parse_range("items=0-1"), None);
-    }
-
-    #[test]
-    fn request_bodies_parse() {
-        let complete: CompleteXml = parse_xml(
-            br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>x</ChecksumCRC32></Part><Part><ETag>"b"</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>"#,
-        )
-        .unwrap();
-        assert_eq!(complete.parts.len(), 2);
-        assert_eq!(complete.parts[1].part_number, 2);
-        assert_eq!(complete.parts[0].etag, "\"a\"");
-        let delete: DeleteXml = parse_xml(
-            br#"<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a &amp; b</Key></Object><Quiet>true</Quiet></Delete>"#,
-        )
-        .unwrap();
-        assert_eq!(delete.objects[0].key, "a & b");
-        assert!(delete.quiet);
-        assert!(parse_xml::<DeleteXml>(b"<Delete><Object>").is_err());
     }
 }

@@ -626,7 +626,10 @@ mod pattern_tests {
             let model = models.service(service).expect("embedded");
             for (name, shape) in &model.shapes {
                 if let Some(pattern) = &shape.pattern {
-                    assert!(compile_pattern(pattern).is_some(), "{service} {name}: {pattern}");
+                    assert!(
+                        compile_pattern(pattern).is_some(),
+                        "{service} {name}: {pattern}"
+                    );
                     patterns += 1;
                 }
             }
@@ -672,7 +675,11 @@ mod pattern_tests {
                 "modelId": model_id,
                 "messages": [{"role": "user", "content": [{"text": "hi"}]}],
             });
-            assert_eq!(check("bedrock-runtime", "Converse", input), "", "{model_id}");
+            assert_eq!(
+                check("bedrock-runtime", "Converse", input),
+                "",
+                "{model_id}"
+            );
         }
     }
 }

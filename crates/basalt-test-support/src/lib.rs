@@ -52,12 +52,18 @@ mod tests {
     #[test]
     fn a_present_path_is_returned_and_a_missing_one_counted() {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-        assert_eq!(require_model(here, "it is this crate"), Some(here.to_path_buf()));
+        assert_eq!(
+            require_model(here, "it is this crate"),
+            Some(here.to_path_buf())
+        );
         if models_required() {
             return; // a missing path would panic, as intended
         }
         let before = skipped();
-        assert_eq!(require_model(here.join("no-such-model.gguf"), "nowhere"), None);
+        assert_eq!(
+            require_model(here.join("no-such-model.gguf"), "nowhere"),
+            None
+        );
         assert_eq!(skipped(), before + 1);
     }
 }

@@ -10,14 +10,51 @@
 //!   it with the payload's `message`;
 //! - anything else: `:message-type` `error` with `:error-code` and `:error-message` headers.
 
-use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_eventstream::frame::{write_message_to, DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::AwsError;
 
 /// The `Content-Type` of a streaming response.
 pub const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
+
+/// Frames read back from bytes that arrive in pieces (a remote Bedrock's streamed answer):
+/// [`push`](Self::push) what came, take the frames it completed.
+#[derive(Default)]
+pub struct FrameDecoder {
+    buffer: BytesMut,
+    decoder: MessageFrameDecoder,
+}
+
+/// Bytes that are not an event-stream frame (bad prelude or CRC, a length that cannot be).
+#[derive(Debug, thiserror::Error)]
+#[error("a broken event-stream frame ({0})")]
+pub struct BrokenFrame(String);
+
+impl FrameDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The frames `bytes` completes, in order. After an error the stream cannot be resynced.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Message>, BrokenFrame> {
+        self.buffer.extend_from_slice(bytes);
+        let mut frames = Vec::new();
+        loop {
+            match self.decoder.decode_frame(&mut self.buffer) {
+                Ok(DecodedFrame::Complete(frame)) => frames.push(frame),
+                Ok(DecodedFrame::Incomplete) => return Ok(frames),
+                Err(e) => return Err(BrokenFrame(e.to_string())),
+            }
+        }
+    }
+
+    /// Whether a frame was started and not finished (a stream that ends now was cut).
+    pub fn is_inside_frame(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+}
 
 /// The longest string header value the format can carry (its length is an i16).
 const MAX_HEADER_VALUE_LEN: usize = i16::MAX as usize;
@@ -115,18 +152,32 @@ pub fn chunk_payload(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 
     fn decode(frame: &Bytes) -> Message {
-        let mut decoder = MessageFrameDecoder::new();
-        let mut buf = frame.clone();
-        match decoder.decode_frame(&mut buf).expect("valid frame") {
-            DecodedFrame::Complete(message) => {
-                assert!(buf.is_empty(), "frame has trailing bytes");
-                message
-            }
-            DecodedFrame::Incomplete => panic!("incomplete frame"),
+        let mut decoder = FrameDecoder::new();
+        let mut frames = decoder.push(frame).expect("valid frame");
+        assert_eq!(frames.len(), 1, "one frame");
+        assert!(!decoder.is_inside_frame(), "frame has trailing bytes");
+        frames.remove(0)
+    }
+
+    #[test]
+    fn frames_decode_from_any_split() {
+        let mut stream = event_frame("messageStart", br#"{"role":"assistant"}"#).to_vec();
+        stream.extend_from_slice(&exception_frame("throttlingException", "slow down"));
+        for cut in 0..stream.len() {
+            let mut decoder = FrameDecoder::new();
+            let mut frames = decoder.push(&stream[..cut]).expect("a prefix");
+            frames.extend(decoder.push(&stream[cut..]).expect("the rest"));
+            assert_eq!(frames.len(), 2, "split at {cut}");
+            assert!(!decoder.is_inside_frame());
         }
+        let mut decoder = FrameDecoder::new();
+        assert!(decoder.push(&stream[..5]).expect("a prefix").is_empty());
+        assert!(decoder.is_inside_frame());
+        let mut corrupt = stream.clone();
+        corrupt[9] ^= 0xff; // the prelude's CRC
+        assert!(FrameDecoder::new().push(&corrupt).is_err());
     }
 
     fn headers(message: &Message) -> Vec<(String, String)> {

@@ -32,7 +32,7 @@ pub const MAX_PRESIGNED_EXPIRES: i64 = 604_800;
 /// The SHA-256 of an empty body.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-const AMZ_DATE: &[FormatItem<'static>] =
+pub(crate) const AMZ_DATE: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 const HTTP_DATE: &[FormatItem<'static>] = format_description!(
     "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
@@ -201,7 +201,10 @@ pub fn parse(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<SignedRe
     let signed: Vec<&str> = params.signed_headers.split(';').collect();
     // HTTP/1.1 clients sign `host`; HTTP/2 clients (the AWS SDK for JavaScript v3) sign the
     // `:authority` pseudo-header instead. One of them must be signed, as AWS requires.
-    if !signed.iter().any(|name| matches!(*name, "host" | ":authority")) {
+    if !signed
+        .iter()
+        .any(|name| matches!(*name, "host" | ":authority"))
+    {
         return Err(AuthError::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
@@ -355,7 +358,7 @@ fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     let mut mac = hmac_sha256(key);
     mac.update(data.as_bytes());
     mac.finalize().into_bytes().to_vec()

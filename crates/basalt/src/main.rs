@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use basalt_models::{BedrockRuntime, Catalog};
 use basalt_guardrails::{Guardrails, RuntimeEmbedder};
 use basalt_knowledge_bases::KnowledgeBases;
+use basalt_models::{BedrockRuntime, Catalog};
 use basalt_s3::S3Store;
 use basalt_server::{AppState, AuthMode, ServerConfig};
 use basalt_store::MetadataStore;

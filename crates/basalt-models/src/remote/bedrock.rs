@@ -10,13 +10,12 @@ use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::event_stream::Message as Frame;
 use basalt_types::{
     ConverseOutput, ConverseRequest, Message, Metrics, Role, StopReason, StreamEvent, TokenUsage,
 };
-use bytes::BytesMut;
+use basalt_wire::eventstream::FrameDecoder;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
@@ -294,16 +293,14 @@ fn frames(
 ) -> impl Stream<Item = Result<Frame, ModelError>> + Send + 'static {
     struct State<S> {
         bytes: S,
-        buffer: BytesMut,
-        decoder: MessageFrameDecoder,
+        decoder: FrameDecoder,
         ready: VecDeque<Frame>,
         done: bool,
         reporter: Reporter,
     }
     let state = State {
         bytes: response.bytes_stream(),
-        buffer: BytesMut::new(),
-        decoder: MessageFrameDecoder::new(),
+        decoder: FrameDecoder::new(),
         ready: VecDeque::new(),
         done: false,
         reporter,
@@ -317,22 +314,14 @@ fn frames(
                 return None;
             }
             match state.bytes.next().await {
-                Some(Ok(chunk)) => {
-                    state.buffer.extend_from_slice(&chunk);
-                    loop {
-                        match state.decoder.decode_frame(&mut state.buffer) {
-                            Ok(DecodedFrame::Complete(frame)) => state.ready.push_back(frame),
-                            Ok(DecodedFrame::Incomplete) => break,
-                            Err(e) => {
-                                state.done = true;
-                                let error = state
-                                    .reporter
-                                    .bad_answer(format!("a broken event-stream frame ({e})"));
-                                return Some((Err(error), state));
-                            }
-                        }
+                Some(Ok(chunk)) => match state.decoder.push(&chunk) {
+                    Ok(frames) => state.ready.extend(frames),
+                    Err(broken) => {
+                        state.done = true;
+                        let error = state.reporter.bad_answer(broken.to_string());
+                        return Some((Err(error), state));
                     }
-                }
+                },
                 Some(Err(e)) => {
                     state.done = true;
                     let error = state.reporter.body_failure(&e);
@@ -340,7 +329,7 @@ fn frames(
                 }
                 None => {
                     state.done = true;
-                    if !state.buffer.is_empty() {
+                    if state.decoder.is_inside_frame() {
                         let error = state.reporter.bad_answer("the stream ended inside a frame");
                         return Some((Err(error), state));
                     }

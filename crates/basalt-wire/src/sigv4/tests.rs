@@ -559,7 +559,10 @@ fn http2_clients_sign_the_authority_pseudo_header() {
     let mut request = Received::new(
         "POST",
         "http://127.0.0.1:8080/model/m/converse",
-        &[("x-amz-date", SUITE_NOW), ("content-type", "application/json")],
+        &[
+            ("x-amz-date", SUITE_NOW),
+            ("content-type", "application/json"),
+        ],
         b"{}",
     );
     sign_as_client(&mut request, ":authority;content-type;x-amz-date");
@@ -570,7 +573,9 @@ fn http2_clients_sign_the_authority_pseudo_header() {
     assert_eq!(request.verify(SUITE_SECRET, at(SUITE_NOW)), Ok(()));
 
     // The authority is what was signed: another one does not verify.
-    request.uri = "http://127.0.0.1:9090/model/m/converse".parse().expect("uri");
+    request.uri = "http://127.0.0.1:9090/model/m/converse"
+        .parse()
+        .expect("uri");
     assert_eq!(
         request.verify(SUITE_SECRET, at(SUITE_NOW)),
         Err(AuthError::SignatureDoesNotMatch)
