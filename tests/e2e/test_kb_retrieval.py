@@ -242,15 +242,17 @@ def test_a_knowledge_base_never_ingested_has_no_results(server, runtime):
     assert retrieve(runtime, empty, "anything at all") == []
 
 
-def test_rerank_says_no_reranker_is_served(runtime):
+def test_rerank_is_not_served_until_a_reranker_is(runtime):
+    """No reranking model is served, so Rerank is not routed: AWS's NotImplemented naming it,
+    never a made-up order."""
     code, message, status = error_of(
         runtime.rerank,
         queries=[{"type": "TEXT", "textQuery": {"text": "bees"}}],
         sources=[{"type": "INLINE", "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": "Bees dance."}}}],
         rerankingConfiguration={"type": "BEDROCK_RERANKING_MODEL", "bedrockRerankingConfiguration": {
             "modelConfiguration": {"modelArn": "arn:aws:bedrock:us-west-2::foundation-model/amazon.rerank-v1:0"}}})
-    assert (code, status) == ("ValidationException", 400)
-    assert "reranking model" in message and "amazon.rerank-v1:0" in message, message
+    assert (code, status) == ("NotImplemented", 501)
+    assert "Rerank" in message, message
 
 
 # --- RetrieveAndGenerate -------------------------------------------------------------------------

@@ -55,6 +55,11 @@ pub struct InlineGuardrail {
 }
 
 impl InlineGuardrail {
+    /// The guardrail's identifier (an id or ARN), as the call named it.
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
     /// Converse's `guardrailConfig` (GuardrailConfiguration / GuardrailStreamConfiguration).
     pub fn from_converse(config: &Value) -> Result<Self> {
         let member = |name: &str| {
@@ -95,10 +100,14 @@ impl InlineGuardrail {
         })
     }
 
-    /// InvokeModel's headers; `None` when the call names no guardrail.
-    pub fn from_invoke(input: &Value) -> Result<Option<Self>> {
-        let header = |name: &str| input.get(name).and_then(Value::as_str);
-        let (identifier, version) = match (header("guardrailIdentifier"), header("guardrailVersion")) {
+    /// InvokeModel's `X-Amzn-Bedrock-GuardrailIdentifier`, `-GuardrailVersion` and `-Trace`
+    /// headers; `None` when the call names no guardrail.
+    pub fn from_invoke(
+        identifier: Option<&str>,
+        version: Option<&str>,
+        trace: Option<&str>,
+    ) -> Result<Option<Self>> {
+        let (identifier, version) = match (identifier, version) {
             (None, None) => return Ok(None),
             (Some(identifier), Some(version)) => (identifier, version),
             _ => {
@@ -107,7 +116,7 @@ impl InlineGuardrail {
                 ))
             }
         };
-        let trace = match header("trace") {
+        let trace = match trace {
             None | Some("DISABLED") => Trace::Disabled,
             Some("ENABLED") => Trace::Enabled,
             Some("ENABLED_FULL") => Trace::Full,
@@ -745,13 +754,14 @@ mod tests {
         .unwrap();
         assert_eq!(g.trace, Trace::Enabled);
         assert!(InlineGuardrail::from_converse(&json!({"guardrailIdentifier": "abc"})).is_err());
-        assert!(InlineGuardrail::from_invoke(&json!({})).unwrap().is_none());
-        assert!(InlineGuardrail::from_invoke(&json!({"guardrailIdentifier": "abc"})).is_err());
-        let g = InlineGuardrail::from_invoke(
-            &json!({"guardrailIdentifier": "abc", "guardrailVersion": "DRAFT", "trace": "ENABLED"}),
-        )
-        .unwrap()
-        .unwrap();
+        assert!(InlineGuardrail::from_invoke(None, None, None)
+            .unwrap()
+            .is_none());
+        assert!(InlineGuardrail::from_invoke(Some("abc"), None, None).is_err());
+        assert!(InlineGuardrail::from_invoke(Some("abc"), Some("1"), Some("enabled")).is_err());
+        let g = InlineGuardrail::from_invoke(Some("abc"), Some("DRAFT"), Some("ENABLED"))
+            .unwrap()
+            .unwrap();
         assert_eq!(g.trace, Trace::Enabled);
         assert_eq!(g.mode, StreamMode::Sync);
         let g = InlineGuardrail::from_converse(
@@ -767,11 +777,9 @@ mod tests {
 
     #[test]
     fn the_body_guardrail_config_is_read_and_removed() {
-        let mut g = InlineGuardrail::from_invoke(
-            &json!({"guardrailIdentifier": "abc", "guardrailVersion": "DRAFT"}),
-        )
-        .unwrap()
-        .unwrap();
+        let mut g = InlineGuardrail::from_invoke(Some("abc"), Some("DRAFT"), None)
+            .unwrap()
+            .unwrap();
         let plain = br#"{"prompt": "hi"}"#;
         assert_eq!(g.take_body_config(plain).unwrap(), plain.to_vec());
         let body = json!({"prompt": "hi", "amazon-bedrock-guardrailConfig": {"streamProcessingMode": "ASYNCHRONOUS"}});

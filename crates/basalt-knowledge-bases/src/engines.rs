@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use basalt_kb::{EmbeddedIndex, Embedder, KbError, TokenCounter, TokenizerJson, WordTokens};
 use basalt_models::BedrockRuntime;
+use basalt_pipeline::ModelPipeline;
 use basalt_s3::S3Store;
 use serde_json::Value;
 
@@ -19,7 +20,8 @@ use crate::KnowledgeBaseError;
 const EMBED_BATCH: usize = 32;
 
 pub(crate) struct Engines {
-    pub runtime: Arc<BedrockRuntime>,
+    /// Generation (guarded as a request asks) and, through its runtime, embedding.
+    pub pipeline: Arc<ModelPipeline>,
     pub objects: Arc<S3Store>,
     index_root: PathBuf,
     /// Open indexes by knowledge-base id: tantivy allows one writer per directory per process.
@@ -39,15 +41,19 @@ impl std::fmt::Debug for Engines {
 }
 
 impl Engines {
-    pub fn new(runtime: Arc<BedrockRuntime>, objects: Arc<S3Store>, index_root: PathBuf) -> Self {
+    pub fn new(pipeline: Arc<ModelPipeline>, objects: Arc<S3Store>, index_root: PathBuf) -> Self {
         Engines {
-            runtime,
+            pipeline,
             objects,
             index_root,
             indexes: Mutex::new(HashMap::new()),
             tokenizers: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn runtime(&self) -> &Arc<BedrockRuntime> {
+        self.pipeline.runtime()
     }
 
     pub fn running(&self) -> MutexGuard<'_, HashMap<String, RunningJob>> {
@@ -114,7 +120,7 @@ impl Engines {
             .and_then(Value::as_u64)
             .map(|d| d.min(u64::from(u32::MAX)) as u32);
         Ok(ModelEmbedder {
-            runtime: self.runtime.clone(),
+            runtime: self.runtime().clone(),
             model_arn: model_arn.to_string(),
             dimensions,
         })
@@ -129,7 +135,7 @@ impl Engines {
         if let Some(counter) = lock(&self.tokenizers).get(model_arn) {
             return Ok(counter.clone());
         }
-        let counter: Arc<dyn TokenCounter> = match self.runtime.embedding_tokenizer(model_arn)? {
+        let counter: Arc<dyn TokenCounter> = match self.runtime().embedding_tokenizer(model_arn)? {
             Some(path) => Arc::new(TokenizerJson::from_file(&path)?),
             None => Arc::new(WordTokens),
         };

@@ -11,8 +11,8 @@
 //! template places them. When nothing is retrieved the answer is Bedrock's fixed refusal and no
 //! model runs.
 //!
-//! A `guardrailConfiguration` is applied through the [`GenerationGuard`] the caller passes (the
-//! guardrail store is not this crate's): the question is checked before anything is retrieved
+//! The model is called, and a `guardrailConfiguration` applied, through the one model pipeline
+//! (`basalt-pipeline`): the question is checked before anything is retrieved
 //! (blocked: the blocked-input message is the answer, no model runs; masked: the masked question
 //! is what is searched for and asked), the model's answer after it is generated and before any
 //! of it is sent (blocked: the blocked-output message, no citations; masked: the masked answer,
@@ -25,9 +25,9 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use basalt_guardrails::TextVerdict;
 use basalt_kb::{chunk_document, ChunkingConfiguration, Embedder, KbError, WordTokens};
-use basalt_models::EventStream;
+use basalt_pipeline::{EventStream, ModelPipeline, TextCheck};
 use basalt_types::{
     ConverseRequest, InferenceConfig, Message, Role, StreamEvent, SystemContentBlock,
 };
@@ -60,31 +60,12 @@ const EXCERPT_TOKENS: usize = 300;
 /// …and at most this many (the best matches for the question) go into the prompt.
 const MAX_EXCERPTS: usize = 8;
 
-/// Which side of the model a guarded text is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuardSource {
-    /// The user's question (Bedrock's `INPUT`).
-    Input,
-    /// The model's answer (Bedrock's `OUTPUT`).
-    Output,
-}
-
-/// What a guardrail decided on one text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuardVerdict {
-    Pass,
-    /// Blocked: this message replaces the text.
-    Blocked(String),
-    /// Masked: this text replaces it.
-    Masked(String),
-}
-
 /// What a guardrail's contextual grounding judges an answer against: the passages it was
 /// generated from and the question it answers (Bedrock's `grounding_source` and `query`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grounding {
-    pub source: String,
-    pub query: String,
+struct Grounding {
+    source: String,
+    query: String,
 }
 
 /// Bedrock's limits on what contextual grounding reads, in characters: the passages are cut to
@@ -116,39 +97,31 @@ impl Grounding {
     }
 }
 
-/// Applies guardrails for RetrieveAndGenerate. An unknown guardrail or version answers
-/// `KnowledgeBaseError::NotFound`. `grounding`, on answers only, is what a contextual grounding policy
-/// scores the answer against.
-#[async_trait]
-pub trait GenerationGuard: Send + Sync {
-    async fn check(
-        &self,
-        guardrail_id: &str,
-        guardrail_version: &str,
-        source: GuardSource,
-        text: &str,
-        grounding: Option<&Grounding>,
-    ) -> Result<GuardVerdict, KnowledgeBaseError>;
-}
-
-/// The guardrail a request names, with what applies it.
+/// The guardrail a request names, applied through the model pipeline.
 #[derive(Clone)]
 struct Guard {
-    checker: Arc<dyn GenerationGuard>,
+    pipeline: Arc<ModelPipeline>,
     id: String,
     version: String,
 }
 
 impl Guard {
+    /// `source` is `INPUT` or `OUTPUT`; `grounding`, on answers only, is what a contextual
+    /// grounding policy scores the answer against.
     async fn check(
         &self,
-        source: GuardSource,
+        source: &str,
         text: &str,
         grounding: Option<&Grounding>,
-    ) -> Result<GuardVerdict, KnowledgeBaseError> {
-        self.checker
-            .check(&self.id, &self.version, source, text, grounding)
-            .await
+    ) -> Result<TextVerdict, KnowledgeBaseError> {
+        let check = TextCheck {
+            guardrail_id: &self.id,
+            guardrail_version: &self.version,
+            source,
+            text,
+            grounding: grounding.map(|g| (g.source.as_str(), g.query.as_str())),
+        };
+        Ok(self.pipeline.check_text(check).await?)
     }
 }
 
@@ -212,13 +185,11 @@ struct Generation {
 
 impl KnowledgeBases {
     /// RetrieveAndGenerate. `input` is the operation's input shape; the answer its output shape.
-    /// `guard` applies a `guardrailConfiguration` (a request naming one without it is refused).
-    pub async fn retrieve_and_generate(
+    pub(crate) async fn retrieve_and_generate_json(
         &self,
         input: &Value,
-        guard: Option<Arc<dyn GenerationGuard>>,
     ) -> Result<Value, KnowledgeBaseError> {
-        let prepared = self.prepare_generation(input, guard).await?;
+        let prepared = self.prepare_generation(input).await?;
         if let Some(message) = prepared.blocked {
             return Ok(json!({
                 "output": {"text": message},
@@ -230,10 +201,11 @@ impl KnowledgeBases {
         let (answer, output_blocked, output_intervened) = if prepared.sources.is_empty() {
             (NO_RESULTS_ANSWER.to_string(), false, false)
         } else {
-            let runtime = &self.engines()?.runtime;
-            let answer = runtime
+            let pipeline = &self.engines()?.pipeline;
+            let answer = pipeline
                 .converse(&prepared.model_arn, prepared.request)
                 .await?
+                .output
                 .text();
             let grounding = Grounding::of(&prepared.sources, &prepared.question);
             guard_output(prepared.guard.as_ref(), answer, &grounding).await?
@@ -274,12 +246,11 @@ impl KnowledgeBases {
     /// later ones end the stream.
     ///
     /// With a guardrail the whole answer is generated and checked before any of it is sent.
-    pub async fn retrieve_and_generate_stream(
+    pub(crate) async fn retrieve_and_generate_stream_json(
         &self,
         input: &Value,
-        guard: Option<Arc<dyn GenerationGuard>>,
     ) -> Result<GenerationStream, KnowledgeBaseError> {
-        let prepared = self.prepare_generation(input, guard).await?;
+        let prepared = self.prepare_generation(input).await?;
         let mut guardrail = None;
         let mut cited = true;
         // A blocked question is not a turn of the conversation.
@@ -292,8 +263,8 @@ impl KnowledgeBases {
             guardrail = prepared.guard.as_ref().map(|_| prepared.input_intervened);
             Answer::Fixed(NO_RESULTS_ANSWER.to_string())
         } else {
-            let runtime = &self.engines()?.runtime;
-            let events = runtime
+            let pipeline = &self.engines()?.pipeline;
+            let events = pipeline
                 .converse_stream(&prepared.model_arn, prepared.request)
                 .await?;
             match &prepared.guard {
@@ -332,11 +303,7 @@ impl KnowledgeBases {
         })
     }
 
-    async fn prepare_generation(
-        &self,
-        input: &Value,
-        checker: Option<Arc<dyn GenerationGuard>>,
-    ) -> Result<Prepared, KnowledgeBaseError> {
+    async fn prepare_generation(&self, input: &Value) -> Result<Prepared, KnowledgeBaseError> {
         let question = input
             .pointer("/input/text")
             .and_then(Value::as_str)
@@ -378,7 +345,7 @@ impl KnowledgeBases {
                         kb.get("generationConfiguration"),
                         &format!("{path}.generationConfiguration"),
                     )?;
-                    let guard = guard_of(&generation, checker)?;
+                    let guard = guard_of(&generation, &self.engines()?.pipeline)?;
                     let search = VectorSearch::parse(
                         kb.get("retrievalConfiguration"),
                         &format!("{path}.retrievalConfiguration"),
@@ -421,7 +388,7 @@ impl KnowledgeBases {
                         external.get("generationConfiguration"),
                         &format!("{path}.generationConfiguration"),
                     )?;
-                    let guard = guard_of(&generation, checker)?;
+                    let guard = guard_of(&generation, &self.engines()?.pipeline)?;
                     let documents = external
                         .get("sources")
                         .and_then(Value::as_array)
@@ -491,7 +458,7 @@ impl KnowledgeBases {
 
     /// A model the catalog does not know fails before a session is made or anything retrieved.
     fn check_model(&self, model_arn: &str) -> Result<(), KnowledgeBaseError> {
-        self.engines()?.runtime.catalog().resolve(model_arn)?;
+        self.engines()?.runtime().catalog().resolve(model_arn)?;
         Ok(())
     }
 
@@ -660,21 +627,16 @@ struct GuardedQuestion {
     intervened: bool,
 }
 
-/// The guardrail `generationConfiguration` names, applied through `checker`.
+/// The guardrail `generationConfiguration` names.
 fn guard_of(
     generation: &Generation,
-    checker: Option<Arc<dyn GenerationGuard>>,
+    pipeline: &Arc<ModelPipeline>,
 ) -> Result<Option<Guard>, KnowledgeBaseError> {
     let Some((id, version)) = generation.guardrail.clone() else {
         return Ok(None);
     };
-    let checker = checker.ok_or_else(|| {
-        KnowledgeBaseError::Internal(format!(
-            "guardrail {id} cannot be applied: this server has no guardrails service"
-        ))
-    })?;
     Ok(Some(Guard {
-        checker,
+        pipeline: pipeline.clone(),
         id,
         version,
     }))
@@ -686,21 +648,21 @@ async fn guard_input(
     question: &str,
 ) -> Result<GuardedQuestion, KnowledgeBaseError> {
     let verdict = match guard {
-        Some(guard) => guard.check(GuardSource::Input, question, None).await?,
-        None => GuardVerdict::Pass,
+        Some(guard) => guard.check("INPUT", question, None).await?,
+        None => TextVerdict::Pass,
     };
     Ok(match verdict {
-        GuardVerdict::Pass => GuardedQuestion {
+        TextVerdict::Pass => GuardedQuestion {
             question: question.to_string(),
             blocked: None,
             intervened: false,
         },
-        GuardVerdict::Blocked(message) => GuardedQuestion {
+        TextVerdict::Blocked(message) => GuardedQuestion {
             question: question.to_string(),
             blocked: Some(message),
             intervened: true,
         },
-        GuardVerdict::Masked(masked) => GuardedQuestion {
+        TextVerdict::Masked(masked) => GuardedQuestion {
             question: masked,
             blocked: None,
             intervened: true,
@@ -719,20 +681,18 @@ async fn guard_output(
         return Ok((answer, false, false));
     };
     let grounding = (answer.chars().count() <= GROUNDING_MAX_ANSWER_CHARS).then_some(grounding);
-    Ok(
-        match guard.check(GuardSource::Output, &answer, grounding).await? {
-            GuardVerdict::Pass => (answer, false, false),
-            GuardVerdict::Blocked(message) => (message, true, true),
-            GuardVerdict::Masked(masked) => (masked, false, true),
-        },
-    )
+    Ok(match guard.check("OUTPUT", &answer, grounding).await? {
+        TextVerdict::Pass => (answer, false, false),
+        TextVerdict::Blocked(message) => (message, true, true),
+        TextVerdict::Masked(masked) => (masked, false, true),
+    })
 }
 
 /// A model stream's whole text.
 async fn collect_text(mut events: EventStream) -> Result<String, KnowledgeBaseError> {
     let mut text = String::new();
     while let Some(event) = events.next().await {
-        if let StreamEvent::ContentBlockDelta { text: piece, .. } = event? {
+        if let StreamEvent::ContentBlockDelta { text: piece, .. } = event?.event {
             text.push_str(&piece);
         }
     }
@@ -773,7 +733,10 @@ async fn stream_answer(knowledge_bases: KnowledgeBases, answer: StreamedAnswer, 
             Answer::Fixed(text) => Box::pin(futures::stream::iter([Ok(text)])),
             Answer::Model(events) => Box::pin(events.filter_map(|event| async move {
                 match event {
-                    Ok(StreamEvent::ContentBlockDelta { text, .. }) => Some(Ok(text)),
+                    Ok(basalt_pipeline::Event {
+                        event: StreamEvent::ContentBlockDelta { text, .. },
+                        ..
+                    }) => Some(Ok(text)),
                     Ok(_) => None,
                     Err(e) => Some(Err(KnowledgeBaseError::from(e))),
                 }
@@ -981,7 +944,7 @@ async fn excerpts(text: &str, question: &str) -> Result<Vec<String>, KnowledgeBa
 /// Fixed-size chunking embeds nothing; this stands in for the model it does not need.
 struct NoEmbedder;
 
-#[async_trait]
+#[async_trait::async_trait]
 impl Embedder for NoEmbedder {
     async fn embed(&self, _texts: Vec<String>) -> basalt_kb::Result<Vec<Vec<f32>>> {
         Err(KbError::Embedding(
@@ -1143,52 +1106,47 @@ mod tests {
             err.contains("generationConfiguration.guardrailConfiguration.guardrailVersion"),
             "{err}"
         );
-        assert!(guard_of(&guarded, None).is_err());
     }
 
-    struct Words;
-
-    #[async_trait]
-    impl GenerationGuard for Words {
-        async fn check(
-            &self,
-            id: &str,
-            _: &str,
-            source: GuardSource,
-            text: &str,
-            grounding: Option<&Grounding>,
-        ) -> Result<GuardVerdict, KnowledgeBaseError> {
-            if id != "g1" {
-                return Err(KnowledgeBaseError::NotFound(format!("no guardrail {id}")));
-            }
-            // Grounding comes with answers only, and an answer from nowhere is blocked.
-            assert_eq!(grounding.is_some(), source == GuardSource::Output);
-            if grounding.is_some_and(|g| !g.source.contains(text)) {
-                return Ok(GuardVerdict::Blocked("ungrounded".into()));
-            }
-            Ok(if text.contains("secret") {
-                GuardVerdict::Blocked(format!("blocked {source:?}"))
-            } else if text.contains("a@b.c") {
-                GuardVerdict::Masked(text.replace("a@b.c", "{EMAIL}"))
-            } else {
-                GuardVerdict::Pass
-            })
+    /// A real guardrail (words and an email anonymizer) behind a pipeline with no models.
+    async fn real_guard(id_override: Option<&str>) -> Guard {
+        let store = basalt_store::MetadataStore::in_memory().await.unwrap();
+        let guardrails = basalt_guardrails::Guardrails::new(store, "us-east-1", "000000000000");
+        let created = guardrails
+            .create(&json!({
+                "name": "g",
+                "blockedInputMessaging": "blocked INPUT",
+                "blockedOutputsMessaging": "blocked OUTPUT",
+                "wordPolicyConfig": {"wordsConfig": [{"text": "secret"}]},
+                "sensitiveInformationPolicyConfig": {
+                    "piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]
+                },
+            }))
+            .await
+            .unwrap();
+        let catalog = Arc::new(basalt_models::Catalog::default_catalog().unwrap());
+        let runtime = basalt_models::BedrockRuntime::with_providers(catalog, Default::default());
+        let pipeline = ModelPipeline::new(Arc::new(runtime), Some(Arc::new(guardrails)));
+        Guard {
+            pipeline: Arc::new(pipeline),
+            id: id_override
+                .unwrap_or(created["guardrailId"].as_str().unwrap())
+                .to_string(),
+            version: "DRAFT".into(),
         }
     }
 
     #[tokio::test]
     async fn guardrails_check_the_question_and_the_answer() {
-        let guard = Guard {
-            checker: Arc::new(Words),
-            id: "g1".into(),
-            version: "1".into(),
-        };
+        let guard = real_guard(None).await;
         let blocked = guard_input(Some(&guard), "tell me the secret")
             .await
             .unwrap();
-        assert_eq!(blocked.blocked.as_deref(), Some("blocked Input"));
+        assert_eq!(blocked.blocked.as_deref(), Some("blocked INPUT"));
         assert!(blocked.intervened);
-        let masked = guard_input(Some(&guard), "mail a@b.c").await.unwrap();
+        let masked = guard_input(Some(&guard), "mail a@b.example.com")
+            .await
+            .unwrap();
         assert_eq!(masked.question, "mail {EMAIL}");
         assert!(masked.blocked.is_none() && masked.intervened);
         let plain = guard_input(None, "anything secret").await.unwrap();
@@ -1201,7 +1159,7 @@ mod tests {
             guard_output(Some(&guard), "the secret".into(), &grounding)
                 .await
                 .unwrap(),
-            ("blocked Output".to_string(), true, true)
+            ("blocked OUTPUT".to_string(), true, true)
         );
         assert_eq!(
             guard_output(Some(&guard), "fine".into(), &grounding)
@@ -1209,19 +1167,12 @@ mod tests {
                 .unwrap(),
             ("fine".to_string(), false, false)
         );
-        assert_eq!(
-            guard_output(Some(&guard), "made up".into(), &grounding)
-                .await
-                .unwrap(),
-            ("ungrounded".to_string(), true, true)
-        );
-        let unknown = Guard {
-            id: "nope".into(),
-            ..guard
-        };
+        let unknown = real_guard(Some("nope00000000")).await;
         assert!(matches!(
             guard_input(Some(&unknown), "hi").await,
-            Err(KnowledgeBaseError::NotFound(_))
+            Err(KnowledgeBaseError::Guardrail(
+                basalt_guardrails::GuardrailError::NotFound(_)
+            ))
         ));
     }
 

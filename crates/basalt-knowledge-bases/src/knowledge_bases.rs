@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use basalt_models::{BedrockRuntime, Catalog, InvokeFormat};
+use basalt_models::{Catalog, InvokeFormat};
+use basalt_pipeline::ModelPipeline;
 use basalt_s3::S3Store;
 use basalt_store::{MetadataStore, NewRecord, Record, StoreError};
 use rand::Rng;
@@ -43,15 +44,15 @@ impl KnowledgeBases {
         }
     }
 
-    /// Lets ingestion and retrieval run: `runtime` embeds and generates, `objects` holds the
+    /// Lets ingestion and retrieval run: `pipeline` generates (and its runtime embeds), `objects` holds the
     /// data sources' buckets, and each knowledge base's index lives under `index_root/<id>`.
     pub fn with_engines(
         mut self,
-        runtime: Arc<BedrockRuntime>,
+        pipeline: Arc<ModelPipeline>,
         objects: Arc<S3Store>,
         index_root: PathBuf,
     ) -> Self {
-        self.engines = Some(Arc::new(Engines::new(runtime, objects, index_root)));
+        self.engines = Some(Arc::new(Engines::new(pipeline, objects, index_root)));
         self
     }
 

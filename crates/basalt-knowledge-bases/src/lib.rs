@@ -19,9 +19,7 @@ mod operations;
 mod retrieval;
 mod sessions;
 
-pub use generation::{
-    GenerationEvent, GenerationGuard, GenerationStream, Grounding, GuardSource, GuardVerdict,
-};
+pub use generation::{GenerationEvent, GenerationStream};
 pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::KnowledgeBases;
 pub(crate) use knowledge_bases::Page;
@@ -44,7 +42,21 @@ pub enum KnowledgeBaseError {
     /// Chunking, the index or retrieval failed; its validation errors are the caller's.
     #[error(transparent)]
     Index(#[from] basalt_kb::KbError),
+    /// A guardrail RetrieveAndGenerate names refused the call or failed.
+    #[error(transparent)]
+    Guardrail(#[from] basalt_guardrails::GuardrailError),
     /// Something on this server is missing or broken (not the caller's fault).
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<basalt_pipeline::PipelineError> for KnowledgeBaseError {
+    fn from(error: basalt_pipeline::PipelineError) -> Self {
+        use basalt_pipeline::PipelineError;
+        match error {
+            PipelineError::Model(e) => KnowledgeBaseError::Model(e),
+            PipelineError::Guardrail(e) => KnowledgeBaseError::Guardrail(e),
+            e @ PipelineError::NoGuardrails(_) => KnowledgeBaseError::Internal(e.to_string()),
+        }
+    }
 }

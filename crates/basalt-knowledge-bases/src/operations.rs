@@ -6,12 +6,13 @@
 //! cannot drift apart unnoticed.
 
 use basalt_api::bedrock_agent as api;
+use basalt_api::bedrock_agent_runtime as runtime_api;
 use basalt_models::Catalog;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{KnowledgeBaseError, KnowledgeBases, Page};
+use crate::{GenerationStream, KnowledgeBaseError, KnowledgeBases, Page};
 
 impl KnowledgeBases {
     pub async fn create_knowledge_base(
@@ -194,6 +195,37 @@ impl KnowledgeBases {
 /// `maxResults` as the listing takes it (the model bounds it to 1..=1000 before this runs).
 fn max_results(requested: Option<i32>) -> Option<u32> {
     requested.and_then(|n| u32::try_from(n).ok())
+}
+
+/// bedrock-agent-runtime's operations on knowledge bases.
+impl KnowledgeBases {
+    pub async fn retrieve(
+        &self,
+        input: runtime_api::RetrieveRequest,
+    ) -> Result<runtime_api::RetrieveResponse, KnowledgeBaseError> {
+        from_document(self.retrieve_json(&to_document(&input)?).await?)
+    }
+
+    /// RetrieveAndGenerate, through the model pipeline (guarded when the request's
+    /// `generationConfiguration` names a guardrail).
+    pub async fn retrieve_and_generate(
+        &self,
+        input: runtime_api::RetrieveAndGenerateRequest,
+    ) -> Result<runtime_api::RetrieveAndGenerateResponse, KnowledgeBaseError> {
+        from_document(
+            self.retrieve_and_generate_json(&to_document(&input)?)
+                .await?,
+        )
+    }
+
+    /// RetrieveAndGenerateStream: the session, then the stream's events.
+    pub async fn retrieve_and_generate_stream(
+        &self,
+        input: runtime_api::RetrieveAndGenerateStreamRequest,
+    ) -> Result<GenerationStream, KnowledgeBaseError> {
+        self.retrieve_and_generate_stream_json(&to_document(&input)?)
+            .await
+    }
 }
 
 fn to_document(input: &impl Serialize) -> Result<Value, KnowledgeBaseError> {

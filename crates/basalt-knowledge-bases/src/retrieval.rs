@@ -84,7 +84,7 @@ impl VectorSearch {
 
 impl KnowledgeBases {
     /// Retrieve. `input` is the operation's input shape; the answer is its output shape.
-    pub async fn retrieve(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
+    pub(crate) async fn retrieve_json(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
         let knowledge_base_id = knowledge_base_id(required_str(input, "knowledgeBaseId")?);
         refuse_guardrails(
             input.get("guardrailConfiguration"),
@@ -120,20 +120,6 @@ impl KnowledgeBases {
         Ok(json!({
             "retrievalResults": results.iter().map(retrieval_result_json).collect::<Vec<_>>(),
         }))
-    }
-
-    /// Rerank. No reranking model (a cross-encoder) is served, so the answer says so instead of
-    /// inventing an order.
-    pub fn rerank(&self, input: &Value) -> Result<Value, KnowledgeBaseError> {
-        let model = input
-            .pointer(
-                "/rerankingConfiguration/bedrockRerankingConfiguration/modelConfiguration/modelArn",
-            )
-            .and_then(Value::as_str)
-            .unwrap_or("the requested model");
-        Err(KnowledgeBaseError::Validation(format!(
-            "Rerank needs a reranking model, and basalt serves none: {model} is not in this server's catalog as a reranker. Retrieve already returns results ordered by relevance (HYBRID adds keyword matching)."
-        )))
     }
 
     /// The knowledge base's best chunks for `query`. A knowledge base that holds nothing yet

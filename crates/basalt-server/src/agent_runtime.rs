@@ -1,15 +1,12 @@
-//! bedrock-agent-runtime handlers: Retrieve, RetrieveAndGenerate (plain and streamed) and Rerank
-//! over knowledge bases.
+//! bedrock-agent-runtime: Retrieve and RetrieveAndGenerate through the generated
+//! `BedrockAgentRuntime` trait; RetrieveAndGenerateStream (an event stream) by hand.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_guardrails::{GuardrailError, Guardrails, TextVerdict};
-use basalt_knowledge_bases::{
-    GenerationEvent, GenerationGuard, Grounding, GuardSource, GuardVerdict, KnowledgeBaseError,
-};
+use basalt_api::bedrock_agent_runtime::{self as api, BedrockAgentRuntime};
+use basalt_api::RequestContext;
+use basalt_knowledge_bases::{GenerationEvent, KnowledgeBaseError};
 use basalt_wire::{AwsError, AwsErrorCode};
 use futures::StreamExt;
 
@@ -18,25 +15,50 @@ use crate::routes::Call;
 use crate::stream::{event_stream_response_with, EncodedEvent};
 use crate::{ApiError, AppState};
 
-pub async fn retrieve(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let answer = knowledge_bases(&state)?.retrieve(&call.input).await?;
-    Ok(Json(answer).into_response())
+/// The route-table handler for every bedrock-agent-runtime operation served through the trait.
+pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let service = AgentRuntime { state: &state };
+    let output = api::dispatch(&service, &call.context, call.operation, call.input)
+        .await
+        .map_err(ApiError::from_dispatch)?;
+    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(output)).into_response())
 }
 
-pub async fn retrieve_and_generate(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let answer = knowledge_bases(&state)?
-        .retrieve_and_generate(&call.input, generation_guard(&state))
-        .await
-        .map_err(service_error)?;
-    Ok(Json(answer).into_response())
+struct AgentRuntime<'a> {
+    state: &'a AppState,
+}
+
+impl BedrockAgentRuntime for AgentRuntime<'_> {
+    type Error = ApiError;
+
+    async fn retrieve(
+        &self,
+        _ctx: &RequestContext,
+        input: api::RetrieveRequest,
+    ) -> Result<api::RetrieveResponse, ApiError> {
+        Ok(knowledge_bases(self.state)?.retrieve(input).await?)
+    }
+
+    async fn retrieve_and_generate(
+        &self,
+        _ctx: &RequestContext,
+        input: api::RetrieveAndGenerateRequest,
+    ) -> Result<api::RetrieveAndGenerateResponse, ApiError> {
+        knowledge_bases(self.state)?
+            .retrieve_and_generate(input)
+            .await
+            .map_err(service_error)
+    }
 }
 
 pub async fn retrieve_and_generate_stream(
     state: AppState,
     call: Call,
 ) -> Result<Response, ApiError> {
+    let input: api::RetrieveAndGenerateStreamRequest = call.decode(None)?;
     let generated = knowledge_bases(&state)?
-        .retrieve_and_generate_stream(&call.input, generation_guard(&state))
+        .retrieve_and_generate_stream(input)
         .await
         .map_err(service_error)?;
     let events = generated.events.map(|event| event.map_err(service_error));
@@ -62,59 +84,6 @@ pub async fn retrieve_and_generate_stream(
         );
     }
     Ok(response)
-}
-
-/// The guardrails service as RetrieveAndGenerate's guard (none without a metadata store).
-fn generation_guard(state: &AppState) -> Option<Arc<dyn GenerationGuard>> {
-    state
-        .guardrails
-        .clone()
-        .map(|guardrails| Arc::new(StoredGuardrails(guardrails)) as Arc<dyn GenerationGuard>)
-}
-
-/// Guardrails from the store, applied to RetrieveAndGenerate's question and answer.
-struct StoredGuardrails(Arc<Guardrails>);
-
-#[async_trait]
-impl GenerationGuard for StoredGuardrails {
-    async fn check(
-        &self,
-        guardrail_id: &str,
-        guardrail_version: &str,
-        source: GuardSource,
-        text: &str,
-        grounding: Option<&Grounding>,
-    ) -> Result<GuardVerdict, KnowledgeBaseError> {
-        let grounding = grounding.map(|g| (g.source.as_str(), g.query.as_str()));
-        let source = match source {
-            GuardSource::Input => "INPUT",
-            GuardSource::Output => "OUTPUT",
-        };
-        let verdict = self
-            .0
-            .check_text(guardrail_id, guardrail_version, source, text, grounding)
-            .await
-            .map_err(|e| match e {
-                GuardrailError::Validation(m) => KnowledgeBaseError::Validation(m),
-                GuardrailError::NotFound(m) => KnowledgeBaseError::NotFound(m),
-                GuardrailError::Conflict(m) => KnowledgeBaseError::Conflict(m),
-                GuardrailError::Store(e) => KnowledgeBaseError::Store(e),
-                GuardrailError::Model(e) => KnowledgeBaseError::Model(e),
-                other => KnowledgeBaseError::Internal(format!(
-                    "applying guardrail {guardrail_id}: {other}"
-                )),
-            })?;
-        Ok(match verdict {
-            TextVerdict::Pass => GuardVerdict::Pass,
-            TextVerdict::Blocked(message) => GuardVerdict::Blocked(message),
-            TextVerdict::Masked(masked) => GuardVerdict::Masked(masked),
-        })
-    }
-}
-
-pub async fn rerank(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let answer = knowledge_bases(&state)?.rerank(&call.input)?;
-    Ok(Json(answer).into_response())
 }
 
 /// bedrock-agent-runtime has no model exceptions: a model that fails is a dependency that

@@ -84,6 +84,9 @@ impl From<basalt_knowledge_bases::KnowledgeBaseError> for ApiError {
                 AwsError::new(AwsErrorCode::InternalServerException, message)
             }
             KnowledgeBaseError::Model(model_error) => return ApiError::from(model_error),
+            KnowledgeBaseError::Guardrail(guardrail_error) => {
+                return ApiError::from(guardrail_error)
+            }
             KnowledgeBaseError::Index(basalt_kb::KbError::Validation { .. }) => {
                 AwsError::new(AwsErrorCode::ValidationException, message)
             }
@@ -112,6 +115,21 @@ impl From<basalt_guardrails::GuardrailError> for ApiError {
             }
         };
         ApiError(AwsError::new(code, message))
+    }
+}
+
+/// The model pipeline's errors are its model's or its guardrail's.
+impl From<basalt_pipeline::PipelineError> for ApiError {
+    fn from(error: basalt_pipeline::PipelineError) -> Self {
+        use basalt_pipeline::PipelineError;
+        match error {
+            PipelineError::Model(e) => ApiError::from(e),
+            PipelineError::Guardrail(e) => ApiError::from(e),
+            e @ PipelineError::NoGuardrails(_) => ApiError(AwsError::new(
+                AwsErrorCode::InternalServerException,
+                e.to_string(),
+            )),
+        }
     }
 }
 

@@ -10,11 +10,6 @@ use serde_json::{json, Value};
 use crate::routes::Call;
 use crate::{ApiError, AppState};
 
-/// The guardrails service, for the model-call handlers that apply one inline.
-pub(crate) fn service(state: &AppState) -> Result<&Guardrails, ApiError> {
-    guardrails(state)
-}
-
 fn guardrails(state: &AppState) -> Result<&Guardrails, ApiError> {
     state.guardrails.as_deref().ok_or_else(|| {
         ApiError(basalt_wire::AwsError::new(

@@ -27,6 +27,7 @@ use axum::Router;
 use basalt_guardrails::Guardrails;
 use basalt_knowledge_bases::KnowledgeBases;
 use basalt_models::BedrockRuntime;
+use basalt_pipeline::ModelPipeline;
 use basalt_s3::S3Store;
 
 pub use auth::{AuthConfig, AuthMode, Credential};
@@ -60,15 +61,20 @@ pub struct AppState {
 }
 
 pub struct AppInner {
+    /// Catalog, embeddings and CountTokens; model calls go through `pipeline`.
     pub runtime: Arc<BedrockRuntime>,
+    /// Every model call: guarded when the request names a guardrail.
+    pub pipeline: Arc<ModelPipeline>,
     pub config: ServerConfig,
 }
 
 impl AppState {
-    pub fn new(runtime: impl Into<Arc<BedrockRuntime>>, config: ServerConfig) -> Self {
+    /// Serves `pipeline`'s models; its guardrails (if any) guard the calls that name one.
+    pub fn new(pipeline: Arc<ModelPipeline>, config: ServerConfig) -> Self {
         AppState {
             inner: Arc::new(AppInner {
-                runtime: runtime.into(),
+                runtime: pipeline.runtime().clone(),
+                pipeline,
                 config,
             }),
             objects: None,
@@ -86,15 +92,15 @@ impl AppState {
 
     /// Serves the guardrail operations (the `bedrock` control plane and ApplyGuardrail) from
     /// `guardrails`. Without it, they answer InternalServerException saying there is no store.
-    pub fn with_guardrails(mut self, guardrails: Guardrails) -> Self {
-        self.guardrails = Some(Arc::new(guardrails));
+    pub fn with_guardrails(mut self, guardrails: Arc<Guardrails>) -> Self {
+        self.guardrails = Some(guardrails);
         self
     }
 
     /// Serves the S3 API subset (requests signed for `s3`) from `objects`. Without it, S3
     /// requests answer NotImplemented.
-    pub fn with_objects(mut self, objects: S3Store) -> Self {
-        self.objects = Some(Arc::new(objects));
+    pub fn with_objects(mut self, objects: Arc<S3Store>) -> Self {
+        self.objects = Some(objects);
         self
     }
 

@@ -15,7 +15,8 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_models::{EventStream, ModelError, UpstreamFailure};
+use basalt_models::{ModelError, UpstreamFailure};
+use basalt_pipeline::{EventStream, PipelineError};
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -101,6 +102,36 @@ impl IntoResponse for OpenAiError {
 }
 
 /// Domain errors in OpenAI's terms. No wildcard: a new variant needs a row.
+/// The pipeline's errors: the model's as above; a guardrail's (only when a request names one)
+/// in OpenAI's kinds.
+impl From<PipelineError> for OpenAiError {
+    fn from(error: PipelineError) -> Self {
+        use basalt_guardrails::GuardrailError;
+        let error = match error {
+            PipelineError::Model(e) | PipelineError::Guardrail(GuardrailError::Model(e)) => {
+                return OpenAiError::from(e)
+            }
+            other => other,
+        };
+        let (status, kind) = match &error {
+            PipelineError::Guardrail(GuardrailError::Validation(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error")
+            }
+            PipelineError::Guardrail(GuardrailError::NotFound(_)) => {
+                (StatusCode::NOT_FOUND, "invalid_request_error")
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        };
+        OpenAiError {
+            status,
+            message: error.to_string(),
+            kind,
+            param: None,
+            code: None,
+        }
+    }
+}
+
 impl From<ModelError> for OpenAiError {
     fn from(error: ModelError) -> Self {
         let (status, kind) = match &error {
@@ -223,14 +254,14 @@ async fn create_chat_completion(
     let completion = Completion::new(&request.model);
     if request.stream() {
         let events = state
-            .runtime
+            .pipeline
             .converse_stream(&request.model, converse)
             .await?;
         let encoder = ChunkEncoder::new(completion, request.include_usage());
         return Ok(server_sent_events(events, encoder));
     }
-    let output = state.runtime.converse(&request.model, converse).await?;
-    Ok(Json(completion.body(&output)).into_response())
+    let answer = state.pipeline.converse(&request.model, converse).await?;
+    Ok(Json(completion.body(&answer.output)).into_response())
 }
 
 /// Chunks as server-sent events, `data: [DONE]` last. An error mid-stream is sent as one
@@ -245,7 +276,7 @@ fn server_sent_events(events: EventStream, mut encoder: ChunkEncoder) -> Respons
             }
             let frame = match event {
                 Some(Ok(event)) => encoder
-                    .encode(&event)
+                    .encode(&event.event)
                     .map(|chunk| format!("data: {chunk}\n\n")),
                 Some(Err(error)) => {
                     *failed = true;
@@ -387,7 +418,7 @@ mod tests {
         let catalog = Arc::new(Catalog::default_catalog().expect("catalog"));
         let runtime = BedrockRuntime::with_providers(catalog, BTreeMap::new());
         crate::app(AppState::new(
-            runtime,
+            Arc::new(basalt_pipeline::ModelPipeline::new(Arc::new(runtime), None)),
             ServerConfig {
                 auth,
                 max_body_bytes,
@@ -460,24 +491,39 @@ mod tests {
         assert_eq!(body["error"]["type"], "invalid_request_error");
     }
 
+    /// A model's stream event as the pipeline yields it for an unguarded call.
+    fn pipeline_event(
+        event: Result<StreamEvent, ModelError>,
+    ) -> Result<basalt_pipeline::Event, PipelineError> {
+        event
+            .map(|event| basalt_pipeline::Event {
+                event,
+                outcome: None,
+            })
+            .map_err(PipelineError::from)
+    }
+
     #[tokio::test]
     async fn a_failure_mid_stream_is_an_error_event_and_no_done() {
-        let events: EventStream = Box::pin(futures::stream::iter(vec![
-            Ok(StreamEvent::MessageStart {
-                role: Role::Assistant,
-            }),
-            Ok(StreamEvent::ContentBlockDelta {
-                index: 0,
-                text: "Hel".into(),
-            }),
-            Err(ModelError::Generation(
-                "the upstream connection closed".into(),
-            )),
-            Ok(StreamEvent::ContentBlockDelta {
-                index: 0,
-                text: "never sent".into(),
-            }),
-        ]));
+        let events: EventStream = Box::pin(
+            futures::stream::iter(vec![
+                Ok(StreamEvent::MessageStart {
+                    role: Role::Assistant,
+                }),
+                Ok(StreamEvent::ContentBlockDelta {
+                    index: 0,
+                    text: "Hel".into(),
+                }),
+                Err(ModelError::Generation(
+                    "the upstream connection closed".into(),
+                )),
+                Ok(StreamEvent::ContentBlockDelta {
+                    index: 0,
+                    text: "never sent".into(),
+                }),
+            ])
+            .map(pipeline_event),
+        );
         let response = server_sent_events(events, ChunkEncoder::new(Completion::new("m"), false));
         assert_eq!(
             response
@@ -503,10 +549,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_stream_ends_with_done() {
-        let events: EventStream =
-            Box::pin(futures::stream::iter(vec![Ok(StreamEvent::MessageStart {
+        let events: EventStream = Box::pin(
+            futures::stream::iter(vec![Ok(StreamEvent::MessageStart {
                 role: Role::Assistant,
-            })]));
+            })])
+            .map(pipeline_event),
+        );
         let response = server_sent_events(events, ChunkEncoder::new(Completion::new("m"), false));
         let bytes = to_bytes(response.into_body(), usize::MAX)
             .await

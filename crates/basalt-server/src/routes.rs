@@ -67,6 +67,7 @@ macro_rules! handler {
 
 /// Every bedrock-agent operation served goes through the generated trait's `dispatch`.
 const AGENT: Handler = handler!(agent::operation);
+const AGENT_RUNTIME: Handler = handler!(agent_runtime::operation);
 
 const ROUTES: &[(&str, &str, Handler)] = &[
     ("bedrock-runtime", "Converse", handler!(runtime::converse)),
@@ -174,25 +175,16 @@ const ROUTES: &[(&str, &str, Handler)] = &[
     ("bedrock-agent", "GetIngestionJob", AGENT),
     ("bedrock-agent", "ListIngestionJobs", AGENT),
     ("bedrock-agent", "StopIngestionJob", AGENT),
-    (
-        "bedrock-agent-runtime",
-        "Retrieve",
-        handler!(agent_runtime::retrieve),
-    ),
+    ("bedrock-agent-runtime", "Retrieve", AGENT_RUNTIME),
     (
         "bedrock-agent-runtime",
         "RetrieveAndGenerate",
-        handler!(agent_runtime::retrieve_and_generate),
+        AGENT_RUNTIME,
     ),
     (
         "bedrock-agent-runtime",
         "RetrieveAndGenerateStream",
         handler!(agent_runtime::retrieve_and_generate_stream),
-    ),
-    (
-        "bedrock-agent-runtime",
-        "Rerank",
-        handler!(agent_runtime::rerank),
     ),
 ];
 

@@ -1,11 +1,9 @@
 //! bedrock-runtime handlers: decode the bound input, call the runtime, encode Bedrock's answer.
 
-use std::sync::Arc;
-
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_guardrails::{Guardrails, InlineGuardrail};
 use basalt_models::CountTokensInput;
+use basalt_pipeline::InvokeGuardrail;
 use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -21,22 +19,12 @@ pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError>
         .additional_model_response_field_paths
         .clone()
         .unwrap_or_default();
-    basalt_guardrails::refuse_guard_content_without_guardrail(&request)?;
-    let (output, trace) = match request.guardrail_config.clone() {
-        Some(config) => {
-            let guard = InlineGuardrail::from_converse(&config)?;
-            let guarded = crate::guardrails::service(&state)?
-                .converse(&state.runtime, &model_id, request, &guard)
-                .await?;
-            (guarded.output, guarded.trace)
-        }
-        None => (state.runtime.converse(&model_id, request).await?, None),
-    };
-    let mut body = converse_response(&output);
-    if let Some(trace) = trace {
+    let answer = state.pipeline.converse(&model_id, request).await?;
+    let mut body = converse_response(&answer.output);
+    if let Some(trace) = answer.trace {
         body["trace"] = trace;
     }
-    if let Some(fields) = additional_response_fields(&field_paths, &output) {
+    if let Some(fields) = additional_response_fields(&field_paths, &answer.output) {
         body["additionalModelResponseFields"] = fields;
     }
     Ok(Json(body).into_response())
@@ -45,29 +33,17 @@ pub async fn converse(state: AppState, call: Call) -> Result<Response, ApiError>
 pub async fn converse_stream(state: AppState, call: Call) -> Result<Response, ApiError> {
     let model_id = call.string("modelId")?;
     let request: ConverseRequest = call.decode(None)?;
-    basalt_guardrails::refuse_guard_content_without_guardrail(&request)?;
-    if let Some(config) = request.guardrail_config.clone() {
-        let guard = InlineGuardrail::from_converse(&config)?;
-        let events = guardrails(&state)?
-            .converse_stream(&state.runtime, &model_id, request, &guard)
-            .await?;
-        return Ok(event_stream_response(events, |guarded| {
-            Ok(
-                match (&guarded.event, guarded.outcome.and_then(|o| o.trace)) {
-                    (StreamEvent::Metadata { usage, metrics }, Some(trace)) => EncodedEvent {
-                        event_type: "metadata",
-                        payload: json!({ "usage": usage, "metrics": metrics, "trace": trace })
-                            .to_string()
-                            .into_bytes(),
-                    },
-                    _ => converse_stream_event(&guarded.event),
-                },
-            )
-        }));
-    }
-    let events = state.runtime.converse_stream(&model_id, request).await?;
+    let events = state.pipeline.converse_stream(&model_id, request).await?;
     Ok(event_stream_response(events, |event| {
-        Ok(converse_stream_event(&event))
+        Ok(match (&event.event, event.outcome.and_then(|o| o.trace)) {
+            (StreamEvent::Metadata { usage, metrics }, Some(trace)) => EncodedEvent {
+                event_type: "metadata",
+                payload: json!({ "usage": usage, "metrics": metrics, "trace": trace })
+                    .to_string()
+                    .into_bytes(),
+            },
+            _ => converse_stream_event(&event.event),
+        })
     }))
 }
 
@@ -75,14 +51,10 @@ pub async fn invoke_model(state: AppState, call: Call) -> Result<Response, ApiEr
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
     let body = call.payload.clone().unwrap_or_default();
-    let output = match InlineGuardrail::from_invoke(&call.input)? {
-        Some(guard) => {
-            crate::guardrails::service(&state)?
-                .invoke_model(&state.runtime, &model_id, &body, &guard)
-                .await?
-        }
-        None => state.runtime.invoke_model(&model_id, &body).await?,
-    };
+    let output = state
+        .pipeline
+        .invoke_model(&model_id, &body, invoke_guardrail(&call))
+        .await?;
     Ok((
         [
             (http::header::CONTENT_TYPE, "application/json".to_string()),
@@ -111,29 +83,31 @@ pub async fn invoke_model_with_response_stream(
     let model_id = call.string("modelId")?;
     check_json_content_type(&call)?;
     let body = call.payload.clone().unwrap_or_default();
-    let encode = |chunk: Vec<u8>| {
+    let chunks = state
+        .pipeline
+        .invoke_model_stream(&model_id, &body, invoke_guardrail(&call))
+        .await?;
+    let mut response = event_stream_response(chunks, |chunk: Vec<u8>| {
         Ok(EncodedEvent {
             event_type: "chunk",
             payload: basalt_wire::eventstream::chunk_payload(&chunk),
         })
-    };
-    let mut response = match InlineGuardrail::from_invoke(&call.input)? {
-        Some(guard) => {
-            let chunks = guardrails(&state)?
-                .invoke_model_stream(&state.runtime, &model_id, &body, &guard)
-                .await?;
-            event_stream_response(chunks, encode)
-        }
-        None => {
-            let chunks = state.runtime.invoke_model_stream(&model_id, &body).await?;
-            event_stream_response(chunks, encode)
-        }
-    };
+    });
     response.headers_mut().insert(
         http::HeaderName::from_static("x-amzn-bedrock-content-type"),
         http::HeaderValue::from_static("application/json"),
     );
     Ok(response)
+}
+
+/// The guardrail InvokeModel's headers name (bound as input members).
+fn invoke_guardrail(call: &Call) -> InvokeGuardrail<'_> {
+    let header = |name| call.input.get(name).and_then(Value::as_str);
+    InvokeGuardrail {
+        identifier: header("guardrailIdentifier"),
+        version: header("guardrailVersion"),
+        trace: header("trace"),
+    }
 }
 
 pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiError> {
@@ -162,16 +136,6 @@ pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiEr
     };
     let input_tokens = state.runtime.count_tokens(&model_id, input)?;
     Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
-}
-
-/// The guardrails service as the streaming calls hold it: their answer outlives the handler.
-fn guardrails(state: &AppState) -> Result<Arc<Guardrails>, ApiError> {
-    state.guardrails.clone().ok_or_else(|| {
-        ApiError(basalt_wire::AwsError::new(
-            basalt_wire::AwsErrorCode::InternalServerException,
-            "this server was started without a metadata store",
-        ))
-    })
 }
 
 /// InvokeModel bodies must be JSON; Bedrock refuses other content types.

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use basalt_guardrails::{Guardrails, RuntimeEmbedder};
 use basalt_knowledge_bases::KnowledgeBases;
 use basalt_models::{BedrockRuntime, Catalog};
+use basalt_pipeline::ModelPipeline;
 use basalt_s3::S3Store;
 use basalt_server::{AppState, AuthMode, ServerConfig};
 use basalt_store::MetadataStore;
@@ -211,22 +212,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         Arc::new(catalog),
         &config.models_dir,
     )?);
-    let state = AppState::new(
-        runtime.clone(),
-        ServerConfig {
-            auth: config.auth.clone(),
-            max_body_bytes: config.max_body_bytes,
-        },
-    )
-    .with_objects(match &config.objects_endpoint {
+    let objects = Arc::new(match &config.objects_endpoint {
         Some(remote) => S3Store::remote(remote.clone())
             .with_context(|| format!("objects endpoint {}", remote.endpoint))?,
         None => S3Store::local(&config.objects_dir)
             .with_context(|| format!("opening objects dir {}", config.objects_dir.display()))?,
     });
-    if let Some(objects) = state.objects() {
-        tracing::info!(objects = %objects.describe(), "S3 API and data sources use this object store");
-    }
+    tracing::info!(objects = %objects.describe(), "S3 API and data sources use this object store");
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -236,30 +228,30 @@ fn serve(args: ServeArgs) -> Result<()> {
         .block_on(MetadataStore::open(&database))
         .with_context(|| format!("opening the metadata store {}", database.display()))?;
     let guardrails = {
-        let catalog = state.runtime.catalog();
+        let catalog = runtime.catalog();
         let guardrails = Guardrails::new(store.clone(), &catalog.region, &catalog.account_id);
-        match RuntimeEmbedder::from_catalog(state.runtime.clone()) {
+        match RuntimeEmbedder::from_catalog(runtime.clone()) {
             Some(embedder) => {
                 tracing::info!(
                     model = embedder.model_id(),
                     "guardrail denied topics embed with this model"
                 );
-                guardrails.with_embedder(Arc::new(embedder))
+                Arc::new(guardrails.with_embedder(Arc::new(embedder)))
             }
-            None => guardrails,
+            None => Arc::new(guardrails),
         }
     };
+    let pipeline = Arc::new(ModelPipeline::new(
+        runtime.clone(),
+        Some(guardrails.clone()),
+    ));
     let knowledge_bases = {
-        let catalog = state.runtime.catalog();
-        let mut knowledge_bases = KnowledgeBases::new(store, &catalog.region, &catalog.account_id);
-        if let Some(objects) = state.objects() {
-            knowledge_bases = knowledge_bases.with_engines(
-                state.runtime.clone(),
-                objects.clone(),
-                config.data_dir.join("knowledge-bases"),
-            );
-        }
-        knowledge_bases
+        let catalog = runtime.catalog();
+        KnowledgeBases::new(store, &catalog.region, &catalog.account_id).with_engines(
+            pipeline.clone(),
+            objects.clone(),
+            config.data_dir.join("knowledge-bases"),
+        )
     };
     let interrupted = tokio
         .block_on(knowledge_bases.fail_interrupted_jobs())
@@ -267,8 +259,16 @@ fn serve(args: ServeArgs) -> Result<()> {
     if interrupted > 0 {
         tracing::warn!(jobs = interrupted, "ingestion jobs interrupted by the last shutdown were marked FAILED; start them again to finish");
     }
-    let state = state.with_knowledge_bases(knowledge_bases);
-    let state = state.with_guardrails(guardrails);
+    let state = AppState::new(
+        pipeline,
+        ServerConfig {
+            auth: config.auth.clone(),
+            max_body_bytes: config.max_body_bytes,
+        },
+    )
+    .with_objects(objects)
+    .with_knowledge_bases(knowledge_bases)
+    .with_guardrails(guardrails);
     tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -65,7 +65,8 @@ fn test_app() -> axum::Router {
         ServedModel::Chat(Arc::new(FailingMidStream)),
     );
     let runtime = BedrockRuntime::with_providers(catalog, providers);
-    app(AppState::new(runtime, ServerConfig::default()))
+    let pipeline = basalt_pipeline::ModelPipeline::new(Arc::new(runtime), None);
+    app(AppState::new(Arc::new(pipeline), ServerConfig::default()))
 }
 
 fn post(path: &str, body: Value) -> Request<Body> {
