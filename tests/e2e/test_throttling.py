@@ -1,18 +1,21 @@
 """A full engine queue answers ThrottlingException, and the server keeps serving afterwards."""
 
 import re
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import CLAUDE, make_client
+from conftest import BASALT_BIN, CLAUDE, make_client
 
 pytestmark = pytest.mark.models
 
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "crates/basalt-models/catalog/default.toml"
 LONG = [{"role": "user", "content": [{"text": "Count from 1 to 5000, one number per line."}]}]
+STORY = [{"role": "user", "content": [{"text": "Write a very long story about a dragon who learns to bake bread. Make it at least 3000 words, with many chapters."}]}]
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +58,33 @@ def test_full_queue_is_throttled(tiny_queue_server):
         inferenceConfig={"temperature": 0, "maxTokens": 8},
     )
     assert after["stopReason"] in {"end_turn", "max_tokens"}
+
+
+@pytest.fixture(scope="module")
+def impatient_server(start_basalt):
+    return start_basalt("request_timeout_secs = 3\nmax_concurrent_requests = 4\n")
+
+
+def test_a_request_past_the_timeout_is_a_model_timeout_and_frees_the_model(impatient_server):
+    client = make_client("bedrock-runtime", impatient_server.endpoint)
+    started = time.monotonic()
+    with pytest.raises(ClientError) as raised:
+        # About a minute of decoding on a CPU: SmolLM2 writes until maxTokens.
+        client.converse(modelId=CLAUDE, messages=STORY, inferenceConfig={"temperature": 0, "maxTokens": 4000})
+    assert raised.value.response["Error"]["Code"] == "ModelTimeoutException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 408
+    assert "request_timeout_secs" in raised.value.response["Error"]["Message"]
+    assert time.monotonic() - started < 20
+
+    # The abandoned generation was cancelled: a short call gets the model within the timeout.
+    after = client.converse(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": [{"text": "Say hi."}]}],
+        inferenceConfig={"temperature": 0, "maxTokens": 8},
+    )
+    assert after["stopReason"] in {"end_turn", "max_tokens"}
+
+
+def test_limits_can_be_set_by_flag():
+    help_text = subprocess.run([str(BASALT_BIN), "serve", "--help"], capture_output=True, text=True).stdout
+    assert "--request-timeout-secs" in help_text and "--max-concurrent-requests" in help_text

@@ -12,6 +12,7 @@ mod control;
 mod entry;
 mod error;
 mod guardrails;
+mod limits;
 pub mod metrics;
 mod openai;
 mod routes;
@@ -32,6 +33,7 @@ use basalt_s3::S3Store;
 
 pub use auth::{AuthConfig, AuthMode, Credential};
 pub use error::ApiError;
+pub use limits::Limits;
 pub use routes::implemented_operations;
 
 /// Settings the server needs beyond the domain services.
@@ -40,6 +42,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Requests handled at once, and how long one may take.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +51,7 @@ impl Default for ServerConfig {
         ServerConfig {
             auth: AuthConfig::default(),
             max_body_bytes: 25 * 1024 * 1024,
+            limits: Limits::default(),
         }
     }
 }
@@ -120,11 +125,8 @@ impl std::ops::Deref for AppState {
 /// The whole application: our own endpoints first, then every AWS operation through `entry`.
 pub fn app(state: AppState) -> Router {
     metrics::install();
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+    let limits = state.config.limits;
+    let routes = Router::new()
         // OpenAI-compatible API (no Bedrock operation lives under /v1): errors in OpenAI's shape.
         .route(
             "/v1/chat/completions",
@@ -137,9 +139,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{id}", get(openai::retrieve_model))
         .route("/v1/{*rest}", any(openai::unknown_endpoint))
-        .route("/metrics", get(metrics::render))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .fallback(entry::aws_request)
+        .fallback(entry::aws_request);
+    limits::apply(routes, limits)
+        // Health and metrics stay reachable when the limits refuse everything else.
+        .route("/metrics", get(metrics::render))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }

@@ -422,6 +422,7 @@ mod tests {
             ServerConfig {
                 auth,
                 max_body_bytes,
+                ..ServerConfig::default()
             },
         ))
     }

@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use basalt_s3::RemoteConfig;
-use basalt_server::{AuthConfig, AuthMode, Credential};
+use basalt_server::{AuthConfig, AuthMode, Credential, Limits};
 use serde::Deserialize;
 
 /// What a `--config` file may hold. Every key is optional.
@@ -19,6 +20,10 @@ pub struct FileConfig {
     /// A model catalog replacing the built-in one.
     pub catalog: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    /// Requests handled at once; more are refused with ThrottlingException [default: 512].
+    pub max_concurrent_requests: Option<usize>,
+    /// Seconds a request may take before it is abandoned [default: 300].
+    pub request_timeout_secs: Option<u64>,
     #[serde(default)]
     pub auth: Option<AuthConfig>,
     /// The S3 API's object store.
@@ -62,6 +67,7 @@ pub struct ServeConfig {
     pub models_dir: PathBuf,
     pub catalog: Option<PathBuf>,
     pub max_body_bytes: usize,
+    pub limits: Limits,
     pub auth: AuthConfig,
     /// The S3 API's buckets live here [default: <data_dir>/objects]...
     pub objects_dir: PathBuf,
@@ -91,6 +97,8 @@ pub struct Overrides {
     pub objects_dir: Option<PathBuf>,
     pub objects_endpoint: Option<String>,
     pub objects_region: Option<String>,
+    pub max_concurrent_requests: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl ServeConfig {
@@ -139,6 +147,20 @@ impl ServeConfig {
                 })
             }
         };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_concurrent_requests: overrides
+                .max_concurrent_requests
+                .or(file.max_concurrent_requests)
+                .unwrap_or(defaults.max_concurrent_requests),
+            request_timeout: overrides
+                .request_timeout_secs
+                .or(file.request_timeout_secs)
+                .map_or(defaults.request_timeout, Duration::from_secs),
+        };
+        if limits.max_concurrent_requests == 0 || limits.request_timeout.is_zero() {
+            anyhow::bail!("max_concurrent_requests and request_timeout_secs must be at least 1");
+        }
         let mut auth = file.auth.unwrap_or_default();
         if let Some(mode) = overrides.auth_mode {
             auth.mode = mode;
@@ -167,6 +189,7 @@ impl ServeConfig {
             models_dir,
             catalog: file.catalog,
             max_body_bytes: file.max_body_bytes.unwrap_or(25 * 1024 * 1024),
+            limits,
             auth,
             objects_dir,
             objects_endpoint,
@@ -188,6 +211,8 @@ mod tests {
             objects_dir: None,
             objects_endpoint: None,
             objects_region: None,
+            max_concurrent_requests: None,
+            request_timeout_secs: None,
         }
     }
 

@@ -71,7 +71,8 @@ struct ServeArgs {
     /// Where the model files are [default: <data-dir>/models].
     #[arg(long, env = "BASALT_MODELS_DIR")]
     models_dir: Option<PathBuf>,
-    /// A TOML config file (listen, data_dir, models_dir, catalog, max_body_bytes, [auth], [objects]).
+    /// A TOML config file (listen, data_dir, models_dir, catalog, max_body_bytes,
+    /// max_concurrent_requests, request_timeout_secs, [auth], [objects]).
     #[arg(long, env = "BASALT_CONFIG")]
     config: Option<PathBuf>,
     /// `any` accepts any well-formed SigV4 signature, like a local emulator; `verify` checks them.
@@ -92,6 +93,13 @@ struct ServeArgs {
     /// The objects endpoint's signing region [default: us-east-1].
     #[arg(long, env = "BASALT_OBJECTS_REGION")]
     objects_region: Option<String>,
+    /// Requests handled at once; more are refused with ThrottlingException (429) [default: 512].
+    #[arg(long, env = "BASALT_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
+    /// Seconds a request may take before it is abandoned with ModelTimeoutException (model
+    /// calls) or ServiceUnavailableException [default: 300].
+    #[arg(long, env = "BASALT_REQUEST_TIMEOUT_SECS")]
+    request_timeout_secs: Option<u64>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BASALT_LOG_JSON")]
     log_json: bool,
@@ -195,6 +203,8 @@ fn serve(args: ServeArgs) -> Result<()> {
             objects_dir: args.objects_dir,
             objects_endpoint: args.objects_endpoint,
             objects_region: args.objects_region,
+            max_concurrent_requests: args.max_concurrent_requests,
+            request_timeout_secs: args.request_timeout_secs,
         },
     )?;
     std::fs::create_dir_all(&config.data_dir)
@@ -264,6 +274,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         ServerConfig {
             auth: config.auth.clone(),
             max_body_bytes: config.max_body_bytes,
+            limits: config.limits,
         },
     )
     .with_objects(objects)
