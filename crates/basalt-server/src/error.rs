@@ -17,6 +17,19 @@ impl ApiError {
             message,
         ))
     }
+
+    /// A failure inside the server (the metadata store, an index, a file): what went wrong is
+    /// logged with an error id, and the client gets only the id, never paths or driver text.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let error_id = uuid::Uuid::new_v4();
+        tracing::error!(%error_id, error = %detail, "internal error");
+        ApiError(AwsError::new(
+            AwsErrorCode::InternalServerException,
+            format!(
+                "basalt hit an internal error (error id {error_id}); the server log has the details."
+            ),
+        ))
+    }
 }
 
 impl From<AwsError> for ApiError {
@@ -79,10 +92,7 @@ impl From<basalt_knowledge_bases::KnowledgeBaseError> for ApiError {
                 AwsError::new(AwsErrorCode::ConflictException, message)
                     .with_status(http::StatusCode::CONFLICT)
             }
-            KnowledgeBaseError::Store(_) => {
-                tracing::error!(error = %message, "metadata store failed");
-                AwsError::new(AwsErrorCode::InternalServerException, message)
-            }
+            KnowledgeBaseError::Store(_) => return ApiError::internal(message),
             KnowledgeBaseError::Model(model_error) => return ApiError::from(model_error),
             KnowledgeBaseError::Guardrail(guardrail_error) => {
                 return ApiError::from(guardrail_error)
@@ -91,8 +101,7 @@ impl From<basalt_knowledge_bases::KnowledgeBaseError> for ApiError {
                 AwsError::new(AwsErrorCode::ValidationException, message)
             }
             KnowledgeBaseError::Index(_) | KnowledgeBaseError::Internal(_) => {
-                tracing::error!(error = %message, "knowledge base failed");
-                AwsError::new(AwsErrorCode::InternalServerException, message)
+                return ApiError::internal(message)
             }
         })
     }
@@ -110,8 +119,7 @@ impl From<basalt_guardrails::GuardrailError> for ApiError {
             GuardrailError::TooManyTags(_) => AwsErrorCode::TooManyTagsException,
             GuardrailError::Model(model_error) => return ApiError::from(model_error),
             GuardrailError::Store(_) | GuardrailError::Embedding(_) => {
-                tracing::error!(error = %message, "guardrail failed");
-                AwsErrorCode::InternalServerException
+                return ApiError::internal(message)
             }
         };
         ApiError(AwsError::new(code, message))
@@ -144,7 +152,7 @@ impl From<ModelError> for ApiError {
             | ModelError::ContextWindowExceeded { .. } => AwsErrorCode::ValidationException,
             ModelError::Throttled { .. } => AwsErrorCode::ThrottlingException,
             ModelError::Generation(_) => AwsErrorCode::ModelErrorException,
-            ModelError::Config(_) => AwsErrorCode::InternalServerException,
+            ModelError::Config(_) => return ApiError::internal(error),
             ModelError::Upstream { failure, .. } => match failure {
                 UpstreamFailure::Throttled => AwsErrorCode::ThrottlingException,
                 UpstreamFailure::Timeout => AwsErrorCode::ModelTimeoutException,
@@ -173,5 +181,24 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(name, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_knowledge_bases::KnowledgeBaseError;
+
+    #[test]
+    fn internal_failures_reach_the_client_as_an_error_id_only() {
+        let ApiError(error) = ApiError::from(KnowledgeBaseError::Internal(
+            "opening the index: /srv/basalt/knowledge-bases/KB1: Permission denied".into(),
+        ));
+        assert_eq!(error.code, AwsErrorCode::InternalServerException);
+        assert!(!error.message.contains("/srv/basalt"), "{}", error.message);
+        assert!(error.message.contains("error id"), "{}", error.message);
+        // The caller's own mistakes keep their words.
+        let ApiError(error) = ApiError::from(KnowledgeBaseError::Validation("name is bad".into()));
+        assert_eq!(error.message, "name is bad");
     }
 }
