@@ -16,6 +16,10 @@ use serde_json::Value;
 use crate::ingestion::RunningJob;
 use crate::KnowledgeBaseError;
 
+/// Knowledge-base indexes kept open at once (each holds a writer, its memory and file handles);
+/// the least recently used one nobody is using is closed to make room.
+const MAX_OPEN_INDEXES: usize = 64;
+
 /// Texts per embedding call: the local engine's batch, so one call fills one forward pass.
 const EMBED_BATCH: usize = 32;
 
@@ -25,7 +29,7 @@ pub(crate) struct Engines {
     pub objects: Arc<S3Store>,
     index_root: PathBuf,
     /// Open indexes by knowledge-base id: tantivy allows one writer per directory per process.
-    indexes: Mutex<HashMap<String, EmbeddedIndex>>,
+    indexes: Mutex<OpenIndexes<EmbeddedIndex>>,
     /// Tokenizers by embedding-model ARN, loaded once.
     tokenizers: Mutex<HashMap<String, Arc<dyn TokenCounter>>>,
     /// The ingestion job running for each knowledge base, by knowledge-base id.
@@ -46,7 +50,7 @@ impl Engines {
             pipeline,
             objects,
             index_root,
-            indexes: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(OpenIndexes::new(MAX_OPEN_INDEXES)),
             tokenizers: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
         }
@@ -66,7 +70,7 @@ impl Engines {
         knowledge_base_id: &str,
     ) -> Result<EmbeddedIndex, KnowledgeBaseError> {
         if let Some(index) = lock(&self.indexes).get(knowledge_base_id) {
-            return Ok(index.clone());
+            return Ok(index);
         }
         let dir = self.index_dir(knowledge_base_id);
         let opened = tokio::task::spawn_blocking(move || EmbeddedIndex::open(dir))
@@ -74,10 +78,12 @@ impl Engines {
             .map_err(|e| KnowledgeBaseError::Internal(format!("opening the index: {e}")))?
             .map_err(KnowledgeBaseError::from)?;
         // Two first calls may race: keep whichever landed first so there is one writer.
-        Ok(lock(&self.indexes)
-            .entry(knowledge_base_id.to_string())
-            .or_insert(opened)
-            .clone())
+        let (index, closed) = lock(&self.indexes).insert(knowledge_base_id, opened);
+        if !closed.is_empty() {
+            // Closing waits for the writers' merge threads: not on an async worker.
+            tokio::task::spawn_blocking(move || drop(closed));
+        }
+        Ok(index)
     }
 
     /// Closes and deletes a knowledge base's index (the knowledge base is gone).
@@ -168,9 +174,115 @@ impl Embedder for ModelEmbedder {
     }
 }
 
+/// A bounded map of open indexes, least recently used closed first, never one in use.
+pub(crate) struct OpenIndexes<T> {
+    capacity: usize,
+    /// Each index with the tick it was last handed out at.
+    open: HashMap<String, (T, u64)>,
+    tick: u64,
+}
+
+/// What the cache needs to know of an index: whether someone else holds it.
+pub(crate) trait Shared: Clone {
+    fn is_shared(&self) -> bool;
+}
+
+impl Shared for EmbeddedIndex {
+    fn is_shared(&self) -> bool {
+        EmbeddedIndex::is_shared(self)
+    }
+}
+
+impl<T: Shared> OpenIndexes<T> {
+    pub fn new(capacity: usize) -> Self {
+        OpenIndexes {
+            capacity,
+            open: HashMap::new(),
+            tick: 0,
+        }
+    }
+
+    pub fn get(&mut self, id: &str) -> Option<T> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.open.get_mut(id).map(|(index, used)| {
+            *used = tick;
+            index.clone()
+        })
+    }
+
+    /// Keeps `opened` unless `id` is already open (then the open one wins). Returns the index to
+    /// use and the ones closed to stay within capacity (drop them off the async workers).
+    pub fn insert(&mut self, id: &str, opened: T) -> (T, Vec<T>) {
+        if let Some(index) = self.get(id) {
+            return (index, Vec::new());
+        }
+        let mut closed = Vec::new();
+        while self.open.len() >= self.capacity {
+            let idle = self
+                .open
+                .iter()
+                .filter(|(_, (index, _))| !index.is_shared())
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone());
+            // Every open index is in use: go over capacity rather than refuse the request.
+            let Some(idle) = idle else { break };
+            if let Some((index, _)) = self.open.remove(&idle) {
+                closed.push(index);
+            }
+        }
+        self.tick += 1;
+        self.open
+            .insert(id.to_string(), (opened.clone(), self.tick));
+        (opened, closed)
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<T> {
+        self.open.remove(id).map(|(index, _)| index)
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these maps leaves them valid (inserts and removes only).
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone)]
+    struct Handle(Arc<&'static str>);
+
+    impl Shared for Handle {
+        fn is_shared(&self) -> bool {
+            Arc::strong_count(&self.0) > 1
+        }
+    }
+
+    #[test]
+    fn the_least_recently_used_idle_index_is_closed_first() {
+        let mut open = OpenIndexes::new(2);
+        let (a, closed) = open.insert("a", Handle(Arc::new("a")));
+        assert!(closed.is_empty());
+        drop(a);
+        drop(open.insert("b", Handle(Arc::new("b"))));
+        // "a" was used last, so "b" goes.
+        drop(open.get("a"));
+        let (_c, closed) = open.insert("c", Handle(Arc::new("c")));
+        assert_eq!(closed.iter().map(|h| *h.0).collect::<Vec<_>>(), vec!["b"]);
+        assert!(open.get("b").is_none());
+        // An index in use is never closed; with all in use the cache goes over capacity.
+        let held_a = open.get("a").expect("a is open");
+        let (_d, closed) = open.insert("d", Handle(Arc::new("d")));
+        assert!(closed.iter().all(|h| *h.0 != "a"), "a is in use");
+        assert!(open.get("a").is_some());
+        drop(held_a);
+        // The same id inserted twice keeps the first one opened.
+        let (first, _) = open.insert("e", Handle(Arc::new("first")));
+        let (again, _) = open.insert("e", Handle(Arc::new("second")));
+        assert_eq!((*first.0, *again.0), ("first", "first"));
+    }
 }

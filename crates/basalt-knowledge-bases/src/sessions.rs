@@ -111,6 +111,18 @@ impl KnowledgeBases {
     }
 }
 
+impl KnowledgeBases {
+    /// Deletes the sessions past their 24 hours (they can no longer be used); how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, KnowledgeBaseError> {
+        let cutoff =
+            time::OffsetDateTime::now_utc() - time::Duration::seconds(SESSION_SECONDS as i64);
+        Ok(self
+            .store
+            .delete_created_before(RAG_SESSION, cutoff)
+            .await?)
+    }
+}
+
 fn turns_of(document: &Value) -> Vec<Turn> {
     document["turns"]
         .as_array()
@@ -198,6 +210,14 @@ mod tests {
             .await
             .unwrap();
         assert!(kbs.open_session(Some(&session.id), None).await.is_err());
+        // A session of the last 24 hours survives the purge.
+        assert_eq!(kbs.purge_expired_sessions().await.unwrap(), 0);
+        assert!(kbs
+            .store
+            .get(RAG_SESSION, &session.id)
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]

@@ -218,6 +218,21 @@ impl MetadataStore {
         rows.into_iter().map(record).collect()
     }
 
+    /// Deletes every `kind` resource created before `cutoff` (expired sessions); how many.
+    pub async fn delete_created_before(
+        &self,
+        kind: &str,
+        cutoff: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM resources WHERE kind = ? AND created_at < ?")
+            .bind(kind)
+            .bind(timestamp(cutoff.to_offset(time::UtcOffset::UTC)))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
     /// Replaces a resource's name and document; `None` when it does not exist.
     pub async fn update(
         &self,
@@ -286,9 +301,13 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 
 /// Now, RFC 3339 in UTC with milliseconds (what Bedrock's timestamps look like).
 fn now() -> String {
-    let now = OffsetDateTime::now_utc();
-    let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
-    now.format(&Rfc3339)
+    timestamp(OffsetDateTime::now_utc())
+}
+
+/// How `created_at` and `updated_at` are written: RFC 3339 in UTC, so they sort as strings.
+fn timestamp(at: OffsetDateTime) -> String {
+    let at = at.replace_millisecond(at.millisecond()).unwrap_or(at);
+    at.format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
@@ -307,6 +326,44 @@ mod tests {
             client_token: token,
             document: doc,
         }
+    }
+
+    #[tokio::test]
+    async fn resources_created_before_a_cutoff_are_deleted() {
+        let store = MetadataStore::in_memory().await.unwrap();
+        let doc = json!({});
+        store
+            .insert(kb("AAAAAAAAAA", "a", &doc, None))
+            .await
+            .unwrap();
+        let hour = time::Duration::hours(1);
+        let before = OffsetDateTime::now_utc() - hour;
+        assert_eq!(
+            store
+                .delete_created_before("knowledge-base", before)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .delete_created_before("other-kind", before + hour * 2)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .delete_created_before("knowledge-base", before + hour * 2)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store
+            .get("knowledge-base", "AAAAAAAAAA")
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

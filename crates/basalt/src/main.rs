@@ -269,6 +269,21 @@ fn serve(args: ServeArgs) -> Result<()> {
     if interrupted > 0 {
         tracing::warn!(jobs = interrupted, "ingestion jobs interrupted by the last shutdown were marked FAILED; start them again to finish");
     }
+    {
+        // Expired RetrieveAndGenerate sessions can never be used again: purge them hourly.
+        let knowledge_bases = knowledge_bases.clone();
+        tokio.spawn(async move {
+            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                match knowledge_bases.purge_expired_sessions().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "expired RetrieveAndGenerate sessions deleted"),
+                    Err(error) => tracing::warn!(%error, "purging expired sessions failed; retrying in an hour"),
+                }
+            }
+        });
+    }
     let state = AppState::new(
         pipeline,
         ServerConfig {

@@ -83,6 +83,11 @@ impl std::fmt::Debug for EmbeddedIndex {
 }
 
 impl EmbeddedIndex {
+    /// Whether another handle to this index is alive (a search or an ingestion holds it).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
+
     /// Opens the index under `dir`, creating it if empty.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
