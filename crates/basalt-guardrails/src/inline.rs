@@ -333,7 +333,8 @@ impl Guardrails {
         let (places, texts, qualifiers) = input_texts(&request);
         let masked = if texts.is_empty() {
             // Nothing to check, but the guardrail must exist.
-            self.get(&guard.identifier, Some(&guard.version)).await?;
+            self.get_record(&guard.identifier, Some(&guard.version))
+                .await?;
             None
         } else {
             let answer = self.apply_texts(guard, "INPUT", &texts, &[]).await?;

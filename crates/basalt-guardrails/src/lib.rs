@@ -30,6 +30,7 @@ mod grounding;
 mod inline;
 mod input_tags;
 mod names;
+mod operations;
 mod pii;
 mod service;
 mod streaming;
@@ -71,6 +72,9 @@ pub enum GuardrailError {
     /// The embedding model behind denied topics failed or is missing: not the caller's fault.
     #[error("{0}")]
     Embedding(String),
+    /// Something on this server is broken (a stored document of the wrong shape).
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = GuardrailError> = std::result::Result<T, E>;

@@ -85,7 +85,7 @@ impl Guardrails {
     }
 
     /// CreateGuardrail: the answer's `guardrailId`, `guardrailArn`, `version` (DRAFT), `createdAt`.
-    pub async fn create(&self, input: &Value) -> Result<Value> {
+    pub(crate) async fn create_json(&self, input: &Value) -> Result<Value> {
         let mut guardrail = policy_document(input, &self.region, &self.account_id)?;
         let tags = check_tags(input.get("tags"))?;
         let name = required_str(input, "name")?.to_string();
@@ -118,14 +118,18 @@ impl Guardrails {
     }
 
     /// GetGuardrail: the DRAFT, or the numbered version asked for.
-    pub async fn get(&self, identifier: &str, version: Option<&str>) -> Result<Value> {
+    pub(crate) async fn get_record(
+        &self,
+        identifier: &str,
+        version: Option<&str>,
+    ) -> Result<Value> {
         let id = parse_identifier(identifier)?;
         let (record, _) = self.version_record(&id, version).await?;
         Ok(get_shape(&record))
     }
 
     /// UpdateGuardrail: replaces the DRAFT's policies and messages (numbered versions keep theirs).
-    pub async fn update(&self, input: &Value) -> Result<Value> {
+    pub(crate) async fn update_json(&self, input: &Value) -> Result<Value> {
         let id = parse_identifier(required_str(input, "guardrailIdentifier")?)?;
         let existing = self.draft(&id).await?;
         let mut guardrail = policy_document(input, &self.region, &self.account_id)?;
@@ -150,7 +154,11 @@ impl Guardrails {
     }
 
     /// DeleteGuardrail: the whole guardrail with its versions, or one numbered version.
-    pub async fn delete(&self, identifier: &str, version: Option<&str>) -> Result<()> {
+    pub(crate) async fn delete_record(
+        &self,
+        identifier: &str,
+        version: Option<&str>,
+    ) -> Result<()> {
         let id = parse_identifier(identifier)?;
         self.draft(&id).await?;
         match version.map(parse_version).transpose()? {
@@ -175,7 +183,7 @@ impl Guardrails {
 
     /// ListGuardrails: every guardrail's DRAFT, or with an identifier that guardrail's DRAFT and
     /// numbered versions.
-    pub async fn list(
+    pub(crate) async fn list_record(
         &self,
         identifier: Option<&str>,
         max_results: Option<u32>,
@@ -223,7 +231,7 @@ impl Guardrails {
     }
 
     /// CreateGuardrailVersion: an immutable copy of the DRAFT as the next number.
-    pub async fn create_version(&self, input: &Value) -> Result<Value> {
+    pub(crate) async fn create_version_json(&self, input: &Value) -> Result<Value> {
         let id = parse_identifier(required_str(input, "guardrailIdentifier")?)?;
         let _one_at_a_time = self.versioning.lock().await;
         let draft = self.draft(&id).await?;
@@ -261,13 +269,13 @@ impl Guardrails {
     }
 
     /// ListTagsForResource for a guardrail ARN.
-    pub async fn list_tags(&self, arn: &str) -> Result<Value> {
+    pub(crate) async fn list_tags_json(&self, arn: &str) -> Result<Value> {
         let record = self.draft(&self.id_from_arn(arn)?).await?;
         Ok(json!({ "tags": record.document.get("tags").cloned().unwrap_or_else(|| json!([])) }))
     }
 
     /// TagResource: adds tags, replacing the values of keys already there.
-    pub async fn tag(&self, arn: &str, tags: Option<&Value>) -> Result<()> {
+    pub(crate) async fn tag_json(&self, arn: &str, tags: Option<&Value>) -> Result<()> {
         let record = self.draft(&self.id_from_arn(arn)?).await?;
         let new = check_tags(tags)?;
         let mut current: Vec<Value> = record.document["tags"]
@@ -293,7 +301,7 @@ impl Guardrails {
     }
 
     /// UntagResource.
-    pub async fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
+    pub(crate) async fn untag_json(&self, arn: &str, keys: &[String]) -> Result<()> {
         let record = self.draft(&self.id_from_arn(arn)?).await?;
         let mut document = record.document.clone();
         if let Some(tags) = document["tags"].as_array_mut() {
@@ -311,7 +319,12 @@ impl Guardrails {
     }
 
     /// ApplyGuardrail: the version's policies over the request's content.
-    pub async fn apply(&self, identifier: &str, version: &str, input: &Value) -> Result<Value> {
+    pub(crate) async fn apply(
+        &self,
+        identifier: &str,
+        version: &str,
+        input: &Value,
+    ) -> Result<Value> {
         let id = parse_identifier(identifier)?;
         let request = ApplyRequest::from_input(input)?;
         let (record, version) = self.version_record(&id, Some(version)).await?;
@@ -552,22 +565,22 @@ mod tests {
     #[tokio::test]
     async fn versions_are_immutable_snapshots_of_the_draft() {
         let g = service().await;
-        let created = g.create(&input("g1", "alpha")).await.unwrap();
+        let created = g.create_json(&input("g1", "alpha")).await.unwrap();
         let id = created["guardrailId"].as_str().unwrap().to_string();
         assert_eq!(id.len(), 12);
         assert_eq!(created["version"], "DRAFT");
         let v1 = g
-            .create_version(&json!({"guardrailIdentifier": id, "description": "first"}))
+            .create_version_json(&json!({"guardrailIdentifier": id, "description": "first"}))
             .await
             .unwrap();
         assert_eq!(v1["version"], "1");
         let mut changed = input("g1", "beta");
         changed["guardrailIdentifier"] = json!(created["guardrailArn"]);
-        g.update(&changed).await.unwrap();
+        g.update_json(&changed).await.unwrap();
 
-        let draft = g.get(&id, None).await.unwrap();
+        let draft = g.get_record(&id, None).await.unwrap();
         assert_eq!(draft["wordPolicy"]["words"][0]["text"], "beta");
-        let one = g.get(&id, Some("1")).await.unwrap();
+        let one = g.get_record(&id, Some("1")).await.unwrap();
         assert_eq!(one["wordPolicy"]["words"][0]["text"], "alpha");
         assert_eq!(one["version"], "1");
         assert_eq!(one["description"], "first");
@@ -586,39 +599,39 @@ mod tests {
             "alpha"
         );
         assert_eq!(
-            g.create_version(&json!({"guardrailIdentifier": id}))
+            g.create_version_json(&json!({"guardrailIdentifier": id}))
                 .await
                 .unwrap()["version"],
             "2"
         );
-        let listed = g.list(Some(&id), None, None).await.unwrap();
+        let listed = g.list_record(Some(&id), None, None).await.unwrap();
         let versions: Vec<&Value> = listed.items.iter().map(|s| &s["version"]).collect();
         assert_eq!(versions, vec!["DRAFT", "1", "2"]);
-        let paged = g.list(Some(&id), Some(2), None).await.unwrap();
+        let paged = g.list_record(Some(&id), Some(2), None).await.unwrap();
         assert_eq!(paged.next_token.as_deref(), Some("2"));
         // A forged position past usize's end reads nothing and does not overflow.
         let forged = g
-            .list(Some(&id), Some(1000), Some(&usize::MAX.to_string()))
+            .list_record(Some(&id), Some(1000), Some(&usize::MAX.to_string()))
             .await
             .unwrap();
         assert!(forged.items.is_empty() && forged.next_token.is_none());
 
         assert!(matches!(
-            g.get(&id, Some("3")).await,
+            g.get_record(&id, Some("3")).await,
             Err(GuardrailError::NotFound(_))
         ));
         assert!(matches!(
-            g.get(&id, Some("01")).await,
+            g.get_record(&id, Some("01")).await,
             Err(GuardrailError::Validation(_))
         ));
-        g.delete(&id, Some("1")).await.unwrap();
+        g.delete_record(&id, Some("1")).await.unwrap();
         assert!(matches!(
-            g.get(&id, Some("1")).await,
+            g.get_record(&id, Some("1")).await,
             Err(GuardrailError::NotFound(_))
         ));
-        g.delete(&id, None).await.unwrap();
+        g.delete_record(&id, None).await.unwrap();
         assert!(matches!(
-            g.get(&id, Some("2")).await,
+            g.get_record(&id, Some("2")).await,
             Err(GuardrailError::NotFound(_))
         ));
     }
@@ -628,24 +641,27 @@ mod tests {
         let g = service().await;
         let mut with_token = input("g1", "alpha");
         with_token["clientRequestToken"] = json!("token-1");
-        let a = g.create(&with_token).await.unwrap();
-        let b = g.create(&with_token).await.unwrap();
+        let a = g.create_json(&with_token).await.unwrap();
+        let b = g.create_json(&with_token).await.unwrap();
         assert_eq!(a["guardrailId"], b["guardrailId"]);
         assert!(matches!(
-            g.create(&input("g1", "x")).await,
+            g.create_json(&input("g1", "x")).await,
             Err(GuardrailError::Conflict(_))
         ));
         let arn = a["guardrailArn"].as_str().unwrap();
-        assert_eq!(g.list_tags(arn).await.unwrap()["tags"][0]["key"], "team");
-        g.tag(arn, Some(&json!([{"key": "env", "value": "prod"}])))
+        assert_eq!(
+            g.list_tags_json(arn).await.unwrap()["tags"][0]["key"],
+            "team"
+        );
+        g.tag_json(arn, Some(&json!([{"key": "env", "value": "prod"}])))
             .await
             .unwrap();
-        g.untag(arn, &["team".to_string()]).await.unwrap();
+        g.untag_json(arn, &["team".to_string()]).await.unwrap();
         assert_eq!(
-            g.list_tags(arn).await.unwrap()["tags"],
+            g.list_tags_json(arn).await.unwrap()["tags"],
             json!([{"key": "env", "value": "prod"}])
         );
-        let page = g.list(None, Some(1), None).await.unwrap();
+        let page = g.list_record(None, Some(1), None).await.unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0]["version"], "DRAFT");
     }

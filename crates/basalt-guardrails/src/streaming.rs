@@ -787,7 +787,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .extend(config.as_object().unwrap().clone());
-        let id = guardrails.create(&input).await.unwrap()["guardrailId"]
+        let id = guardrails.create_json(&input).await.unwrap()["guardrailId"]
             .as_str()
             .unwrap()
             .to_string();

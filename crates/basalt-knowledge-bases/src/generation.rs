@@ -1112,26 +1112,23 @@ mod tests {
     async fn real_guard(id_override: Option<&str>) -> Guard {
         let store = basalt_store::MetadataStore::in_memory().await.unwrap();
         let guardrails = basalt_guardrails::Guardrails::new(store, "us-east-1", "000000000000");
-        let created = guardrails
-            .create(&json!({
-                "name": "g",
-                "blockedInputMessaging": "blocked INPUT",
-                "blockedOutputsMessaging": "blocked OUTPUT",
-                "wordPolicyConfig": {"wordsConfig": [{"text": "secret"}]},
-                "sensitiveInformationPolicyConfig": {
-                    "piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]
-                },
-            }))
-            .await
-            .unwrap();
+        let input = serde_json::from_value(json!({
+            "name": "g",
+            "blockedInputMessaging": "blocked INPUT",
+            "blockedOutputsMessaging": "blocked OUTPUT",
+            "wordPolicyConfig": {"wordsConfig": [{"text": "secret"}]},
+            "sensitiveInformationPolicyConfig": {
+                "piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]
+            },
+        }))
+        .unwrap();
+        let created = guardrails.create_guardrail(input).await.unwrap();
         let catalog = Arc::new(basalt_models::Catalog::default_catalog().unwrap());
         let runtime = basalt_models::BedrockRuntime::with_providers(catalog, Default::default());
         let pipeline = ModelPipeline::new(Arc::new(runtime), Some(Arc::new(guardrails)));
         Guard {
             pipeline: Arc::new(pipeline),
-            id: id_override
-                .unwrap_or(created["guardrailId"].as_str().unwrap())
-                .to_string(),
+            id: id_override.unwrap_or(&created.guardrail_id).to_string(),
             version: "DRAFT".into(),
         }
     }

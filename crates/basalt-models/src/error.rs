@@ -10,6 +10,9 @@ pub enum ModelError {
     Config(String),
     #[error("The provided model identifier is invalid.")]
     UnknownModel(String),
+    /// A catalog resource that is not a model (an inference profile) does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// The id exists in Bedrock's catalog but nothing in basalt serves it.
     #[error("The model {model_id} is not served by this basalt: {reason}")]
     NotServed { model_id: String, reason: String },

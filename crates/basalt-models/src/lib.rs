@@ -6,6 +6,7 @@
 //! `basalt-codecs`); knows nothing about HTTP or AWS wire details.
 
 pub mod catalog;
+mod control_plane;
 pub mod embedding;
 mod error;
 pub mod local;

@@ -118,9 +118,9 @@ impl From<basalt_guardrails::GuardrailError> for ApiError {
             GuardrailError::Conflict(_) => AwsErrorCode::ConflictException,
             GuardrailError::TooManyTags(_) => AwsErrorCode::TooManyTagsException,
             GuardrailError::Model(model_error) => return ApiError::from(model_error),
-            GuardrailError::Store(_) | GuardrailError::Embedding(_) => {
-                return ApiError::internal(message)
-            }
+            GuardrailError::Store(_)
+            | GuardrailError::Embedding(_)
+            | GuardrailError::Internal(_) => return ApiError::internal(message),
         };
         ApiError(AwsError::new(code, message))
     }
@@ -150,6 +150,7 @@ impl From<ModelError> for ApiError {
             | ModelError::Validation(_)
             | ModelError::Codec(_)
             | ModelError::ContextWindowExceeded { .. } => AwsErrorCode::ValidationException,
+            ModelError::NotFound(_) => AwsErrorCode::ResourceNotFoundException,
             ModelError::Throttled { .. } => AwsErrorCode::ThrottlingException,
             ModelError::Generation(_) => AwsErrorCode::ModelErrorException,
             ModelError::Config(_) => return ApiError::internal(error),

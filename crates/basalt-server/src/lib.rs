@@ -8,10 +8,9 @@
 mod agent;
 mod agent_runtime;
 mod auth;
-mod control;
+mod bedrock;
 mod entry;
 mod error;
-mod guardrails;
 mod limits;
 pub mod metrics;
 mod openai;

@@ -135,7 +135,9 @@ impl From<PipelineError> for OpenAiError {
 impl From<ModelError> for OpenAiError {
     fn from(error: ModelError) -> Self {
         let (status, kind) = match &error {
-            ModelError::UnknownModel(_) => (StatusCode::NOT_FOUND, "invalid_request_error"),
+            ModelError::UnknownModel(_) | ModelError::NotFound(_) => {
+                (StatusCode::NOT_FOUND, "invalid_request_error")
+            }
             ModelError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
             ModelError::Validation(_)
             | ModelError::Codec(_)

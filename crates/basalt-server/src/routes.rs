@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{agent, agent_runtime, control, runtime, ApiError, AppState};
+use crate::{agent, agent_runtime, bedrock, runtime, ApiError, AppState};
 
 /// One operation call, bound and validated against the service model.
 pub struct Call {
@@ -67,6 +67,8 @@ macro_rules! handler {
 
 /// Every bedrock-agent operation served goes through the generated trait's `dispatch`.
 const AGENT: Handler = handler!(agent::operation);
+const BEDROCK: Handler = handler!(bedrock::operation);
+const RUNTIME: Handler = handler!(runtime::operation);
 const AGENT_RUNTIME: Handler = handler!(agent_runtime::operation);
 
 const ROUTES: &[(&str, &str, Handler)] = &[
@@ -86,81 +88,21 @@ const ROUTES: &[(&str, &str, Handler)] = &[
         "InvokeModelWithResponseStream",
         handler!(runtime::invoke_model_with_response_stream),
     ),
-    (
-        "bedrock-runtime",
-        "CountTokens",
-        handler!(runtime::count_tokens),
-    ),
-    (
-        "bedrock-runtime",
-        "ApplyGuardrail",
-        handler!(crate::guardrails::apply_guardrail),
-    ),
-    (
-        "bedrock",
-        "ListFoundationModels",
-        handler!(control::list_foundation_models),
-    ),
-    (
-        "bedrock",
-        "GetFoundationModel",
-        handler!(control::get_foundation_model),
-    ),
-    (
-        "bedrock",
-        "ListInferenceProfiles",
-        handler!(control::list_inference_profiles),
-    ),
-    (
-        "bedrock",
-        "GetInferenceProfile",
-        handler!(control::get_inference_profile),
-    ),
-    (
-        "bedrock",
-        "CreateGuardrail",
-        handler!(crate::guardrails::create_guardrail),
-    ),
-    (
-        "bedrock",
-        "GetGuardrail",
-        handler!(crate::guardrails::get_guardrail),
-    ),
-    (
-        "bedrock",
-        "UpdateGuardrail",
-        handler!(crate::guardrails::update_guardrail),
-    ),
-    (
-        "bedrock",
-        "DeleteGuardrail",
-        handler!(crate::guardrails::delete_guardrail),
-    ),
-    (
-        "bedrock",
-        "ListGuardrails",
-        handler!(crate::guardrails::list_guardrails),
-    ),
-    (
-        "bedrock",
-        "CreateGuardrailVersion",
-        handler!(crate::guardrails::create_guardrail_version),
-    ),
-    (
-        "bedrock",
-        "ListTagsForResource",
-        handler!(crate::guardrails::list_tags_for_resource),
-    ),
-    (
-        "bedrock",
-        "TagResource",
-        handler!(crate::guardrails::tag_resource),
-    ),
-    (
-        "bedrock",
-        "UntagResource",
-        handler!(crate::guardrails::untag_resource),
-    ),
+    ("bedrock-runtime", "CountTokens", RUNTIME),
+    ("bedrock-runtime", "ApplyGuardrail", RUNTIME),
+    ("bedrock", "ListFoundationModels", BEDROCK),
+    ("bedrock", "GetFoundationModel", BEDROCK),
+    ("bedrock", "ListInferenceProfiles", BEDROCK),
+    ("bedrock", "GetInferenceProfile", BEDROCK),
+    ("bedrock", "CreateGuardrail", BEDROCK),
+    ("bedrock", "GetGuardrail", BEDROCK),
+    ("bedrock", "UpdateGuardrail", BEDROCK),
+    ("bedrock", "DeleteGuardrail", BEDROCK),
+    ("bedrock", "ListGuardrails", BEDROCK),
+    ("bedrock", "CreateGuardrailVersion", BEDROCK),
+    ("bedrock", "ListTagsForResource", BEDROCK),
+    ("bedrock", "TagResource", BEDROCK),
+    ("bedrock", "UntagResource", BEDROCK),
     ("bedrock-agent", "CreateKnowledgeBase", AGENT),
     ("bedrock-agent", "GetKnowledgeBase", AGENT),
     ("bedrock-agent", "ListKnowledgeBases", AGENT),

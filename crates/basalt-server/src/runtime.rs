@@ -1,11 +1,13 @@
 //! bedrock-runtime handlers: decode the bound input, call the runtime, encode Bedrock's answer.
 
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use basalt_api::bedrock_runtime as api;
+use basalt_api::RequestContext;
 use basalt_models::CountTokensInput;
 use basalt_pipeline::InvokeGuardrail;
 use basalt_types::{ConverseOutput, ConverseRequest, StreamEvent};
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::routes::Call;
@@ -110,32 +112,60 @@ fn invoke_guardrail(call: &Call) -> InvokeGuardrail<'_> {
     }
 }
 
-pub async fn count_tokens(state: AppState, call: Call) -> Result<Response, ApiError> {
-    let model_id = call.string("modelId")?;
-    let input = call.input.get("input").cloned().unwrap_or(Value::Null);
-    let input = if let Some(converse) = input.get("converse") {
-        let request = serde_json::from_value(converse.clone()).map_err(|e| {
-            ApiError::validation(format!("Malformed input request: input.converse: {e}"))
-        })?;
-        CountTokensInput::Converse(Box::new(request))
-    } else if let Some(body) = input
-        .get("invokeModel")
-        .and_then(|v| v.get("body"))
-        .and_then(Value::as_str)
-    {
-        let body = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| {
-                ApiError::validation(format!("input.invokeModel.body is not valid base64: {e}"))
-            })?;
-        CountTokensInput::InvokeModel { body }
-    } else {
-        return Err(ApiError::validation(
-            "input must set exactly one of converse or invokeModel.",
-        ));
-    };
-    let input_tokens = state.runtime.count_tokens(&model_id, input)?;
-    Ok(Json(json!({ "inputTokens": input_tokens })).into_response())
+/// The route-table handler for the bedrock-runtime operations served through the trait
+/// (CountTokens, ApplyGuardrail); the model calls above are written by hand because their
+/// bodies are raw payloads or event streams.
+pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
+    let service = Runtime { state: &state };
+    let output = api::dispatch(&service, &call.context, call.operation, call.input)
+        .await
+        .map_err(ApiError::from_dispatch)?;
+    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(output)).into_response())
+}
+
+struct Runtime<'a> {
+    state: &'a AppState,
+}
+
+impl api::BedrockRuntime for Runtime<'_> {
+    type Error = ApiError;
+
+    async fn count_tokens(
+        &self,
+        _ctx: &RequestContext,
+        input: api::CountTokensRequest,
+    ) -> Result<api::CountTokensResponse, ApiError> {
+        let counted = match input.input {
+            api::CountTokensInput::Converse(converse) => {
+                let request = serde_json::to_value(converse)
+                    .and_then(serde_json::from_value)
+                    .map_err(|e| {
+                        ApiError::validation(format!(
+                            "Malformed input request: input.converse: {e}"
+                        ))
+                    })?;
+                CountTokensInput::Converse(Box::new(request))
+            }
+            api::CountTokensInput::InvokeModel(invoke) => CountTokensInput::InvokeModel {
+                body: invoke.body.0,
+            },
+        };
+        let input_tokens = self.state.runtime.count_tokens(&input.model_id, counted)?;
+        Ok(api::CountTokensResponse {
+            input_tokens: i32::try_from(input_tokens).unwrap_or(i32::MAX),
+        })
+    }
+
+    async fn apply_guardrail(
+        &self,
+        _ctx: &RequestContext,
+        input: api::ApplyGuardrailRequest,
+    ) -> Result<api::ApplyGuardrailResponse, ApiError> {
+        Ok(crate::bedrock::guardrails(self.state)?
+            .apply_guardrail(input)
+            .await?)
+    }
 }
 
 /// InvokeModel bodies must be JSON; Bedrock refuses other content types.

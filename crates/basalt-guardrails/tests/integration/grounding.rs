@@ -64,18 +64,16 @@ async fn grounding_and_relevance_on_the_test_split() {
 }
 
 async fn apply_grounded(guardrails: &Guardrails, id: &str, answer: &str) -> Value {
-    guardrails
-        .apply(
-            id,
-            "DRAFT",
-            &json!({"source": "OUTPUT", "content": [
+    apply_guardrail(
+        guardrails,
+        json!({"guardrailIdentifier": id, "guardrailVersion": "DRAFT",
+               "source": "OUTPUT", "content": [
                 {"text": {"text": "London is the capital of UK. Tokyo is the capital of Japan.", "qualifiers": ["grounding_source"]}},
                 {"text": {"text": "What is the capital of Japan?", "qualifiers": ["query"]}},
                 {"text": {"text": answer}},
             ]}),
-        )
-        .await
-        .unwrap()
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,17 +81,18 @@ async fn bedrocks_example_through_apply_guardrail() {
     let Some(guardrails) = guardrails().await else {
         return;
     };
-    let created = guardrails
-        .create(&json!({
+    let created = create(
+        &guardrails,
+        json!({
             "name": "grounding",
             "contextualGroundingPolicyConfig": {"filtersConfig": [
                 {"type": "GROUNDING", "threshold": 0.75},
                 {"type": "RELEVANCE", "threshold": 0.5},
             ]},
             "blockedInputMessaging": "Blocked.", "blockedOutputsMessaging": "Ungrounded.",
-        }))
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let id = created["guardrailId"].as_str().unwrap();
     let filters = |out: &Value| -> Vec<(String, String)> {
         out["assessments"][0]["contextualGroundingPolicy"]["filters"]

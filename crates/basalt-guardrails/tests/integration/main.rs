@@ -41,14 +41,24 @@ async fn guardrails() -> Option<Guardrails> {
 }
 
 async fn apply(guardrails: &Guardrails, id: &str, text: &str) -> Value {
-    guardrails
-        .apply(
-            id,
-            "DRAFT",
-            &json!({"source": "INPUT", "content": [{"text": {"text": text}}]}),
-        )
-        .await
-        .unwrap()
+    apply_guardrail(
+        guardrails,
+        json!({"guardrailIdentifier": id, "guardrailVersion": "DRAFT",
+               "source": "INPUT", "content": [{"text": {"text": text}}]}),
+    )
+    .await
+}
+
+/// ApplyGuardrail with its input and answer as JSON, as a client sends and reads them.
+pub async fn apply_guardrail(guardrails: &Guardrails, input: Value) -> Value {
+    let input = serde_json::from_value(input).unwrap();
+    serde_json::to_value(guardrails.apply_guardrail(input).await.unwrap()).unwrap()
+}
+
+/// CreateGuardrail from its JSON input; the answer as JSON.
+pub async fn create(guardrails: &Guardrails, input: Value) -> Value {
+    let input = serde_json::from_value(input).unwrap();
+    serde_json::to_value(guardrails.create_guardrail(input).await.unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,14 +72,15 @@ async fn denied_topics_on_the_calibration_set() {
     for (i, topic) in set["topics"].as_array().unwrap().iter().enumerate() {
         let mut config = topic.clone();
         config["type"] = json!("DENY");
-        let created = guardrails
-            .create(&json!({
+        let created = create(
+            &guardrails,
+            json!({
                 "name": format!("topic-{i}"),
                 "blockedInputMessaging": "Blocked.", "blockedOutputsMessaging": "Blocked.",
                 "topicPolicyConfig": {"topicsConfig": [config]},
-            }))
-            .await
-            .unwrap();
+            }),
+        )
+        .await;
         ids.insert(
             topic["name"].as_str().unwrap().to_string(),
             created["guardrailId"].as_str().unwrap().to_string(),
@@ -102,8 +113,7 @@ async fn a_seed_guardrail_applied_end_to_end() {
     let Some(guardrails) = guardrails().await else {
         return;
     };
-    let created = guardrails
-        .create(&json!({
+    let created = create(&guardrails, json!({
             "name": "production-safety-guardrail",
             "topicPolicyConfig": {"topicsConfig": [{"name": "legal-advice",
                 "definition": "Requests for specific legal advice, interpretation of contracts, or legal representation",
@@ -113,9 +123,7 @@ async fn a_seed_guardrail_applied_end_to_end() {
             "wordPolicyConfig": {"managedWordListsConfig": [{"type": "PROFANITY"}]},
             "blockedInputMessaging": "I cannot process that request.",
             "blockedOutputsMessaging": "I cannot provide that information.",
-        }))
-        .await
-        .unwrap();
+        })).await;
     let id = created["guardrailId"].as_str().unwrap();
     let out = apply(
         &guardrails,
@@ -156,14 +164,15 @@ async fn content_filters_with_the_real_model() {
             json!({"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "NONE"}),
         ])
         .collect();
-    let created = guardrails
-        .create(&json!({
+    let created = create(
+        &guardrails,
+        json!({
             "name": "content",
             "contentPolicyConfig": {"filtersConfig": filters},
             "blockedInputMessaging": "Blocked.", "blockedOutputsMessaging": "Blocked.",
-        }))
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let id = created["guardrailId"].as_str().unwrap();
     let detected = |out: &Value| -> Vec<String> {
         out["assessments"][0]["contentPolicy"]["filters"]
