@@ -4,10 +4,12 @@ metadata store (SQLite under the data dir) and survives a restart."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BasaltServer, make_client
+from conftest import BASALT_BIN, BasaltServer, make_client
 
 ROLE = "arn:aws:iam::123456789012:role/AmazonBedrockExecutionRoleForKnowledgeBase"
 TITAN_V2 = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"
@@ -193,3 +195,37 @@ def test_knowledge_bases_survive_a_restart(tmp_path):
         assert kb["name"] == "kb-durable"
     finally:
         second.stop()
+
+
+def test_storage_types_map_to_what_the_config_says(tmp_path):
+    """Every storageConfiguration.type is accepted on the embedded index by default; a type the
+    config maps to `reject` is refused naming the served types, and the start-up log and
+    `basalt coverage` say where each type lands."""
+    config = '[knowledge_bases.storage]\nPINECONE = "reject"\n'
+    server = BasaltServer(tmp_path, config)
+    try:
+        agent = make_client("bedrock-agent", server.endpoint)
+        code, message, status = error_of(
+            agent.create_knowledge_base,
+            name="on-pinecone",
+            roleArn="arn:aws:iam::123456789012:role/AmazonBedrockExecutionRoleForKnowledgeBase",
+            knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {
+                "embeddingModelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"}},
+            storageConfiguration={"type": "PINECONE", "pineconeConfiguration": {
+                "connectionString": "https://example.pinecone.io", "credentialsSecretArn":
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:pinecone",
+                "fieldMapping": {"textField": "text", "metadataField": "metadata"}}})
+        assert (code, status) == ("ValidationException", 400)
+        assert "PINECONE" in message and "OPENSEARCH_SERVERLESS" in message, message
+        # The seed's OpenSearch Serverless knowledge base still lands on the embedded index.
+        kb = seed_knowledge_base(agent, "still-served")["knowledgeBase"]
+        assert kb["status"] == "ACTIVE"
+        log = server.log_tail(200)
+        assert "PINECONE → rejected" in log and "OPENSEARCH_SERVERLESS → embedded index" in log, log
+    finally:
+        server.stop()
+    report = subprocess.run(
+        [str(BASALT_BIN), "coverage", "--config", str(tmp_path / "basalt.toml")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "PINECONE → rejected" in report and "RDS → embedded index" in report, report

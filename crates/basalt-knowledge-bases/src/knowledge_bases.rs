@@ -11,6 +11,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use crate::engines::Engines;
+use crate::storage::StorageMapping;
 use crate::KnowledgeBaseError;
 
 const KNOWLEDGE_BASE: &str = "knowledge-base";
@@ -32,6 +33,8 @@ pub struct KnowledgeBases {
     /// Models, objects and indexes; without them (control-plane-only tests) ingestion and
     /// retrieval answer that this server cannot run them.
     pub(crate) engines: Option<Arc<Engines>>,
+    /// Which storage types are served, and by what.
+    storage: StorageMapping,
 }
 
 impl KnowledgeBases {
@@ -41,7 +44,15 @@ impl KnowledgeBases {
             region: region.to_string(),
             account_id: account_id.to_string(),
             engines: None,
+            storage: StorageMapping::default(),
         }
+    }
+
+    /// Serves each `storageConfiguration.type` as `storage` says (the default: every type on
+    /// the embedded index).
+    pub fn with_storage(mut self, storage: StorageMapping) -> Self {
+        self.storage = storage;
+        self
     }
 
     /// Lets ingestion and retrieval run: `pipeline` generates (and its runtime embeds), `objects` holds the
@@ -343,7 +354,12 @@ impl KnowledgeBases {
                         "storageConfiguration is required for a VECTOR knowledge base.".into(),
                     )
                 })?;
-                check_storage(storage)?;
+                let kind = storage
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| missing("storageConfiguration.type"))?;
+                self.storage
+                    .check(kind, |member| storage.get(member).is_some())?;
             }
             Some(other) => {
                 return Err(KnowledgeBaseError::Validation(format!(
@@ -433,6 +449,15 @@ fn data_source_document(
     if let Some(ingestion) = input.get("vectorIngestionConfiguration") {
         check_ingestion(ingestion)?;
     }
+    if input
+        .pointer("/serverSideEncryptionConfiguration/kmsKeyArn")
+        .is_some()
+    {
+        crate::storage::note_ignored(
+            "serverSideEncryptionConfiguration.kmsKeyArn",
+            "recorded; the index and the metadata store are files under the data dir, not KMS-encrypted",
+        );
+    }
     if let Some(policy) = input.get("dataDeletionPolicy").and_then(Value::as_str) {
         if !matches!(policy, "RETAIN" | "DELETE") {
             return Err(KnowledgeBaseError::Validation(format!(
@@ -499,35 +524,6 @@ fn check_embedding_model(catalog: &Catalog, arn: &str) -> Result<(), KnowledgeBa
         (Some(InvokeFormat::Embedding(_)), Some(_)) => Ok(()),
         _ => Err(not_served()),
     }
-}
-
-/// Each storage type names the member that configures it.
-fn check_storage(storage: &Value) -> Result<(), KnowledgeBaseError> {
-    let kind = storage
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| missing("storageConfiguration.type"))?;
-    let member = match kind {
-        "OPENSEARCH_SERVERLESS" => "opensearchServerlessConfiguration",
-        "OPENSEARCH_MANAGED_CLUSTER" => "opensearchManagedClusterConfiguration",
-        "PINECONE" => "pineconeConfiguration",
-        "REDIS_ENTERPRISE_CLOUD" => "redisEnterpriseCloudConfiguration",
-        "RDS" => "rdsConfiguration",
-        "MONGO_DB_ATLAS" => "mongoDbAtlasConfiguration",
-        "NEPTUNE_ANALYTICS" => "neptuneAnalyticsConfiguration",
-        "S3_VECTORS" => "s3VectorsConfiguration",
-        other => {
-            return Err(KnowledgeBaseError::Validation(format!(
-                "storageConfiguration.type {other} is not a storage type."
-            )))
-        }
-    };
-    if storage.get(member).is_none() {
-        return Err(KnowledgeBaseError::Validation(format!(
-            "storageConfiguration.{member} is required when storageConfiguration.type is {kind}."
-        )));
-    }
-    Ok(())
 }
 
 /// Each chunking strategy names the member that configures it.

@@ -18,11 +18,13 @@ mod knowledge_bases;
 mod operations;
 mod retrieval;
 mod sessions;
+mod storage;
 
 pub use generation::{GenerationEvent, GenerationStream};
 pub use ingestion::IngestionStatistics;
 pub use knowledge_bases::KnowledgeBases;
 pub(crate) use knowledge_bases::Page;
+pub use storage::{StorageBackend, StorageMapping, STORAGE_TYPES};
 
 use thiserror::Error;
 

@@ -64,7 +64,10 @@ impl KnowledgeBases {
             "turns": [],
         });
         if let Some(arn) = kms_key_arn {
-            // Recorded, not applied: sessions are stored as plain JSON under the data dir.
+            crate::storage::note_ignored(
+                "sessionConfiguration.kmsKeyArn",
+                "recorded; sessions are stored as plain JSON in the metadata store",
+            );
             document["kmsKeyArn"] = json!(arn);
         }
         self.store

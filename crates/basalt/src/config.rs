@@ -1,11 +1,13 @@
 //! Configuration in layers: built-in defaults, then the TOML file, then environment and flags.
 //! The raw file is parsed with unknown keys refused, then resolved into [`ServeConfig`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use basalt_knowledge_bases::{StorageBackend, StorageMapping};
 use basalt_s3::RemoteConfig;
 use basalt_server::{AuthConfig, AuthMode, Credential, Limits};
 use serde::Deserialize;
@@ -28,6 +30,18 @@ pub struct FileConfig {
     pub auth: Option<AuthConfig>,
     /// The S3 API's object store.
     pub objects: Option<ObjectsFileConfig>,
+    /// `[knowledge_bases]`: how knowledge bases are stored.
+    pub knowledge_bases: Option<KnowledgeBasesFileConfig>,
+}
+
+/// `[knowledge_bases]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeBasesFileConfig {
+    /// `[knowledge_bases.storage]`: a backend (`embedded` or `reject`) per
+    /// `storageConfiguration.type`; types not named stay on `embedded`.
+    #[serde(default)]
+    pub storage: BTreeMap<String, StorageBackend>,
 }
 
 /// `[objects]`: where the S3 API and knowledge-base data sources keep buckets — one directory
@@ -73,6 +87,8 @@ pub struct ServeConfig {
     pub objects_dir: PathBuf,
     /// ...unless an S3-compatible endpoint is configured.
     pub objects_endpoint: Option<RemoteConfig>,
+    /// Which knowledge-base storage types are served, and by what.
+    pub knowledge_base_storage: StorageMapping,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -147,6 +163,9 @@ impl ServeConfig {
                 })
             }
         };
+        let knowledge_base_storage =
+            StorageMapping::with_overrides(&file.knowledge_bases.unwrap_or_default().storage)
+                .map_err(anyhow::Error::msg)?;
         let defaults = Limits::default();
         let limits = Limits {
             max_concurrent_requests: overrides
@@ -193,6 +212,7 @@ impl ServeConfig {
             auth,
             objects_dir,
             objects_endpoint,
+            knowledge_base_storage,
         })
     }
 }
@@ -247,6 +267,39 @@ mod tests {
                 .port(),
             7000
         );
+    }
+
+    #[test]
+    fn limits_and_storage_mapping_come_from_the_file_and_flags() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            max_concurrent_requests = 8
+            request_timeout_secs = 20
+            [knowledge_bases.storage]
+            RDS = "reject"
+            "#,
+        )
+        .expect("valid file");
+        let overrides = Overrides {
+            request_timeout_secs: Some(5),
+            ..no_overrides()
+        };
+        let config = ServeConfig::resolve(file, overrides).expect("resolves");
+        assert_eq!(config.limits.max_concurrent_requests, 8);
+        assert_eq!(config.limits.request_timeout, Duration::from_secs(5));
+        let rds = config
+            .knowledge_base_storage
+            .entries()
+            .find(|(kind, _)| *kind == "RDS");
+        assert_eq!(rds, Some(("RDS", StorageBackend::Reject)));
+
+        let unknown: FileConfig =
+            toml::from_str("[knowledge_bases.storage]\nELASTIC = \"embedded\"").expect("parses");
+        assert!(ServeConfig::resolve(unknown, no_overrides()).is_err());
+        let bad_backend = toml::from_str::<FileConfig>("[knowledge_bases.storage]\nRDS = \"s3\"");
+        assert!(bad_backend.is_err());
+        let zero: FileConfig = toml::from_str("request_timeout_secs = 0").expect("parses");
+        assert!(ServeConfig::resolve(zero, no_overrides()).is_err());
     }
 
     #[test]

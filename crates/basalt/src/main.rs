@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use basalt_guardrails::{Guardrails, RuntimeEmbedder};
-use basalt_knowledge_bases::KnowledgeBases;
+use basalt_knowledge_bases::{KnowledgeBases, StorageMapping};
 use basalt_models::{BedrockRuntime, Catalog};
 use basalt_pipeline::ModelPipeline;
 use basalt_s3::S3Store;
@@ -57,6 +57,9 @@ enum Command {
         /// Also list the operations not implemented yet.
         #[arg(long)]
         missing: bool,
+        /// The config file whose [knowledge_bases.storage] mapping to show.
+        #[arg(long, env = "BASALT_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -167,8 +170,12 @@ fn main() -> Result<()> {
         Command::Models {
             command: ModelsCommand::List { dirs },
         } => list_models(&dirs.models_dir()),
-        Command::Coverage { missing } => {
-            coverage(missing);
+        Command::Coverage { missing, config } => {
+            let file = FileConfig::load(config.as_deref())?;
+            let storage =
+                StorageMapping::with_overrides(&file.knowledge_bases.unwrap_or_default().storage)
+                    .map_err(anyhow::Error::msg)?;
+            coverage(missing, &storage);
             Ok(())
         }
     }
@@ -257,12 +264,18 @@ fn serve(args: ServeArgs) -> Result<()> {
     ));
     let knowledge_bases = {
         let catalog = runtime.catalog();
-        KnowledgeBases::new(store, &catalog.region, &catalog.account_id).with_engines(
-            pipeline.clone(),
-            objects.clone(),
-            config.data_dir.join("knowledge-bases"),
-        )
+        KnowledgeBases::new(store, &catalog.region, &catalog.account_id)
+            .with_engines(
+                pipeline.clone(),
+                objects.clone(),
+                config.data_dir.join("knowledge-bases"),
+            )
+            .with_storage(config.knowledge_base_storage.clone())
     };
+    tracing::info!(
+        "knowledge-base storage types: {}",
+        storage_lines(&config.knowledge_base_storage).join(", ")
+    );
     let interrupted = tokio
         .block_on(knowledge_bases.fail_interrupted_jobs())
         .context("checking for interrupted ingestion jobs")?;
@@ -356,7 +369,7 @@ fn list_models(models_dir: &std::path::Path) -> Result<()> {
 }
 
 #[allow(clippy::print_stdout)]
-fn coverage(missing: bool) {
+fn coverage(missing: bool, storage: &StorageMapping) {
     let implemented: Vec<(&str, &str)> = basalt_server::implemented_operations().collect();
     let report = basalt_service_models::ServiceModels::global()
         .coverage(|service, operation| implemented.contains(&(service, operation)));
@@ -378,4 +391,16 @@ fn coverage(missing: bool) {
         "{:<24} {implemented:>3} / {total:<3} operations implemented",
         "all four services"
     );
+    println!("\nknowledge-base storageConfiguration.type (set in [knowledge_bases.storage]):");
+    for line in storage_lines(storage) {
+        println!("    {line}");
+    }
+}
+
+/// `TYPE → backend` for each knowledge-base storage type.
+fn storage_lines(storage: &StorageMapping) -> Vec<String> {
+    storage
+        .entries()
+        .map(|(kind, backend)| format!("{kind} → {backend}"))
+        .collect()
 }
