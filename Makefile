@@ -7,6 +7,7 @@
 #   make venv     Python venv at .venv and the JS SDK in tests/js, for the end-to-end tests
 #   make test     everything above, then `cargo test` and the end-to-end suite in tests/e2e
 #   make test-portable   `make test` on the portable build (AVX2 baseline, no AVX-512)
+#   make fuzz     every cargo-fuzz target for FUZZ_SECONDS each (default 600; nightly + cargo-fuzz)
 #
 # The binary is built for the CPU of the machine that runs it (-C target-cpu=native).
 # `make PORTABLE=1 ...` builds for x86-64-v3 instead (AVX2/FMA, what every x86-64 server of the
@@ -44,10 +45,10 @@ PYTEST_ARGS ?=
 
 JS_DIR := tests/js
 
-.PHONY: deps build models run venv test test-portable test-rust test-e2e clean-venv help
+.PHONY: deps build models run venv test test-portable test-rust test-e2e fuzz clean-venv help
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -90,6 +91,11 @@ test-e2e: venv
 	BASALT_BIN="$(BASALT_BIN)" BASALT_MODELS_DIR="$(BASALT_MODELS_DIR)" BASALT_REQUIRE_MODELS=1 \
 	PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
 	$(VENV)/bin/python -m pytest tests/e2e -p no:cacheprovider -rfEs $(PYTEST_ARGS)
+
+# Not part of `make test`: minutes per target. Installs cargo-fuzz when it is missing.
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	fuzz/run
 
 clean-venv:
 	rm -rf $(VENV)
