@@ -254,7 +254,7 @@ mod tests {
     use super::*;
 
     #[derive(Clone)]
-    struct Handle(Arc<&'static str>);
+    struct Handle(Arc<String>);
 
     impl Shared for Handle {
         fn is_shared(&self) -> bool {
@@ -265,24 +265,27 @@ mod tests {
     #[test]
     fn the_least_recently_used_idle_index_is_closed_first() {
         let mut open = OpenIndexes::new(2);
-        let (a, closed) = open.insert("a", Handle(Arc::new("a")));
+        let (a, closed) = open.insert("a", Handle(Arc::new("a".into())));
         assert!(closed.is_empty());
         drop(a);
-        drop(open.insert("b", Handle(Arc::new("b"))));
+        drop(open.insert("b", Handle(Arc::new("b".into()))));
         // "a" was used last, so "b" goes.
         drop(open.get("a"));
-        let (_c, closed) = open.insert("c", Handle(Arc::new("c")));
-        assert_eq!(closed.iter().map(|h| *h.0).collect::<Vec<_>>(), vec!["b"]);
+        let (_c, closed) = open.insert("c", Handle(Arc::new("c".into())));
+        assert_eq!(
+            closed.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+            vec!["b"]
+        );
         assert!(open.get("b").is_none());
         // An index in use is never closed; with all in use the cache goes over capacity.
         let held_a = open.get("a").expect("a is open");
-        let (_d, closed) = open.insert("d", Handle(Arc::new("d")));
-        assert!(closed.iter().all(|h| *h.0 != "a"), "a is in use");
+        let (_d, closed) = open.insert("d", Handle(Arc::new("d".into())));
+        assert!(closed.iter().all(|h| h.0.as_str() != "a"), "a is in use");
         assert!(open.get("a").is_some());
         drop(held_a);
         // The same id inserted twice keeps the first one opened.
-        let (first, _) = open.insert("e", Handle(Arc::new("first")));
-        let (again, _) = open.insert("e", Handle(Arc::new("second")));
-        assert_eq!((*first.0, *again.0), ("first", "first"));
+        let (first, _) = open.insert("e", Handle(Arc::new("first".into())));
+        let (again, _) = open.insert("e", Handle(Arc::new("second".into())));
+        assert_eq!((first.0.as_str(), again.0.as_str()), ("first", "first"));
     }
 }

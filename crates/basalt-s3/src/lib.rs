@@ -10,9 +10,6 @@
 //!   hold (Content-Type, `x-amz-meta-*`, the S3 ETag). Bucket names never start with `.`, so a
 //!   listing never meets it;
 //! - `.basalt/uploads/<upload id>/`: `upload.json` and one file per part until Complete/Abort.
-
-//! The S3 subset knowledge-base data sources need (`s3://bucket/prefix`): buckets, objects with
-//! their S3 metadata, listing, and multipart uploads.
 //!
 //! Two backends behind one [`S3Store`]:
 //! - local (the default, `local.rs`): a directory per bucket, over the `object_store` crate's
