@@ -13,6 +13,7 @@ mod embedding;
 mod meta_llama;
 mod mistral;
 mod nova;
+pub mod openai_chat;
 mod prompt;
 mod schema;
 mod stream;

@@ -1,9 +1,8 @@
 //! OpenAI-compatible endpoints on the same catalog, for code written against the `openai` SDK:
-//! chat completions (`chat`), models (`models`) and embeddings. Handlers only decode, call the
-//! runtime and encode; the OpenAI ⇄ Converse mapping lives in the submodules. Errors are always
-//! OpenAI's `{"error": {...}}`, never AWS's.
+//! chat completions, models (`models`) and embeddings. Handlers only decode, call the model
+//! pipeline and encode; the OpenAI ⇄ Converse mapping is a codec (`basalt_codecs::openai_chat`).
+//! Errors are always OpenAI's `{"error": {...}}`, never AWS's.
 
-mod chat;
 mod models;
 
 use std::convert::Infallible;
@@ -27,7 +26,8 @@ use serde_json::{json, Value};
 use crate::auth::AuthMode;
 use crate::AppState;
 
-use chat::{ChatRequest, ChunkEncoder, Completion};
+use basalt_codecs::openai_chat::{ChatRequest, ChatRequestError, ChunkEncoder, Completion};
+use basalt_models::{Catalog, InvokeFormat};
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -128,6 +128,16 @@ impl From<PipelineError> for OpenAiError {
             kind,
             param: None,
             code: None,
+        }
+    }
+}
+
+/// A request the chat mapping refused: 400 `invalid_request_error`, naming the member.
+impl From<ChatRequestError> for OpenAiError {
+    fn from(error: ChatRequestError) -> Self {
+        OpenAiError {
+            param: error.param,
+            ..OpenAiError::invalid(error.message)
         }
     }
 }
@@ -246,12 +256,25 @@ pub async fn chat_completions(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Chat completions need a chat model: an embedding id gets a 400 naming the right endpoint,
+/// an id the catalog does not know a 404.
+pub fn check_chat_model(catalog: &Catalog, model_id: &str) -> Result<(), OpenAiError> {
+    let (model, _) = catalog.resolve(model_id)?;
+    if matches!(model.body_format, Some(InvokeFormat::Embedding(_))) {
+        return Err(OpenAiError::invalid(format!(
+            "The model `{model_id}` is an embedding model and does not support chat completions. Use it with /v1/embeddings."
+        ))
+        .with_param("model"));
+    }
+    Ok(())
+}
+
 async fn create_chat_completion(
     state: AppState,
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let request = ChatRequest::parse(&body(request)?)?;
-    chat::check_chat_model(state.runtime.catalog(), &request.model)?;
+    check_chat_model(state.runtime.catalog(), &request.model)?;
     let converse = request.to_converse()?;
     let completion = Completion::new(&request.model);
     if request.stream() {
@@ -504,6 +527,33 @@ mod tests {
                 outcome: None,
             })
             .map_err(PipelineError::from)
+    }
+
+    #[test]
+    fn embedding_and_unknown_models_are_refused_for_chat() {
+        let catalog = Catalog::default_catalog().expect("catalog");
+        assert!(check_chat_model(&catalog, "anthropic.claude-3-haiku-20240307-v1:0").is_ok());
+        assert!(check_chat_model(&catalog, "us.anthropic.claude-3-5-sonnet-20241022-v2:0").is_ok());
+        let e = check_chat_model(&catalog, "amazon.titan-embed-text-v2:0").expect_err("embedding");
+        assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("/v1/embeddings"), "{}", e.message);
+        let e = check_chat_model(&catalog, "no-such-model").expect_err("unknown");
+        assert_eq!(e.status, http::StatusCode::NOT_FOUND);
+    }
+
+    /// The codec's `outputConfig` is the shape basalt-models' structured output reads.
+    #[test]
+    fn a_json_schema_response_format_reaches_the_model_as_its_schema() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "place", "schema":
+                {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}});
+        let converse = ChatRequest::parse(body.to_string().as_bytes())
+            .and_then(|r| r.to_converse())
+            .expect("valid");
+        let read = basalt_models::tools::output_schema(&converse)
+            .expect("valid")
+            .expect("schema");
+        assert_eq!(read["required"], json!(["city"]));
     }
 
     #[tokio::test]
