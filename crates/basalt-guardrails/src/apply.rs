@@ -291,108 +291,114 @@ pub(crate) async fn apply(
     let mut topic_units: Vec<Vec<usize>> = Vec::new();
     let mut content_units: Vec<Vec<usize>> = Vec::new();
 
-    for block in &guarded {
-        let text = block.text.as_str();
-        let mut hits: Vec<Hit> = Vec::new();
+    // The pattern policies (words, PII, regexes) and the cutting of texts into units are CPU
+    // work over every guarded text: off the async worker.
+    basalt_models::cpu_bound(|| {
+        for block in &guarded {
+            let text = block.text.as_str();
+            let mut hits: Vec<Hit> = Vec::new();
 
-        for m in compiled.words.find(text) {
-            let (directions, default) = match m.source {
-                WordSource::Custom(i) => (&word_policy.words[i].directions, "BLOCK"),
-                WordSource::Profanity => match word_policy
-                    .managed_word_lists
-                    .iter()
-                    .find(|l| l.kind == "PROFANITY")
-                {
-                    Some(list) => (&list.directions, "BLOCK"),
-                    None => continue,
-                },
-            };
-            let Some(action) = directions.action(input, default) else {
-                continue;
-            };
-            let acted = action == "BLOCK";
-            blocked |= acted;
-            let entry = json!({
-                "match": &text[m.start..m.end],
-                "action": if acted { "BLOCKED" } else { "NONE" },
-                "detected": true,
-            });
-            match m.source {
-                WordSource::Custom(_) => custom_words.push(entry),
-                WordSource::Profanity => {
-                    let mut entry = entry;
-                    entry["type"] = json!("PROFANITY");
-                    managed_words.push(entry);
+            for m in compiled.words.find(text) {
+                let (directions, default) = match m.source {
+                    WordSource::Custom(i) => (&word_policy.words[i].directions, "BLOCK"),
+                    WordSource::Profanity => match word_policy
+                        .managed_word_lists
+                        .iter()
+                        .find(|l| l.kind == "PROFANITY")
+                    {
+                        Some(list) => (&list.directions, "BLOCK"),
+                        None => continue,
+                    },
+                };
+                let Some(action) = directions.action(input, default) else {
+                    continue;
+                };
+                let acted = action == "BLOCK";
+                blocked |= acted;
+                let entry = json!({
+                    "match": &text[m.start..m.end],
+                    "action": if acted { "BLOCKED" } else { "NONE" },
+                    "detected": true,
+                });
+                match m.source {
+                    WordSource::Custom(_) => custom_words.push(entry),
+                    WordSource::Profanity => {
+                        let mut entry = entry;
+                        entry["type"] = json!("PROFANITY");
+                        managed_words.push(entry);
+                    }
                 }
             }
-        }
 
-        if !sensitive.pii_entities.is_empty() {
-            for Finding { kind, start, end } in pii::detect(text) {
-                let Some(entity) = sensitive.pii_entities.iter().find(|e| e.kind == kind) else {
+            if !sensitive.pii_entities.is_empty() {
+                for Finding { kind, start, end } in pii::detect(text) {
+                    let Some(entity) = sensitive.pii_entities.iter().find(|e| e.kind == kind)
+                    else {
+                        continue;
+                    };
+                    let Some(action) = entity_action(&entity.directions, input, &entity.action)
+                    else {
+                        continue;
+                    };
+                    let (reported, anonymize) = act(&action, &mut blocked);
+                    pii_entities.push(json!({
+                        "match": &text[start..end],
+                        "type": kind,
+                        "action": reported,
+                        "detected": true,
+                    }));
+                    hits.push(Hit {
+                        start,
+                        end,
+                        placeholder: format!("{{{kind}}}"),
+                        anonymize,
+                    });
+                }
+            }
+
+            for (regex, config) in compiled.regexes.iter().zip(&sensitive.regexes) {
+                let Some(action) = entity_action(&config.directions, input, &config.action) else {
                     continue;
                 };
-                let Some(action) = entity_action(&entity.directions, input, &entity.action) else {
-                    continue;
-                };
-                let (reported, anonymize) = act(&action, &mut blocked);
-                pii_entities.push(json!({
-                    "match": &text[start..end],
-                    "type": kind,
-                    "action": reported,
-                    "detected": true,
-                }));
-                hits.push(Hit {
-                    start,
-                    end,
-                    placeholder: format!("{{{kind}}}"),
-                    anonymize,
-                });
+                for m in regex.find_iter(text).filter(|m| !m.is_empty()) {
+                    let (reported, anonymize) = act(&action, &mut blocked);
+                    regex_hits.push(json!({
+                        "name": config.name,
+                        "match": m.as_str(),
+                        "regex": config.pattern,
+                        "action": reported,
+                        "detected": true,
+                    }));
+                    hits.push(Hit {
+                        start: m.start(),
+                        end: m.end(),
+                        placeholder: format!("{{{}}}", config.name),
+                        anonymize,
+                    });
+                }
             }
-        }
 
-        for (regex, config) in compiled.regexes.iter().zip(&sensitive.regexes) {
-            let Some(action) = entity_action(&config.directions, input, &config.action) else {
-                continue;
-            };
-            for m in regex.find_iter(text).filter(|m| !m.is_empty()) {
-                let (reported, anonymize) = act(&action, &mut blocked);
-                regex_hits.push(json!({
-                    "name": config.name,
-                    "match": m.as_str(),
-                    "regex": config.pattern,
-                    "action": reported,
-                    "detected": true,
-                }));
-                hits.push(Hit {
-                    start: m.start(),
-                    end: m.end(),
-                    placeholder: format!("{{{}}}", config.name),
-                    anonymize,
-                });
+            if topics_run {
+                topic_units.push(
+                    topics::units(text)
+                        .into_iter()
+                        .map(|u| to_embed.add(u))
+                        .collect(),
+                );
             }
-        }
+            if content_runs {
+                content_units.push(
+                    content::windows(text)
+                        .into_iter()
+                        .map(|u| to_embed.add(u))
+                        .collect(),
+                );
+            }
 
-        if topics_run {
-            topic_units.push(
-                topics::units(text)
-                    .into_iter()
-                    .map(|u| to_embed.add(u))
-                    .collect(),
-            );
+            intervened |= hits.iter().any(|h| h.anonymize);
+            masked_texts.push(mask(text, hits));
         }
-        if content_runs {
-            content_units.push(
-                content::windows(text)
-                    .into_iter()
-                    .map(|u| to_embed.add(u))
-                    .collect(),
-            );
-        }
-
-        intervened |= hits.iter().any(|h| h.anonymize);
-        masked_texts.push(mask(text, hits));
-    }
+    });
 
     // Denied topics and content filters read the same model: every text they need, from every
     // block, goes through it once (a short text is both a topic unit and a filter window).

@@ -25,3 +25,38 @@ pub use provider::{
 pub use runtime::{
     BedrockRuntime, ChunkStream, CountTokensInput, Embeddings, InvokeOutput, ServedModel,
 };
+
+/// Runs CPU-heavy work (prompt rendering, document extraction, tokenizing, regex passes) without
+/// stalling the async worker it is called on: on the multi-threaded runtime the worker first
+/// hands its other tasks to the rest of the pool (`block_in_place`); elsewhere (a
+/// single-threaded test runtime) it simply runs.
+pub fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod cpu_bound_tests {
+    use super::cpu_bound;
+
+    #[test]
+    fn runs_outside_a_runtime() {
+        assert_eq!(cpu_bound(|| 2 + 2), 4);
+    }
+
+    #[tokio::test]
+    async fn runs_on_a_single_threaded_runtime() {
+        assert_eq!(cpu_bound(|| 2 + 2), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hands_the_worker_off_on_the_multi_threaded_runtime() {
+        // Borrowing works (no 'static): the work runs in place.
+        let text = String::from("abc");
+        assert_eq!(cpu_bound(|| text.len()), 3);
+    }
+}

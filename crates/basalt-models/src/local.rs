@@ -290,7 +290,8 @@ impl ChatProvider for LocalLlamaProvider {
     async fn converse_stream(&self, request: ConverseRequest) -> Result<EventStream, ModelError> {
         let started = Instant::now();
         let plan = ToolPlan::from_request(&request)?;
-        let prompt = self.render_prompt(&request, plan.as_ref())?;
+        // Documents are extracted and the template rendered here: CPU work, off the worker.
+        let prompt = crate::cpu_bound(|| self.render_prompt(&request, plan.as_ref()))?;
         let inference = &request.inference_config;
         let max_tokens = match inference.max_tokens {
             Some(n) => u32::try_from(n).unwrap_or(u32::MAX),

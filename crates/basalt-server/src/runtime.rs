@@ -151,7 +151,10 @@ impl api::BedrockRuntime for Runtime<'_> {
                 body: invoke.body.0,
             },
         };
-        let input_tokens = self.state.runtime.count_tokens(&input.model_id, counted)?;
+        // Rendering and tokenizing a long conversation is CPU work: off the async worker.
+        let runtime = &self.state.runtime;
+        let input_tokens =
+            basalt_models::cpu_bound(|| runtime.count_tokens(&input.model_id, counted))?;
         Ok(api::CountTokensResponse {
             input_tokens: i32::try_from(input_tokens).unwrap_or(i32::MAX),
         })
