@@ -5,10 +5,14 @@ use std::path::PathBuf;
 
 use basalt_documents::{extract_text, DocumentError, DocumentFormat};
 
+/// The package dir as cargo gives it when the test runs, not as compiled in: a target dir shared
+/// by two checkouts keeps test binaries built with the other checkout's path.
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
+    let path = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/data")
+    .join(name);
     std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 

@@ -19,7 +19,10 @@ async fn grounding_and_relevance_on_the_test_split() {
     let Some(embedder) = mini_lm() else {
         return;
     };
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/grounding_calibration.json");
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/data/grounding_calibration.json");
     let set: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let (mut n, mut grounding_right, mut relevance_right) = (0, 0, 0);
     let mut wrong = Vec::new();

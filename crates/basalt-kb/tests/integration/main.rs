@@ -49,7 +49,10 @@ fn engines() -> Option<Engines> {
 }
 
 fn corpus() -> Vec<(String, String, basalt_kb::DocumentMetadata)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/data/corpus");
     let mut docs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
