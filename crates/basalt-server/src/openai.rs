@@ -97,11 +97,22 @@ impl IntoResponse for OpenAiError {
         if self.status.is_server_error() {
             tracing::warn!(status = self.status.as_u16(), message = %self.message, "openai request failed");
         }
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED | StatusCode::PAYLOAD_TOO_LARGE
+        ) {
+            // Refused before its body was read: the connection cannot be reused, so say so
+            // rather than let a pooling client send its next request into a closing socket.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
-/// Domain errors in OpenAI's terms. No wildcard: a new variant needs a row.
 /// The pipeline's errors: the model's as above; a guardrail's (only when a request names one)
 /// in OpenAI's kinds.
 impl From<PipelineError> for OpenAiError {
@@ -142,6 +153,7 @@ impl From<ChatRequestError> for OpenAiError {
     }
 }
 
+/// Domain errors in OpenAI's terms. No wildcard: a new variant needs a row.
 impl From<ModelError> for OpenAiError {
     fn from(error: ModelError) -> Self {
         let (status, kind) = match &error {
@@ -481,6 +493,15 @@ mod tests {
         assert_eq!(body["error"]["code"], "invalid_api_key");
         let (status, _) = send(app(auth.clone(), 1024), get("/v1/models", Some("nope"))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Refused before the body is read: the client is told not to reuse the connection.
+        let refused = app(auth.clone(), 1024)
+            .oneshot(get("/v1/models", Some("nope")))
+            .await
+            .expect("response");
+        assert_eq!(
+            refused.headers().get(http::header::CONNECTION),
+            Some(&http::HeaderValue::from_static("close"))
+        );
         let (status, body) = send(app(auth, 1024), get("/v1/models", Some("sk-basalt"))).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["object"], "list");
