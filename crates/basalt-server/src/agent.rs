@@ -3,9 +3,7 @@
 //! `basalt_api::bedrock_agent::dispatch` decodes and encodes. Knowledge bases, data sources and
 //! ingestion jobs are served today.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use basalt_api::bedrock_agent::{self as api, BedrockAgent};
 use basalt_api::RequestContext;
 use basalt_knowledge_bases::KnowledgeBases;
@@ -25,11 +23,8 @@ pub(crate) fn knowledge_bases(state: &AppState) -> Result<&KnowledgeBases, ApiEr
 /// The route-table handler for every bedrock-agent operation served through the trait.
 pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
     let service = Agent { state: &state };
-    let output = api::dispatch(&service, &call.context, call.operation, call.input)
-        .await
-        .map_err(ApiError::from_dispatch)?;
-    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
-    Ok((status, Json(output)).into_response())
+    let output = api::dispatch(&service, &call.context, call.operation, call.input).await;
+    crate::routes::answer(call.status, output)
 }
 
 struct Agent<'a> {

@@ -1,9 +1,7 @@
 //! bedrock-agent-runtime: Retrieve and RetrieveAndGenerate through the generated
 //! `BedrockAgentRuntime` trait; RetrieveAndGenerateStream (an event stream) by hand.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use basalt_api::bedrock_agent_runtime::{self as api, BedrockAgentRuntime};
 use basalt_api::RequestContext;
 use basalt_knowledge_bases::{GenerationEvent, KnowledgeBaseError};
@@ -18,11 +16,8 @@ use crate::{ApiError, AppState};
 /// The route-table handler for every bedrock-agent-runtime operation served through the trait.
 pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
     let service = AgentRuntime { state: &state };
-    let output = api::dispatch(&service, &call.context, call.operation, call.input)
-        .await
-        .map_err(ApiError::from_dispatch)?;
-    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
-    Ok((status, Json(output)).into_response())
+    let output = api::dispatch(&service, &call.context, call.operation, call.input).await;
+    crate::routes::answer(call.status, output)
 }
 
 struct AgentRuntime<'a> {

@@ -2,9 +2,7 @@
 //! profiles and guardrails. Each method calls the domain with the operation's typed input;
 //! `basalt_api::bedrock::dispatch` decodes and encodes.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use basalt_api::bedrock::{self as api, Bedrock};
 use basalt_api::RequestContext;
 use basalt_guardrails::Guardrails;
@@ -15,11 +13,8 @@ use crate::{ApiError, AppState};
 /// The route-table handler for every bedrock operation served through the trait.
 pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
     let service = Control { state: &state };
-    let output = api::dispatch(&service, &call.context, call.operation, call.input)
-        .await
-        .map_err(ApiError::from_dispatch)?;
-    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
-    Ok((status, Json(output)).into_response())
+    let output = api::dispatch(&service, &call.context, call.operation, call.input).await;
+    crate::routes::answer(call.status, output)
 }
 
 /// The guardrails service; none when the server runs without a metadata store.

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -51,6 +51,17 @@ impl Call {
         serde_json::from_value(value)
             .map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))
     }
+}
+
+/// The answer of an operation served through its service trait: the encoded output with the
+/// model's `responseCode` (202 where Bedrock answers 202), or the error.
+pub(crate) fn answer(
+    status: u16,
+    output: Result<Value, basalt_api::Dispatch<ApiError>>,
+) -> Result<Response, ApiError> {
+    let output = output.map_err(ApiError::from_dispatch)?;
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    Ok((status, axum::Json(output)).into_response())
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;

@@ -1,6 +1,5 @@
 //! bedrock-runtime handlers: decode the bound input, call the runtime, encode Bedrock's answer.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use basalt_api::bedrock_runtime as api;
@@ -117,11 +116,8 @@ fn invoke_guardrail(call: &Call) -> InvokeGuardrail<'_> {
 /// bodies are raw payloads or event streams.
 pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError> {
     let service = Runtime { state: &state };
-    let output = api::dispatch(&service, &call.context, call.operation, call.input)
-        .await
-        .map_err(ApiError::from_dispatch)?;
-    let status = StatusCode::from_u16(call.status).unwrap_or(StatusCode::OK);
-    Ok((status, Json(output)).into_response())
+    let output = api::dispatch(&service, &call.context, call.operation, call.input).await;
+    crate::routes::answer(call.status, output)
 }
 
 struct Runtime<'a> {
