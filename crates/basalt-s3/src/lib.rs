@@ -89,12 +89,26 @@ pub enum ByteRange {
 }
 
 /// GetObject's answer: the object's metadata, the bytes, and which bytes when a range was asked.
-#[derive(Debug, Clone)]
 pub struct GetObjectOutput {
     pub info: ObjectInfo,
-    pub body: Bytes,
+    /// The bytes as they are read: an object is never held in memory whole to be served.
+    pub body: ObjectBody,
+    /// How many bytes `body` yields.
+    pub length: u64,
     /// `start..end` of the object that `body` holds, when a range was asked.
     pub range: Option<std::ops::Range<u64>>,
+}
+
+/// An object's bytes as a stream of chunks.
+pub type ObjectBody = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, S3Error>> + Send>>;
+
+impl GetObjectOutput {
+    /// The whole body in memory (tests, small objects).
+    pub async fn collect(self) -> Result<Bytes, S3Error> {
+        use futures::TryStreamExt;
+        let chunks: Vec<Bytes> = self.body.try_collect().await?;
+        Ok(chunks.concat().into())
+    }
 }
 
 /// One part of a CompleteMultipartUpload request.

@@ -172,7 +172,10 @@ impl LocalStore {
 
     /// An object's bytes, whole: what ingestion reads.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Bytes, S3Error> {
-        Ok(self.get_object_range(bucket, key, None).await?.body)
+        self.get_object_range(bucket, key, None)
+            .await?
+            .collect()
+            .await
     }
 
     /// An object's bytes and metadata, or the bytes of `range` (InvalidRange when no byte of
@@ -187,30 +190,22 @@ impl LocalStore {
         let path = names::key_path(&[bucket], key)?;
         let size = info.summary.size;
         let not_found = |e| not_found_as_no_such_key(e, bucket, key);
-        let Some(range) = range else {
-            let body = self
-                .store
-                .get(&path)
-                .await
-                .map_err(not_found)?
-                .bytes()
-                .await?;
-            return Ok(GetObjectOutput {
-                info,
-                body,
-                range: None,
-            });
+        let span = range.map(|r| resolve_range(r, size)).transpose()?;
+        let length = span.as_ref().map_or(size, |s| s.end - s.start);
+        let options = object_store::GetOptions {
+            range: span.clone().map(Into::into),
+            ..Default::default()
         };
-        let span = resolve_range(range, size)?;
-        let body = self
+        let read = self
             .store
-            .get_range(&path, span.clone())
+            .get_opts(&path, options)
             .await
             .map_err(not_found)?;
         Ok(GetObjectOutput {
             info,
-            body,
-            range: Some(span),
+            body: Box::pin(read.into_stream().map_err(S3Error::from)),
+            length,
+            range: span,
         })
     }
 

@@ -240,7 +240,10 @@ impl RemoteStore {
     }
 
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Bytes, S3Error> {
-        Ok(self.get_object_range(bucket, key, None).await?.body)
+        self.get_object_range(bucket, key, None)
+            .await?
+            .collect()
+            .await
     }
 
     pub async fn get_object_range(
@@ -261,10 +264,14 @@ impl RemoteStore {
             None
         };
         let total = span.as_ref().map(|(_, size)| *size);
+        // The endpoint's answer was read whole by `send`; it is served as one chunk.
+        let length = answer.body.len() as u64;
+        let body = answer.body;
         Ok(GetObjectOutput {
             info: object_info(key, &answer.headers, total),
             range: span.map(|(range, _)| range),
-            body: answer.body,
+            body: Box::pin(futures::stream::once(async move { Ok(body) })),
+            length,
         })
     }
 

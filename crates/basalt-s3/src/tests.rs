@@ -245,9 +245,16 @@ async fn ranges() {
     )
     .await
     .unwrap();
+    // Each answer read as a client reads it: the stream collected, its length as announced.
     let get = |range| {
         let s3 = s3.clone();
-        async move { s3.get_object_range("data", "r", Some(range)).await }
+        async move {
+            let out = s3.get_object_range("data", "r", Some(range)).await?;
+            let (range, length) = (out.range.clone(), out.length);
+            let body = out.collect().await?;
+            assert_eq!(body.len() as u64, length);
+            Ok::<_, S3Error>(Ranged { body, range })
+        }
     };
     let out = get(ByteRange::From {
         first: 2,
@@ -415,4 +422,10 @@ fn s3_uris() {
     );
     assert!(parse_s3_uri("https://docs").is_err());
     assert!(parse_s3_uri("s3://../x").is_err());
+}
+
+/// A ranged GetObject answer, collected.
+struct Ranged {
+    body: Bytes,
+    range: Option<std::ops::Range<u64>>,
 }

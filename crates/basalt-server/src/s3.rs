@@ -466,12 +466,11 @@ async fn get_object(
     } else {
         StatusCode::OK
     };
-    let length = out.body.len() as u64;
     Ok(object_response(
         status,
         &out.info,
-        Body::from(out.body),
-        length,
+        Body::from_stream(out.body),
+        out.length,
         out.range,
     ))
 }
