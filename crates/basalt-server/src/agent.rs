@@ -12,12 +12,10 @@ use crate::routes::Call;
 use crate::{ApiError, AppState};
 
 pub(crate) fn knowledge_bases(state: &AppState) -> Result<&KnowledgeBases, ApiError> {
-    state.knowledge_bases.as_ref().ok_or_else(|| {
-        ApiError(basalt_wire::AwsError::new(
-            basalt_wire::AwsErrorCode::InternalServerException,
-            "this server was started without a metadata store",
-        ))
-    })
+    state
+        .knowledge_bases
+        .as_ref()
+        .ok_or_else(ApiError::no_metadata_store)
 }
 
 /// The route-table handler for every bedrock-agent operation served through the trait.

@@ -19,12 +19,10 @@ pub async fn operation(state: AppState, call: Call) -> Result<Response, ApiError
 
 /// The guardrails service; none when the server runs without a metadata store.
 pub(crate) fn guardrails(state: &AppState) -> Result<&Guardrails, ApiError> {
-    state.guardrails.as_deref().ok_or_else(|| {
-        ApiError(basalt_wire::AwsError::new(
-            basalt_wire::AwsErrorCode::InternalServerException,
-            "this server was started without a metadata store",
-        ))
-    })
+    state
+        .guardrails
+        .as_deref()
+        .ok_or_else(ApiError::no_metadata_store)
 }
 
 struct Control<'a> {

@@ -18,6 +18,14 @@ impl ApiError {
         ))
     }
 
+    /// A service that needs the metadata store, on a server started without one.
+    pub fn no_metadata_store() -> Self {
+        ApiError(AwsError::new(
+            AwsErrorCode::InternalServerException,
+            "this server was started without a metadata store",
+        ))
+    }
+
     /// A failure inside the server (the metadata store, an index, a file): what went wrong is
     /// logged with an error id, and the client gets only the id, never paths or driver text.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
